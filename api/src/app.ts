@@ -1,0 +1,44 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { requestId } from "hono/request-id";
+import type { AppEnv, Deps } from "./deps";
+import { DomainError, InvalidError, NotFoundError } from "./errors";
+import { errorResponse, toErrorResponse } from "./http/errors";
+import { routes } from "./routes";
+
+export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    // zod validation failures of declared routes use the same error body, naming each field.
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const details = result.error.issues.map((i) => ({
+        field: i.path.join(".") || "body",
+        message: i.message,
+      }));
+      return errorResponse(c, new InvalidError("invalid request", details));
+    },
+  });
+  app.use(requestId({ headerName: "x-request-id" }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    deps.logger.debug(
+      {
+        request_id: c.get("requestId"),
+        method: c.req.method,
+        path: c.req.routePath,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      "request",
+    );
+  });
+  app.onError((error, c) => {
+    if (!(error instanceof DomainError)) {
+      deps.logger.error({ request_id: c.get("requestId"), err: error }, "unhandled error");
+    }
+    return toErrorResponse(c, error);
+  });
+  app.notFound((c) => errorResponse(c, new NotFoundError("route")));
+  for (const register of routes) register(app, deps);
+  return app;
+}

@@ -1,0 +1,77 @@
+import { z } from "zod";
+
+/**
+ * Every setting of the API process, parsed once at start. Nothing else reads `process.env`.
+ * With neither DATABASE_URL nor REDIS_URL the process runs the embedded default.
+ */
+const schema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+    HOST: z.string().default("0.0.0.0"),
+    DATABASE_URL: z.url({ message: "must be a postgres:// URL" }).optional(),
+    REDIS_URL: z.url({ message: "must be a redis:// URL" }).optional(),
+    /** Where the embedded default keeps its PGlite data and outbox. */
+    DATA_DIR: z.string().default(".data"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** Header a trusted reverse proxy sets to the client IP (e.g. x-forwarded-for); unset: the socket peer. */
+    CLIENT_IP_HEADER: z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .optional(),
+    /** With x-forwarded-for: how many proxies you run in front of the API (the address that many from the right). */
+    TRUSTED_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
+    RATE_LIMIT_EVENTS_PER_SECOND: z.coerce.number().int().min(1).default(100),
+    /** Shared with the edge worker; batches it forwards are signed with it (HMAC-SHA256). */
+    EDGE_SIGNING_SECRET: z.string().min(32, { message: "must be at least 32 characters" }).optional(),
+    /** Largest accepted request body, in bytes, for /track (import allows 10,000 events). */
+    TRACK_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(256 * 1024),
+    IMPORT_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024 * 1024),
+    DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    /** Deadline of every database statement and of every wait for a pooled connection. */
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+    /** Run the ingest worker inside the API process (pnpm dev, embedded default) or not (separate worker). */
+    RUN_WORKER: z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((v) => v === "true"),
+    RUN_API: z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((v) => v === "true"),
+    INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+    /** Name prefix of the BullMQ queues and Redis keys, so several deployments can share a Redis. */
+    QUEUE_PREFIX: z.string().default("funnel"),
+    /** Seed a demo account, funnels and events in the embedded default when the database is empty. */
+    SEED_DEMO: z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((v) => v === "true"),
+  })
+  .refine((c) => (c.DATABASE_URL === undefined) === (c.REDIS_URL === undefined), {
+    message: "set both DATABASE_URL and REDIS_URL for production, or neither for the embedded default",
+    path: ["DATABASE_URL"],
+  });
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "env"}: ${i.message}`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+}
+
+export function isEmbedded(config: Config): boolean {
+  return config.DATABASE_URL === undefined;
+}

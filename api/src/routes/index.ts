@@ -1,0 +1,25 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv, Deps } from "../deps";
+import abTests from "./ab-tests";
+import docs from "./docs";
+import funnels from "./funnels";
+import health from "./health";
+import importEvents from "./import";
+import internalIngest from "./internal-ingest";
+import metrics from "./metrics";
+import track from "./track";
+
+export type App = OpenAPIHono<AppEnv>;
+export type RegisterRoute = (app: App, deps: Deps) => void;
+
+/** Every route of the API, one file each. docs comes last: it describes what the others declared. */
+export const routes: RegisterRoute[] = [
+  health,
+  metrics,
+  track,
+  importEvents,
+  internalIngest,
+  funnels,
+  abTests,
+  docs,
+];

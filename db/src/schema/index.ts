@@ -1,0 +1,6 @@
+export * from "./ab-tests";
+export * from "./accounts";
+export * from "./aggregates";
+export { NO_STEP } from "./columns";
+export * from "./events";
+export * from "./funnels";
