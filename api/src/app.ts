@@ -1,8 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import type { AppEnv, Deps } from "./deps";
-import { DomainError, InvalidError, NotFoundError } from "./errors";
-import { errorResponse, toErrorResponse } from "./http/errors";
+import { InvalidError, NotFoundError } from "./errors";
+import { errorResponse, isExpectedError, toErrorResponse } from "./http/errors";
+import { httpMetrics } from "./http/metrics";
 import { routes } from "./routes";
 
 export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
@@ -17,6 +18,7 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
       return errorResponse(c, new InvalidError("invalid request", details));
     },
   });
+  app.use(httpMetrics(deps.metrics));
   app.use(requestId({ headerName: "x-request-id" }));
   app.use(async (c, next) => {
     const started = performance.now();
@@ -33,7 +35,7 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     );
   });
   app.onError((error, c) => {
-    if (!(error instanceof DomainError)) {
+    if (!isExpectedError(error)) {
       deps.logger.error({ request_id: c.get("requestId"), err: error }, "unhandled error");
     }
     return toErrorResponse(c, error);

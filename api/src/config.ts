@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { z } from "zod";
 
 /**
@@ -11,8 +12,10 @@ const schema = z
     HOST: z.string().default("0.0.0.0"),
     DATABASE_URL: z.url({ message: "must be a postgres:// URL" }).optional(),
     REDIS_URL: z.url({ message: "must be a redis:// URL" }).optional(),
-    /** Where the embedded default keeps its PGlite data and outbox. */
+    /** Where the embedded default keeps its PGlite data and outbox; relative to where pnpm was typed. */
     DATA_DIR: z.string().default(".data"),
+    /** Set by pnpm to the directory the command was typed in (scripts themselves run inside a package). */
+    INIT_CWD: z.string().optional(),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     /** Header a trusted reverse proxy sets to the client IP (e.g. x-forwarded-for); unset: the socket peer. */
     CLIENT_IP_HEADER: z
@@ -67,7 +70,9 @@ export class ConfigError extends Error {}
 
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = schema.safeParse(env);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    return { ...parsed.data, DATA_DIR: resolve(parsed.data.INIT_CWD ?? process.cwd(), parsed.data.DATA_DIR) };
+  }
   const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "env"}: ${i.message}`);
   throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
 }

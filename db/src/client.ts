@@ -1,5 +1,12 @@
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import type { SQL } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import type * as schema from "./schema";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema";
 
 /** One drizzle type for both drivers, so queries never know which one runs them. */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -8,7 +15,10 @@ export type DatabaseKind = "timescaledb" | "postgres" | "pglite";
 
 export interface DatabaseHandle {
   db: Database;
-  /** Set after migrations: whether analytics_events is a hypertable or natively partitioned. */
+  /**
+   * Set by `migrate()`: whether analytics_events is a hypertable or natively partitioned.
+   * Before that it only tells the driver ('postgres' for a URL, 'pglite' otherwise).
+   */
   kind: DatabaseKind;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -22,4 +32,190 @@ export interface DatabaseOptions {
   poolMax?: number;
   /** Deadline of every statement and of every wait for a pooled connection. */
   statementTimeoutMs?: number;
+  /** Shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/**
+ * A query waited longer than its deadline for a free pooled connection. Drizzle wraps it (as the
+ * `cause` of a DrizzleQueryError): test with `isDatabaseBusy`.
+ */
+export class DatabaseBusyError extends Error {
+  override name = "DatabaseBusyError";
+}
+
+/** Whether `error`, or an error it wraps, is a DatabaseBusyError: an overload to report as such, not a bug. */
+export function isDatabaseBusy(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof DatabaseBusyError) return true;
+  }
+  return false;
+}
+
+const DEFAULT_POOL_MAX = 10;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
+
+export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.url) return connectPostgres(options.url, options);
+  if (options.dataDir) return openPglite(options.dataDir);
+  throw new Error("createDatabase: give a postgres:// url, or a PGlite dataDir (or memory://)");
+}
+
+function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  const poolMax = options.poolMax ?? DEFAULT_POOL_MAX;
+  const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const client = postgres(url, {
+    max: poolMax,
+    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    // NOTICEs (e.g. "already exists, skipping") are not the app's business.
+    onnotice: () => {},
+    connection: {
+      application_name: options.applicationName ?? "funnel",
+      statement_timeout: timeoutMs,
+      // JIT compiling a plan per chunk made reports across many chunks ~10x slower.
+      jit: "off",
+      // Aggregate buckets are UTC hours; date_trunc on timestamptz follows the session zone.
+      TimeZone: "UTC",
+    },
+  });
+  const db: Database = drizzlePostgres({ client: gated(client, createGate(poolMax, timeoutMs)), schema });
+  return {
+    db,
+    kind: "postgres",
+    ping: async () => {
+      await db.execute(sql`select 1`);
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dataDir: string): Promise<DatabaseHandle> {
+  if (!dataDir.includes("://")) await mkdir(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir);
+  const db: Database = drizzlePglite({ client, schema });
+  return {
+    db,
+    kind: "pglite",
+    ping: async () => {
+      await db.execute(sql`select 1`);
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Rows of a raw `db.execute()`, which the two drivers shape differently (postgres.js: an array,
+ * PGlite: `{ rows }`).
+ */
+export async function queryRows<T>(db: Database, query: SQL): Promise<T[]> {
+  const result: unknown = await db.execute(query);
+  if (Array.isArray(result)) return result as T[];
+  if (typeof result === "object" && result !== null && "rows" in result && Array.isArray(result.rows)) {
+    return result.rows as T[];
+  }
+  throw new Error("queryRows: unexpected result shape from the database driver");
+}
+
+// --- Deadline for the wait on a pooled connection --------------------------------------------
+//
+// postgres.js queues a query that finds no idle connection forever (or pipelines it behind a
+// busy one). A gate sized to the pool admits at most `poolMax` queries or transactions at once,
+// so every admitted one gets a connection of its own, and one that is not admitted within the
+// deadline fails instead of hanging. statement_timeout bounds the run itself.
+
+interface Gate {
+  run<T>(work: () => PromiseLike<T>): Promise<T>;
+}
+
+function createGate(size: number, timeoutMs: number): Gate {
+  let free = size;
+  const waiting: Array<() => void> = [];
+
+  const acquire = (): Promise<void> => {
+    if (free > 0) {
+      free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const admit = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const index = waiting.indexOf(admit);
+        if (index >= 0) waiting.splice(index, 1);
+        reject(
+          new DatabaseBusyError(
+            `no database connection free within ${timeoutMs} ms (pool of ${size}); the database is overloaded`,
+          ),
+        );
+      }, timeoutMs);
+      waiting.push(admit);
+    });
+  };
+
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+
+  return {
+    async run(work) {
+      await acquire();
+      try {
+        return await work();
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/**
+ * The postgres.js client as drizzle sees it, with its two entry points gated: `unsafe` (every
+ * drizzle query) and `begin` (a transaction holds its connection, so one permit, until it ends).
+ * Queries inside a transaction use the transaction's own client and are not gated again.
+ */
+function gated(client: postgres.Sql, gate: Gate): postgres.Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === "unsafe") {
+        return (...args: Parameters<postgres.Sql["unsafe"]>) =>
+          new GatedQuery(gate, () => target.unsafe(...args));
+      }
+      if (property === "begin") {
+        return (...args: unknown[]) => gate.run(() => Reflect.apply(target.begin, target, args));
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+/** The part of postgres.js's lazy PendingQuery that drizzle uses: `.values()` and awaiting it. */
+class GatedQuery<T> implements PromiseLike<T> {
+  #asValues = false;
+  #result: Promise<T> | undefined;
+
+  constructor(
+    private readonly gate: Gate,
+    private readonly start: () => postgres.PendingQuery<postgres.Row[]>,
+  ) {}
+
+  values(): this {
+    this.#asValues = true;
+    return this;
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: drizzle awaits the query object, as postgres.js's own is a thenable
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.#result ??= this.gate.run(async () => {
+      const query = this.start();
+      return (await (this.#asValues ? query.values() : query)) as T;
+    });
+    return this.#result.then(onFulfilled, onRejected);
+  }
 }

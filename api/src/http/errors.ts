@@ -1,5 +1,7 @@
+import { isDatabaseBusy } from "@funnel/db/client";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../deps";
 import {
@@ -14,14 +16,16 @@ import {
 } from "../errors";
 
 /** The one JSON error body of every route. */
-export const errorBody = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    details: z.unknown().optional(),
-    request_id: z.string(),
-  }),
-});
+export const errorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.unknown().optional(),
+      request_id: z.string(),
+    }),
+  })
+  .openapi("Error");
 
 export type ErrorBody = z.infer<typeof errorBody>;
 
@@ -50,9 +54,30 @@ export function errorResponse(c: Context<AppEnv>, error: DomainError) {
   return c.json(body, status);
 }
 
-/** Anything that is not a domain error is a bug: log it, answer a JSON 500 without internals. */
+/** Errors that are answers, not bugs: domain errors, Hono's own 4xx, a saturated database pool. */
+export function isExpectedError(error: unknown): boolean {
+  return (
+    error instanceof DomainError ||
+    (error instanceof HTTPException && error.status < 500) ||
+    isDatabaseBusy(error)
+  );
+}
+
+/** Anything else is a bug: the caller logs it, and the answer is a JSON 500 without internals. */
 export function toErrorResponse(c: Context<AppEnv>, error: unknown) {
   if (error instanceof DomainError) return errorResponse(c, error);
+  if (isDatabaseBusy(error)) return errorResponse(c, new UnavailableError("database busy, try again"));
+  if (error instanceof HTTPException && error.status === 400) {
+    return errorResponse(
+      c,
+      new InvalidError("invalid request body", [{ field: "body", message: "must be valid JSON" }]),
+    );
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    const code = error.status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : "HTTP_ERROR";
+    const body: ErrorBody = { error: { code, message: error.message, request_id: c.get("requestId") ?? "" } };
+    return c.json(body, error.status);
+  }
   return errorResponse(c, new DomainError("INTERNAL", "internal error"));
 }
 

@@ -1,5 +1,154 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireApiKey } from "../http/auth";
+import { errorResponses } from "../http/errors";
+import { deleteFunnel } from "../services/catalog/delete-funnel";
+import { getFunnel } from "../services/catalog/get-funnel";
+import { listFunnels } from "../services/catalog/list-funnels";
+import { putFunnel } from "../services/catalog/put-funnel";
+import type { FunnelView } from "../services/catalog/views";
 import type { RegisterRoute } from "./index";
 
-// Placeholder until the route is written; registers nothing.
-const register: RegisterRoute = () => {};
+/** The funnel catalog: the funnel builder pushes funnels here so that reports can name steps and pages. */
+
+const tags = ["Catalog"];
+const security = [{ bearerAuth: [] }];
+
+const funnelParams = z.object({
+  funnel_id: z.uuid().openapi({ param: { name: "funnel_id", in: "path" }, description: "The funnel's id" }),
+});
+
+const step = z
+  .object({
+    id: z.uuid(),
+    name: z.string().min(1).max(255),
+    step_type: z.string().min(1).max(50).openapi({
+      description: "As the funnel builder names it, e.g. optin, sales, checkout, upsell, thankyou",
+    }),
+    position: z.number().int().min(0).max(10_000).openapi({ description: "Order of the step in the funnel" }),
+  })
+  .openapi("FunnelStep");
+
+const page = z
+  .object({
+    id: z.uuid(),
+    name: z.string().min(1).max(255),
+    url: z.string().max(2048).nullable(),
+  })
+  .openapi("FunnelPage");
+
+export const funnelBody = z
+  .object({
+    name: z.string().min(1).max(255),
+    steps: z.array(step).min(1).max(100),
+    pages: z
+      .array(page)
+      .max(500)
+      .optional()
+      .openapi({ description: "Replaces the funnel's pages; leave out to keep them as they are" }),
+  })
+  .openapi("FunnelInput");
+
+export const funnelView = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    steps: z.array(step).openapi({ description: "In position order" }),
+    pages: z.array(page),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+  })
+  .openapi("Funnel");
+
+export const putFunnelRoute = createRoute({
+  method: "put",
+  path: "/api/v1/funnels/{funnel_id}",
+  tags,
+  security,
+  summary: "Create or replace a funnel",
+  description:
+    "Idempotent. Stores the funnel with exactly the steps listed (steps no longer listed are removed) and, " +
+    "when `pages` is given, exactly those pages. Step, page and funnel ids are the funnel builder's. " +
+    "An id that another account already uses is refused with 404 and never overwritten.",
+  request: {
+    params: funnelParams,
+    body: { required: true, content: { "application/json": { schema: funnelBody } } },
+  },
+  responses: {
+    200: { description: "The stored funnel", content: { "application/json": { schema: funnelView } } },
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+export const listFunnelsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/funnels",
+  tags,
+  security,
+  summary: "List the account's funnels",
+  responses: {
+    200: {
+      description: "The account's funnels with their steps and pages, oldest first",
+      content: { "application/json": { schema: z.object({ funnels: z.array(funnelView) }) } },
+    },
+    ...errorResponses(401),
+  },
+});
+
+export const getFunnelRoute = createRoute({
+  method: "get",
+  path: "/api/v1/funnels/{funnel_id}",
+  tags,
+  security,
+  summary: "Get a funnel",
+  request: { params: funnelParams },
+  responses: {
+    200: { description: "The funnel", content: { "application/json": { schema: funnelView } } },
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+export const deleteFunnelRoute = createRoute({
+  method: "delete",
+  path: "/api/v1/funnels/{funnel_id}",
+  tags,
+  security,
+  summary: "Delete a funnel",
+  description:
+    "Deletes the funnel with its steps, pages and A/B tests. Stored events stay; events that arrive for " +
+    "the funnel afterwards are kept aside as `unknown_funnel`.",
+  request: { params: funnelParams },
+  responses: {
+    204: { description: "Deleted" },
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+const register: RegisterRoute = (app, deps) => {
+  const middleware = [requireApiKey(deps)];
+
+  app.openapi({ ...putFunnelRoute, middleware }, async (c) => {
+    const { funnel_id } = c.req.valid("param");
+    const funnel: FunnelView = await putFunnel(deps, c.get("scope"), {
+      id: funnel_id,
+      ...c.req.valid("json"),
+    });
+    return c.json(funnel, 200);
+  });
+
+  app.openapi({ ...listFunnelsRoute, middleware }, async (c) => {
+    const funnels = await listFunnels(deps, c.get("scope"));
+    return c.json({ funnels }, 200);
+  });
+
+  app.openapi({ ...getFunnelRoute, middleware }, async (c) => {
+    const funnel = await getFunnel(deps, c.get("scope"), { id: c.req.valid("param").funnel_id });
+    return c.json(funnel, 200);
+  });
+
+  app.openapi({ ...deleteFunnelRoute, middleware }, async (c) => {
+    await deleteFunnel(deps, c.get("scope"), { id: c.req.valid("param").funnel_id });
+    return c.body(null, 204);
+  });
+};
+
 export default register;

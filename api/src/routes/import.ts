@@ -1,5 +1,44 @@
+import { createRoute } from "@hono/zod-openapi";
+import { requireApiKey } from "../http/auth";
+import { errorResponses } from "../http/errors";
+import { acceptImport } from "../ingest/accept";
+import {
+  type AcceptResponse,
+  acceptResponse,
+  eventsBody,
+  importBodyMaxEvents,
+  limitBody,
+  parseJson,
+} from "../ingest/http";
 import type { RegisterRoute } from "./index";
 
-// Placeholder until the route is written; registers nothing.
-const register: RegisterRoute = () => {};
+const PATH = "/api/v1/analytics/import";
+
+export const route = createRoute({
+  method: "post",
+  path: PATH,
+  tags: ["Tracking"],
+  summary: "Import events (back-fills, server-side sources)",
+  description:
+    "Up to 10,000 events with timestamps into the key's account; no per-IP limit. `ip_address` and `user_agent` " +
+    "in the body are used as given. Events of another account's funnel are kept aside as `unknown_funnel`.",
+  security: [{ bearerAuth: [] }],
+  request: {
+    body: { required: true, content: { "application/json": { schema: eventsBody(importBodyMaxEvents) } } },
+  },
+  responses: {
+    202: { description: "Queued", content: { "application/json": { schema: acceptResponse } } },
+    ...errorResponses(400, 401, 413, 503),
+  },
+});
+
+const register: RegisterRoute = (app, deps) => {
+  app.openAPIRegistry.registerPath(route);
+  app.post(PATH, requireApiKey(deps), limitBody(deps.config.IMPORT_BODY_LIMIT_BYTES), async (c) => {
+    const body = parseJson(await c.req.text());
+    const result: AcceptResponse = await acceptImport(deps, c.get("scope"), body);
+    return c.json(result, 202);
+  });
+};
+
 export default register;

@@ -1,5 +1,54 @@
+import { createRoute } from "@hono/zod-openapi";
+import { cors } from "hono/cors";
+import { errorResponses } from "../http/errors";
+import { clientIp } from "../infra/client-ip";
+import { acceptTrack } from "../ingest/accept";
+import {
+  type AcceptResponse,
+  acceptResponse,
+  eventsBody,
+  limitBody,
+  parseJson,
+  trackBodyMaxEvents,
+} from "../ingest/http";
 import type { RegisterRoute } from "./index";
 
-// Placeholder until the route is written; registers nothing.
-const register: RegisterRoute = () => {};
+const PATH = "/api/v1/analytics/track";
+
+export const route = createRoute({
+  method: "post",
+  path: PATH,
+  tags: ["Tracking"],
+  summary: "Track events from a browser",
+  description:
+    "No API key. One event or `{ events: [...] }` (up to 100). Rate limited per client IP, counted in events. " +
+    "Answers 202 once the events are durably queued; invalid events are listed by index and kept for operators.",
+  request: {
+    body: { required: true, content: { "application/json": { schema: eventsBody(trackBodyMaxEvents) } } },
+  },
+  responses: {
+    202: { description: "Queued", content: { "application/json": { schema: acceptResponse } } },
+    ...errorResponses(400, 413, 429, 503),
+  },
+});
+
+const register: RegisterRoute = (app, deps) => {
+  // The body is parsed here rather than by the route validator: per-index errors, and sendBeacon's
+  // text/plain bodies, need the raw text.
+  app.openAPIRegistry.registerPath(route);
+  app.use(
+    PATH,
+    cors({ origin: "*", allowMethods: ["POST", "OPTIONS"], allowHeaders: ["content-type"], maxAge: 86_400 }),
+  );
+  app.post(PATH, limitBody(deps.config.TRACK_BODY_LIMIT_BYTES), async (c) => {
+    const body = parseJson(await c.req.text());
+    const result: AcceptResponse = await acceptTrack(deps, body, {
+      ip: clientIp(c, deps.config),
+      userAgent: c.req.header("user-agent"),
+      receivedAt: new Date(),
+    });
+    return c.json(result, 202);
+  });
+};
+
 export default register;

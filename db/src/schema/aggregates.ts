@@ -24,7 +24,9 @@ export const hourlyEventCounts = pgTable(
     valueCents: bigint("value_cents", { mode: "number" }).notNull(),
   },
   (t) => [
+    // Named: the generated name is longer than PostgreSQL's 63-character identifier limit.
     primaryKey({
+      name: "agg_hourly_event_counts_pk",
       columns: [t.funnelId, t.bucket, t.eventType, t.stepId, t.conversionType, t.exitOutcome],
     }),
   ],

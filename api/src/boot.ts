@@ -1,0 +1,111 @@
+import { resolve } from "node:path";
+import { createDatabase, type DatabaseHandle } from "@funnel/db/client";
+import { migrate } from "@funnel/db/migrate";
+import { ensurePartitions } from "@funnel/db/partitions";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { Redis } from "ioredis";
+import { Registry } from "prom-client";
+import { createApp } from "./app";
+import type { Config } from "./config";
+import type { AppEnv, Deps } from "./deps";
+import { MemoryCache } from "./infra/cache-memory";
+import { RedisCache } from "./infra/cache-redis";
+import { createLogger } from "./infra/logger";
+import { MemoryRateLimiter } from "./infra/rate-limiter-memory";
+import { RedisRateLimiter } from "./infra/rate-limiter-redis";
+import { createIngestHandler } from "./ingest/handler";
+import { BullMqIngestQueue, createBullMqIngestWorker } from "./ingest/queue-bullmq";
+import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memory";
+import type { IngestWorker } from "./ports";
+
+export interface Runtime {
+  deps: Deps;
+  app: OpenAPIHono<AppEnv>;
+  /** Stops taking work, finishes what is in hand (queued events included), closes connections. */
+  close(): Promise<void>;
+}
+
+const PARTITION_JOB_INTERVAL_MS = 6 * 3600 * 1000;
+
+/**
+ * Chooses, once, the implementations behind the ports: TimescaleDB/PostgreSQL, BullMQ and Redis
+ * when DATABASE_URL and REDIS_URL are set, else the embedded default (PGlite, in-process queue,
+ * cache and limiter). Nothing past this point knows which one runs.
+ */
+export async function boot(config: Config): Promise<Runtime> {
+  const logger = createLogger(config);
+  const metrics = new Registry();
+
+  const database: DatabaseHandle = await createDatabase({
+    url: config.DATABASE_URL,
+    dataDir: resolve(config.DATA_DIR, "pglite"),
+    poolMax: config.DB_POOL_MAX,
+    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    applicationName: config.RUN_API ? "funnel-api" : "funnel-worker",
+  });
+  await migrate(database);
+
+  const redis =
+    config.REDIS_URL === undefined ? undefined : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+  redis?.on("error", (error) => logger.warn({ err: error }, "redis error"));
+  const queue =
+    config.REDIS_URL === undefined
+      ? new MemoryIngestQueue()
+      : new BullMqIngestQueue({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, logger });
+  const limiter = redis
+    ? new RedisRateLimiter(redis, {
+        prefix: config.QUEUE_PREFIX,
+        eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND,
+      })
+    : new MemoryRateLimiter({ eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND });
+  const cache = redis ? new RedisCache(redis, `${config.QUEUE_PREFIX}:cache:`) : new MemoryCache();
+
+  const deps: Deps = { config, database, queue, limiter, cache, logger, metrics };
+
+  const health = await queue.health();
+  if (!health.durable) {
+    // Loud on purpose: a 202 is a promise that the event will be stored.
+    logger.warn(
+      { warnings: health.warnings },
+      "ingest queue cannot guarantee accepted events survive a restart",
+    );
+  }
+
+  let worker: IngestWorker | undefined;
+  if (config.RUN_WORKER) {
+    const handler = createIngestHandler({ database, logger });
+    worker =
+      queue instanceof MemoryIngestQueue
+        ? createMemoryIngestWorker(queue, { concurrency: config.INGEST_CONCURRENCY, handler, logger })
+        : createBullMqIngestWorker({
+            redisUrl: config.REDIS_URL ?? "",
+            prefix: config.QUEUE_PREFIX,
+            concurrency: config.INGEST_CONCURRENCY,
+            handler,
+            logger,
+          });
+  }
+  // Monthly partitions ahead of time (a no-op on a hypertable), so writers never wait on DDL.
+  const partitionJob = config.RUN_WORKER
+    ? setInterval(() => {
+        ensurePartitions(database.db).catch((error: unknown) =>
+          logger.error({ err: error }, "creating partitions ahead failed"),
+        );
+      }, PARTITION_JOB_INTERVAL_MS)
+    : undefined;
+  partitionJob?.unref();
+
+  return {
+    deps,
+    app: createApp(deps),
+    async close() {
+      clearInterval(partitionJob);
+      // Queue first (it drains adds in flight; the in-process one waits for its jobs to be
+      // written), then the worker (it finishes the jobs in hand), then the connections.
+      await queue.close();
+      await worker?.close();
+      redis?.disconnect();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from "node:crypto";
+import {
+  type FieldError,
+  fieldErrors,
+  LIMITS,
+  type RequestContext,
+  splitBody,
+  type ValidatedBatch,
+  validateEvents,
+} from "@funnel/events";
+import { z } from "zod";
+import type { AccountScope, Deps } from "../deps";
+import { InvalidError, LimitExceededError, UnavailableError } from "../errors";
+import { rateLimitSubject } from "../infra/client-ip";
+import type { IngestBatch } from "../ports";
+import { rejectedItem, storedEvent } from "./batch-schema";
+import { countIngested } from "./metrics";
+
+/**
+ * Accepting events: split the body, validate each event, queue ONE batch holding the accepted and
+ * the refused ones (refused events are stored with their reasons), answer. Nothing here knows HTTP.
+ */
+
+export interface AcceptResult {
+  accepted: number;
+  rejected: { index: number; errors: FieldError[] }[];
+}
+
+type IngestDeps = Pick<Deps, "queue" | "metrics" | "logger">;
+
+/** `POST /api/v1/analytics/track`: a browser's events, limited per client IP in events per second. */
+export async function acceptTrack(
+  deps: IngestDeps & Pick<Deps, "limiter" | "config">,
+  body: unknown,
+  context: RequestContext,
+): Promise<AcceptResult> {
+  const items = split(body, LIMITS.eventsPerTrackRequest);
+  const limit = await deps.limiter.take(`track:${rateLimitSubject(context.ip)}`, items.length);
+  if (!limit.allowed) {
+    throw new LimitExceededError(
+      `more than ${deps.config.RATE_LIMIT_EVENTS_PER_SECOND} events per second from this address`,
+      limit.retryAfterSeconds,
+    );
+  }
+  // A browser cannot choose the IP it is counted under: the body's ip_address is ignored.
+  const batch = validateEvents(items, { context, trustBodyIp: false, newId: randomUUID });
+  return finish(deps, "track", null, batch);
+}
+
+/** `POST /api/v1/analytics/import`: a back-fill into the key's account; body IPs and agents trusted. */
+export async function acceptImport(
+  deps: IngestDeps,
+  scope: AccountScope,
+  body: unknown,
+): Promise<AcceptResult> {
+  const items = split(body, LIMITS.eventsPerImportRequest);
+  const batch = validateEvents(items, {
+    context: { receivedAt: new Date() },
+    trustBodyIp: true,
+    newId: randomUUID,
+  });
+  return finish(deps, "import", scope.accountId, batch);
+}
+
+const edgeEnvelope = z.object({
+  events: z.array(z.unknown()).max(LIMITS.eventsPerImportRequest, {
+    message: `must contain at most ${LIMITS.eventsPerImportRequest} events`,
+  }),
+  rejected: z.array(rejectedItem).max(LIMITS.eventsPerImportRequest).optional(),
+});
+
+/**
+ * `POST /internal/ingest`: a batch the edge worker accepted and enriched (its signature already
+ * checked). Each event is validated again, as this process trusts no payload it did not parse.
+ */
+export async function acceptEdgeBatch(deps: IngestDeps, body: unknown): Promise<AcceptResult> {
+  const envelope = edgeEnvelope.safeParse(body);
+  if (!envelope.success) throw new InvalidError("invalid edge batch", fieldErrors(envelope.error));
+  const batch: ValidatedBatch = { accepted: [], rejected: [] };
+  envelope.data.events.forEach((raw, index) => {
+    const parsed = storedEvent.safeParse(raw);
+    if (parsed.success) batch.accepted.push(parsed.data);
+    else batch.rejected.push({ index, errors: fieldErrors(parsed.error), raw });
+  });
+  return finish(deps, "edge", null, batch, envelope.data.rejected ?? []);
+}
+
+function split(body: unknown, max: number): unknown[] {
+  const parsed = splitBody(body, max);
+  if (!parsed.ok) throw new InvalidError("invalid request body", parsed.errors);
+  return parsed.events;
+}
+
+async function finish(
+  deps: IngestDeps,
+  source: IngestBatch["source"],
+  accountId: string | null,
+  batch: ValidatedBatch,
+  forwardedRejects: IngestBatch["rejected"] = [],
+): Promise<AcceptResult> {
+  const rejected = batch.rejected.map(({ index, errors }) => ({ index, errors }));
+  const queued: IngestBatch = {
+    source,
+    accountId,
+    accepted: batch.accepted,
+    rejected: [...forwardedRejects, ...batch.rejected],
+  };
+  if (queued.accepted.length + queued.rejected.length > 0) {
+    try {
+      await deps.queue.enqueue(queued);
+    } catch (error) {
+      deps.logger.error({ err: error, source, events: queued.accepted.length }, "enqueue failed");
+      throw new UnavailableError("the ingest queue is unavailable; retry later");
+    }
+  }
+  countIngested(deps.metrics, source, batch.accepted.length, batch.rejected.length);
+  // Nothing valid in a non-empty body is the client's error; the refused events are kept anyway.
+  if (batch.accepted.length === 0 && batch.rejected.length > 0) {
+    throw new InvalidError("no valid event in the request", rejected);
+  }
+  return { accepted: batch.accepted.length, rejected };
+}

@@ -1,0 +1,52 @@
+import type { DatabaseHandle } from "@funnel/db/client";
+import { writeBatch } from "@funnel/db/queries/events";
+import { fieldErrors } from "@funnel/events";
+import type { Logger } from "pino";
+import type { IngestBatch } from "../ports";
+import { ingestBatchEnvelope, storedEvent } from "./batch-schema";
+import { type IngestJob, type IngestJobHandler, InvalidBatchError } from "./jobs";
+
+/**
+ * The ingest worker's job: check the payload, then write it with `writeBatch` (idempotent, so a
+ * retried job changes nothing). Bad input fails the job for good; anything else is retried.
+ */
+export function createIngestHandler(deps: { database: DatabaseHandle; logger: Logger }): IngestJobHandler {
+  return async (batch: IngestBatch, job: IngestJob) => {
+    const envelope = ingestBatchEnvelope.safeParse(batch);
+    if (!envelope.success) {
+      const issue = envelope.error.issues[0];
+      throw new InvalidBatchError(`job payload does not match the batch schema at ${issue?.path.join(".")}`);
+    }
+    const checked: IngestBatch = { ...envelope.data, accepted: [] };
+    envelope.data.accepted.forEach((raw, index) => {
+      const event = storedEvent.safeParse(raw);
+      if (event.success) checked.accepted.push(event.data);
+      else checked.rejected.push({ index, errors: fieldErrors(event.error), raw });
+    });
+    try {
+      const result = await writeBatch(deps.database.db, checked, {
+        batchId: job.id,
+        receivedAt: new Date(job.queuedAt),
+      });
+      deps.logger.debug({ job_id: job.id, attempt: job.attempt, ...result }, "ingest batch written");
+    } catch (error) {
+      if (isDataError(error)) throw new InvalidBatchError(`database refused the batch: ${messageOf(error)}`);
+      throw error;
+    }
+  };
+}
+
+/** SQLSTATE class 22 (data exception) and NOT NULL violations: a retry would fail the same way. */
+function isDataError(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (code.startsWith("22") || code === "23502")) return true;
+  }
+  return false;
+}
+
+function messageOf(error: unknown): string {
+  let e: unknown = error;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,54 @@
+import { serve } from "@hono/node-server";
+import { boot } from "./boot";
+import { ConfigError, isEmbedded, loadConfig } from "./config";
+import { seedDemo } from "./demo/seed";
+
+/** The API process: HTTP routes and, unless RUN_WORKER=false, the ingest worker. */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const runtime = await boot(config);
+  const { logger } = runtime.deps;
+
+  const server = config.RUN_API
+    ? serve({ fetch: runtime.app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+        logger.info({ port: info.port, embedded: isEmbedded(config) }, "listening");
+      })
+    : undefined;
+
+  if (isEmbedded(config) && config.SEED_DEMO) {
+    const demo = await seedDemo(runtime.deps);
+    // Printed, not logged: the one place a key is shown, so a newcomer can call the API at once.
+    console.log(`\nDemo account ${demo.accountId}: ${demo.events} demo events queued.`);
+    console.log(
+      `Try: curl -H "Authorization: Bearer ${demo.apiKey}" http://localhost:${config.PORT}/api/v1/funnels`,
+    );
+    console.log(`Demo API key:\n${demo.apiKey}`);
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: no new requests, finishing queued work");
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await runtime.close();
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

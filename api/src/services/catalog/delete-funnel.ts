@@ -1,0 +1,16 @@
+import { deleteFunnel as removeFunnel } from "@funnel/db/queries/catalog";
+import { NotFoundError } from "../../errors";
+import type { CatalogContext, CatalogScope } from "./views";
+
+/**
+ * Deletes one of the account's funnels with its steps, pages and A/B tests. Its events stay
+ * stored; events that arrive for it later are kept aside as `unknown_funnel`.
+ */
+export async function deleteFunnel(
+  ctx: CatalogContext,
+  scope: CatalogScope,
+  input: { id: string },
+): Promise<void> {
+  const deleted = await removeFunnel(ctx.database.db, scope.accountId, input.id);
+  if (!deleted) throw new NotFoundError("funnel");
+}

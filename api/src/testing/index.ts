@@ -1,0 +1,17 @@
+/**
+ * Shared helpers for API tests: real dependencies on a fresh test database, accounts with keys,
+ * and the security cases every keyed route runs.
+ */
+export { type AccountOptions, type AccountWithKey, createAccountWithKey, createRevokedKey } from "./accounts";
+export { type AuthCaseOptions, type AuthCaseRequest, describeAuthCases } from "./auth-cases";
+export {
+  type AbTestBody,
+  abTestBody,
+  type FunnelBody,
+  funnelBody,
+  putAbTestRequest,
+  putFunnelRequest,
+  seedAbTest,
+  seedFunnel,
+} from "./catalog";
+export { createTestApp, makeTestDeps, type TestApp, type TestDeps, type TestDepsOptions } from "./deps";

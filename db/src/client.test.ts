@@ -1,0 +1,174 @@
+import { randomUUID } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDatabase, type DatabaseHandle, isDatabaseBusy, queryRows } from "./client";
+import { analyticsEvents } from "./schema";
+import { createTestDatabase, createTestPglite, type TestDatabase } from "./testing";
+
+const metadata = { plan: "pro", nested: { items: [1, 2, 3], ok: true }, note: 'quotes " and \\ survive' };
+
+/** The same round trip on each driver: jsonb goes in as an object and comes back as one. */
+async function roundTripsJsonb(handle: DatabaseHandle): Promise<void> {
+  const { db } = handle;
+  const eventId = randomUUID();
+  const createdAt = new Date(Date.now() - 60_000);
+  await db.insert(analyticsEvents).values({
+    eventId,
+    accountId: randomUUID(),
+    funnelId: randomUUID(),
+    eventType: "conversion",
+    visitorId: randomUUID(),
+    sessionId: "session-1",
+    valueCents: 4999,
+    ipAddress: "203.0.113.0",
+    metadata,
+    createdAt,
+  });
+
+  const [row] = await db.select().from(analyticsEvents).where(eq(analyticsEvents.eventId, eventId));
+  expect(row?.metadata).toEqual(metadata);
+  expect(typeof row?.metadata).toBe("object");
+  expect(row?.createdAt).toEqual(createdAt);
+  expect(row?.isBot).toBe(false);
+
+  // Stored as a jsonb object, not as a JSON-encoded string (the double-encoding trap).
+  const [stored] = await queryRows<{ kind: string; plan: string }>(
+    db,
+    sql`select jsonb_typeof(metadata) as kind, metadata->>'plan' as plan
+        from analytics_events where event_id = ${eventId}`,
+  );
+  expect(stored).toEqual({ kind: "object", plan: "pro" });
+}
+
+describe("postgres.js client", () => {
+  let test: TestDatabase;
+  beforeAll(async () => {
+    test = await createTestDatabase();
+  });
+  afterAll(() => test?.drop());
+
+  it("pings", async () => {
+    await expect(test.handle.ping()).resolves.toBeUndefined();
+  });
+
+  it("round-trips an event with jsonb metadata as an object", async () => {
+    await roundTripsJsonb(test.handle);
+  });
+
+  it("runs sessions with jit off, UTC and the statement timeout", async () => {
+    const [settings] = await queryRows<{ jit: string; tz: string; timeout: string }>(
+      test.handle.db,
+      sql`select current_setting('jit') as jit, current_setting('TimeZone') as tz,
+                 current_setting('statement_timeout') as timeout`,
+    );
+    expect(settings).toEqual({ jit: "off", tz: "UTC", timeout: "30s" });
+  });
+
+  it("rolls back a failed transaction", async () => {
+    const { db } = test.handle;
+    const eventId = randomUUID();
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.execute(
+          sql`insert into event_ids (account_id, event_id, created_at) values (${randomUUID()}, ${eventId}, now())`,
+        );
+        throw new Error("abort");
+      }),
+    ).rejects.toThrow("abort");
+    expect(await queryRows(db, sql`select 1 from event_ids where event_id = ${eventId}`)).toEqual([]);
+  });
+});
+
+describe("pool deadline (pool of 1, 500 ms)", () => {
+  const deadlineMs = 500;
+  let test: TestDatabase;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    test = await createTestDatabase();
+    handle = await createDatabase({ url: test.url, poolMax: 1, statementTimeoutMs: deadlineMs });
+  });
+  afterAll(async () => {
+    await handle?.close();
+    await test?.drop();
+  });
+
+  it("fails a query that gets no connection within the deadline while a long pg_sleep holds the pool", async () => {
+    const { db } = handle;
+    // The sleep outlives the deadline: its own statement_timeout is lifted for this transaction.
+    const sleeper = db.transaction(async (tx) => {
+      await tx.execute(sql`set local statement_timeout = '10s'`);
+      await tx.execute(sql`select pg_sleep(2)`);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const started = Date.now();
+    const error = await failure(db.execute(sql`select 1`));
+    const waited = Date.now() - started;
+    await sleeper;
+
+    expect(isDatabaseBusy(error)).toBe(true);
+    expect(String(error instanceof Error && error.cause)).toMatch(
+      /no database connection free within 500 ms/,
+    );
+    expect(waited).toBeGreaterThanOrEqual(deadlineMs - 20);
+    expect(waited).toBeLessThan(deadlineMs + 500);
+    await expect(handle.ping()).resolves.toBeUndefined();
+  });
+
+  it("admits a waiting query as soon as the connection is released", async () => {
+    const holder = handle.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_sleep(0.2)`);
+    });
+    const started = Date.now();
+    const [ping] = await Promise.allSettled([handle.ping(), holder]);
+    expect(ping.status).toBe("fulfilled");
+    expect(Date.now() - started).toBeLessThan(deadlineMs);
+  });
+
+  it("cancels a statement that runs past the deadline", async () => {
+    const error = await failure(handle.db.execute(sql`select pg_sleep(2)`));
+    // query_canceled: statement_timeout, as the server enforces it.
+    expect(error).toMatchObject({ cause: { code: "57014" } });
+    await expect(handle.ping()).resolves.toBeUndefined();
+  });
+
+  it("never leaves a second query hanging behind a plain long statement", async () => {
+    const { db } = handle;
+    const first = failure(db.execute(sql`select pg_sleep(2)`));
+    const started = Date.now();
+    // Admitted when the first is cancelled at its deadline, or refused at its own: either way, promptly.
+    await failure(db.execute(sql`select 1`));
+    expect(Date.now() - started).toBeLessThan(deadlineMs + 500);
+    await first;
+  });
+});
+
+/** The rejection reason of `promise`, or undefined when it fulfils. */
+function failure(promise: PromiseLike<unknown>): Promise<unknown> {
+  return Promise.resolve(promise).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe("PGlite client", () => {
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    handle = await createTestPglite();
+  });
+  afterAll(() => handle?.close());
+
+  it("pings", async () => {
+    await expect(handle.ping()).resolves.toBeUndefined();
+  });
+
+  it("round-trips an event with jsonb metadata as an object", async () => {
+    await roundTripsJsonb(handle);
+  });
+});
+
+describe("createDatabase", () => {
+  it("refuses options with neither url nor dataDir", async () => {
+    await expect(createDatabase({})).rejects.toThrow(/url|dataDir/);
+  });
+});

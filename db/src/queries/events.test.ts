@@ -1,0 +1,349 @@
+import { randomUUID } from "node:crypto";
+import type { AcceptedEvent } from "@funnel/events";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DatabaseHandle, queryRows } from "../client";
+import { accounts, funnels, NO_STEP } from "../schema";
+import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { type EventBatch, writeBatch } from "./events";
+
+/**
+ * The writer on both drivers: the same batches into TimescaleDB and into PGlite (the embedded
+ * default) must store the same rows and aggregates, and the aggregates must equal what this file
+ * computes on its own from the events it sent.
+ */
+
+const CHROME =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
+const BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+/** Whether this file considers a user agent a bot: the writer must agree. */
+const IS_BOT: Record<string, boolean> = { [CHROME]: false, [BOT]: true };
+
+/** mulberry32: the same events on every run. */
+function random(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+  const uuid = () =>
+    "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx".replace(/x/g, () => Math.floor(next() * 16).toString(16));
+  return { next, pick, uuid };
+}
+
+const rng = random(4004);
+const accountA = rng.uuid();
+const accountB = rng.uuid();
+const funnelA1 = rng.uuid();
+const funnelA2 = rng.uuid();
+const funnelB = rng.uuid();
+const unknownFunnel = rng.uuid();
+const steps = [rng.uuid(), rng.uuid(), rng.uuid()];
+const visitors = Array.from({ length: 12 }, () => rng.uuid());
+const start = Date.UTC(2026, 2, 31, 21, 0, 0); // crosses a day and a month boundary
+
+function makeEvent(funnelId: string): AcceptedEvent {
+  const type = rng.pick([
+    "page_view",
+    "page_view",
+    "step_entry",
+    "step_exit",
+    "conversion",
+    "refund",
+  ] as const);
+  const visitor = rng.pick(visitors);
+  const occurredAt = new Date(start + Math.floor(rng.next() * 5 * 3_600_000));
+  const withEnrichment = rng.next() < 0.3;
+  const ua = rng.next() < 0.1 ? BOT : CHROME;
+  return {
+    event_id: rng.uuid(),
+    event_type: type,
+    funnel_id: funnelId,
+    session_id: `${visitor.slice(0, 8)}-${rng.pick(["a", "b"])}`,
+    visitor_id: visitor,
+    occurred_at: occurredAt.toISOString(),
+    received_at: new Date(occurredAt.getTime() + 1500).toISOString(),
+    page_id: type === "page_view" ? rng.uuid() : null,
+    funnel_step_id: type === "step_entry" || type === "step_exit" ? rng.pick(steps) : null,
+    previous_step_id: type === "step_entry" && rng.next() < 0.5 ? rng.pick(steps) : null,
+    next_step_id: null,
+    exit_outcome: type === "step_exit" ? rng.pick(["forward", "backward", "bounce", "close"] as const) : null,
+    conversion_type:
+      type === "conversion" ? rng.pick(["purchase", "signup", "form_submit", "custom"] as const) : null,
+    value_cents: type === "conversion" || type === "refund" ? 100 + Math.floor(rng.next() * 10_000) : null,
+    conversion_goal_id: null,
+    order_id: type === "refund" ? `order-${Math.floor(rng.next() * 100)}` : null,
+    variant_id: null,
+    url: "https://shop.example.com/p?q=1",
+    referrer: rng.next() < 0.5 ? "https://www.google.com/" : null,
+    utm_source: rng.next() < 0.3 ? "newsletter" : null,
+    utm_medium: null,
+    utm_campaign: null,
+    user_agent: ua,
+    ip_address: rng.pick(["203.0.113.77", "2001:db8:85a3:1234::7", "198.51.100.1"]),
+    metadata: {
+      n: Math.floor(rng.next() * 1000),
+      tags: ["x", "ü"],
+      nested: { quote: 'a "b" \\ c', ok: true },
+    },
+    enrichment: withEnrichment
+      ? { device_type: "tablet", browser: "Safari", os: "iPadOS", is_bot: IS_BOT[ua] ?? false, country: "FR" }
+      : null,
+  };
+}
+
+const trackEvents = Array.from({ length: 240 }, () => makeEvent(rng.pick([funnelA1, funnelA2, funnelB])));
+const batches: { batch: EventBatch; id: string }[] = [
+  {
+    id: rng.uuid(),
+    batch: {
+      source: "track",
+      accountId: null,
+      accepted: [...trackEvents.slice(0, 120), makeEvent(unknownFunnel), trackEvents[3] as AcceptedEvent],
+      rejected: [
+        { index: 7, errors: [{ field: "visitor_id", message: "must be a UUID" }], raw: { visitor_id: "x" } },
+        { index: 9, errors: [{ field: "body", message: "must be an event object" }], raw: null },
+      ],
+    },
+  },
+  {
+    id: rng.uuid(),
+    batch: {
+      source: "track",
+      accountId: null,
+      // A client retry: 20 events of the first batch again, with a later receive time.
+      accepted: [
+        ...trackEvents.slice(120),
+        ...trackEvents.slice(0, 20).map((e) => ({ ...e, received_at: new Date(start + 9e6).toISOString() })),
+      ],
+      rejected: [],
+    },
+  },
+  {
+    id: rng.uuid(),
+    batch: {
+      source: "import",
+      accountId: accountA,
+      // Imports into account A: its own funnel counts, account B's funnel is unknown to it.
+      accepted: [makeEvent(funnelA1), makeEvent(funnelA2), makeEvent(funnelB)],
+      rejected: [
+        { index: 2, errors: [{ field: "timestamp", message: "too old" }], raw: { funnel_id: funnelA1 } },
+      ],
+    },
+  },
+];
+const receivedAt = new Date(start + 6 * 3_600_000);
+
+async function seedCatalog(handle: DatabaseHandle): Promise<void> {
+  await handle.db.insert(accounts).values([
+    { id: accountA, name: "A" },
+    { id: accountB, name: "B", storeFullIp: true },
+  ]);
+  await handle.db.insert(funnels).values([
+    { id: funnelA1, accountId: accountA, name: "A1" },
+    { id: funnelA2, accountId: accountA, name: "A2" },
+    { id: funnelB, accountId: accountB, name: "B" },
+  ]);
+}
+
+async function writeAll(handle: DatabaseHandle): Promise<void> {
+  for (const { batch, id } of batches) await writeBatch(handle.db, batch, { batchId: id, receivedAt });
+  // A job retried after it committed: nothing may change.
+  const [first] = batches;
+  if (first) await writeBatch(handle.db, first.batch, { batchId: first.id, receivedAt });
+}
+
+/** Every stored row as JSON, in a stable order, without columns that depend on when the test ran. */
+async function snapshot(handle: DatabaseHandle) {
+  const rows = async (query: string) =>
+    (await queryRows<{ j: string }>(handle.db, sql.raw(query))).map((r) =>
+      typeof r.j === "string" ? JSON.parse(r.j) : r.j,
+    );
+  return {
+    events: await rows(`select row_to_json(t)::text as j from analytics_events t order by event_id`),
+    eventIds: await rows(
+      `select json_build_object('account_id', account_id, 'event_id', event_id,
+        'created_at', case when account_id = '${NO_STEP}' then null else created_at end)::text as j
+       from event_ids order by account_id, event_id`,
+    ),
+    rejected: await rows(
+      `select (to_jsonb(t) - 'id')::text as j from rejected_events t order by reason, payload::text, errors::text`,
+    ),
+    counts: await rows(
+      `select row_to_json(t)::text as j from agg_hourly_event_counts t
+       order by funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome`,
+    ),
+    visitors: await rows(
+      `select row_to_json(t)::text as j from agg_hourly_visitors t order by funnel_id, bucket, visitor_id, session_id`,
+    ),
+    stepVisitors: await rows(
+      `select row_to_json(t)::text as j from agg_hourly_step_visitors t order by funnel_id, step_id, bucket, visitor_id`,
+    ),
+    funnelVisitors: await rows(
+      `select row_to_json(t)::text as j from agg_funnel_visitors t order by funnel_id, visitor_id`,
+    ),
+  };
+}
+
+type Snapshot = Awaited<ReturnType<typeof snapshot>>;
+
+/** The aggregates recomputed here from the events sent, without the writer's code. */
+function expectedAggregates() {
+  const owner: Record<string, string> = { [funnelA1]: accountA, [funnelA2]: accountA, [funnelB]: accountB };
+  const seen = new Set<string>();
+  const counted: AcceptedEvent[] = [];
+  for (const { batch } of batches) {
+    for (const e of batch.accepted) {
+      const account = owner[e.funnel_id];
+      if (!account || (batch.accountId !== null && batch.accountId !== account)) continue;
+      if (seen.has(`${account}/${e.event_id}`)) continue;
+      seen.add(`${account}/${e.event_id}`);
+      const bot = e.enrichment ? e.enrichment.is_bot : (IS_BOT[e.user_agent ?? ""] ?? false);
+      if (!bot) counted.push(e);
+    }
+  }
+  const hour = (iso: string) => new Date(Math.floor(Date.parse(iso) / 3_600_000) * 3_600_000).toISOString();
+  const counts = new Map<string, { events: number; value_cents: number }>();
+  const visitors = new Set<string>();
+  const stepVisitors = new Set<string>();
+  const firstLast = new Map<string, [number, number]>();
+  for (const e of counted) {
+    const key = [
+      e.funnel_id,
+      hour(e.occurred_at),
+      e.event_type,
+      e.funnel_step_id ?? NO_STEP,
+      e.conversion_type ?? "",
+      e.exit_outcome ?? "",
+    ].join(" ");
+    const c = counts.get(key) ?? { events: 0, value_cents: 0 };
+    c.events += 1;
+    c.value_cents += e.value_cents ?? 0;
+    counts.set(key, c);
+    visitors.add([e.funnel_id, hour(e.occurred_at), e.visitor_id, e.session_id].join(" "));
+    if (e.event_type === "step_entry") {
+      stepVisitors.add([e.funnel_id, e.funnel_step_id, hour(e.occurred_at), e.visitor_id].join(" "));
+    }
+    const t = Date.parse(e.occurred_at);
+    const fl = firstLast.get(`${e.funnel_id} ${e.visitor_id}`);
+    firstLast.set(`${e.funnel_id} ${e.visitor_id}`, fl ? [Math.min(fl[0], t), Math.max(fl[1], t)] : [t, t]);
+  }
+  return { events: counted.length, counts, visitors, stepVisitors, firstLast };
+}
+
+const iso = (value: string) => new Date(value).toISOString();
+
+let timescale: TestDatabase;
+let pglite: DatabaseHandle;
+let fromTimescale: Snapshot;
+let fromPglite: Snapshot;
+
+beforeAll(async () => {
+  timescale = await createTestDatabase();
+  pglite = await createTestPglite();
+  await pglite.db.execute(sql`set time zone 'UTC'`);
+  for (const handle of [timescale.handle, pglite]) {
+    await seedCatalog(handle);
+    await writeAll(handle);
+  }
+  fromTimescale = await snapshot(timescale.handle);
+  fromPglite = await snapshot(pglite);
+});
+
+afterAll(async () => {
+  await timescale?.drop();
+  await pglite?.close();
+});
+
+describe("writeBatch", () => {
+  it("stores the same rows and aggregates on TimescaleDB and on PGlite", () => {
+    expect(fromTimescale.events.length).toBeGreaterThan(200);
+    expect(fromPglite).toEqual(fromTimescale);
+  });
+
+  it("keeps aggregates equal to a count made from the raw events", () => {
+    const expected = expectedAggregates();
+    const counts = new Map(
+      fromTimescale.counts.map((r) => [
+        [r.funnel_id, iso(r.bucket), r.event_type, r.step_id, r.conversion_type, r.exit_outcome].join(" "),
+        { events: Number(r.events), value_cents: Number(r.value_cents) },
+      ]),
+    );
+    expect(counts).toEqual(expected.counts);
+    expect(
+      new Set(
+        fromTimescale.visitors.map((r) => [r.funnel_id, iso(r.bucket), r.visitor_id, r.session_id].join(" ")),
+      ),
+    ).toEqual(expected.visitors);
+    expect(
+      new Set(
+        fromTimescale.stepVisitors.map((r) =>
+          [r.funnel_id, r.step_id, iso(r.bucket), r.visitor_id].join(" "),
+        ),
+      ),
+    ).toEqual(expected.stepVisitors);
+    expect(
+      new Map(
+        fromTimescale.funnelVisitors.map((r) => [
+          `${r.funnel_id} ${r.visitor_id}`,
+          [Date.parse(r.first_seen_at), Date.parse(r.last_seen_at)],
+        ]),
+      ),
+    ).toEqual(expected.firstLast);
+    const stored = fromTimescale.events.filter((e) => !e.is_bot).length;
+    expect(stored).toBe(expected.events);
+  });
+
+  it("stores each event once, truncating IPs unless the account keeps them whole", () => {
+    const ids = fromTimescale.events.map((e) => e.event_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const ips = (funnel: string) =>
+      new Set(fromTimescale.events.filter((e) => e.funnel_id === funnel).map((e) => e.ip_address));
+    expect(ips(funnelA1)).toEqual(new Set(["203.0.113.0", "2001:db8:85a3::", "198.51.100.0"]));
+    expect(ips(funnelB)).toEqual(new Set(["203.0.113.77", "2001:db8:85a3:1234::7", "198.51.100.1"]));
+    for (const e of fromTimescale.events) {
+      expect(e.metadata).toMatchObject({ tags: ["x", "ü"], nested: { quote: 'a "b" \\ c', ok: true } });
+      expect(e.device_type).not.toBeNull();
+    }
+  });
+
+  it("keeps refused events with their reason, once, whatever the retries", () => {
+    const byReason = (reason: string) => fromTimescale.rejected.filter((r) => r.reason === reason);
+    expect(byReason("invalid")).toHaveLength(3);
+    expect(byReason("unknown_funnel").map((r) => [r.funnel_id, r.account_id, r.source])).toEqual(
+      expect.arrayContaining([
+        [unknownFunnel, null, "track"],
+        [funnelB, accountA, "import"],
+      ]),
+    );
+    expect(byReason("unknown_funnel")).toHaveLength(2);
+    // Kept payloads follow the privacy default too: no account opted in to full IPs for them.
+    for (const r of byReason("unknown_funnel")) expect(r.payload.ip_address).toMatch(/(\.0|::)$/);
+    const filed = byReason("invalid").find((r) => r.source === "import");
+    expect(filed).toMatchObject({ account_id: accountA, funnel_id: funnelA1 });
+  });
+
+  it("changes nothing when the same batch is written again", async () => {
+    const [, second] = batches;
+    if (!second) throw new Error("fixture");
+    const result = await writeBatch(timescale.handle.db, second.batch, { batchId: second.id, receivedAt });
+    expect(result.inserted).toBe(0);
+    expect(await snapshot(timescale.handle)).toEqual(fromTimescale);
+  });
+
+  it("creates a missing monthly partition on native partitioning and retries", async () => {
+    const event = { ...makeEvent(funnelA1), occurred_at: "2020-01-01T00:00:00.000Z" };
+    const result = await writeBatch(
+      pglite.db,
+      { source: "import", accountId: null, accepted: [event], rejected: [] },
+      {
+        batchId: randomUUID(),
+      },
+    );
+    expect(result.inserted).toBe(1);
+  });
+});

@@ -1,0 +1,464 @@
+import { isIP } from "node:net";
+import type { AcceptedEvent, FieldError } from "@funnel/events";
+import { enrichUserAgent, truncateIp } from "@funnel/events/enrich";
+import { eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { Database } from "../client";
+import { ensurePartitions } from "../partitions";
+import {
+  accounts,
+  analyticsEvents,
+  eventIds,
+  funnels,
+  funnelVisitors,
+  hourlyEventCounts,
+  hourlyStepVisitors,
+  hourlyVisitors,
+  NO_STEP,
+  rejectedEvents,
+} from "../schema";
+
+/**
+ * The ingest worker's write: one batch of accepted (and refused) events into the event store and
+ * the hourly aggregates, in one transaction, idempotently — the same batch written twice, or an
+ * event id seen before, changes nothing.
+ */
+
+export interface EventBatch {
+  source: "track" | "import" | "edge";
+  /** Set for imports: events may only land in this account's funnels. */
+  accountId: string | null;
+  accepted: AcceptedEvent[];
+  rejected: { index: number; errors: FieldError[]; raw: unknown }[];
+}
+
+export interface WriteBatchOptions {
+  /**
+   * Stable id of the batch, the same on every retry (the queue's job id, a UUID). Rejected events
+   * have no identity of their own; a receipt under this id stores them once per batch.
+   */
+  batchId: string;
+  /** Time the batch was queued; stamps its rejected events. Defaults to now. */
+  receivedAt?: Date;
+  /** How long a funnel's account is remembered; 0 reads the catalog every time. */
+  catalogTtlMs?: number;
+}
+
+export interface WriteBatchResult {
+  /** New events stored. */
+  inserted: number;
+  /** Accepted events whose id was already stored (client retries, job retries). */
+  duplicates: number;
+  /** Events of funnels the catalog does not know (or, for imports, of another account). */
+  unknownFunnel: number;
+  /** Rows written to rejected_events by this call (0 when a retry had stored them already). */
+  rejectedStored: number;
+}
+
+/** Rejected-event receipts live in event_ids under the nil account, which no real account has. */
+const RECEIPT_ACCOUNT = "00000000-0000-0000-0000-000000000000";
+const HOUR_MS = 3_600_000;
+/** Rows per INSERT: 31 columns × 1,000 stays well under the 65,535 bind parameters of a statement. */
+const ROWS_PER_STATEMENT = 1_000;
+
+interface FunnelOwner {
+  accountId: string;
+  storeFullIp: boolean;
+}
+
+export async function writeBatch(
+  db: Database,
+  batch: EventBatch,
+  options: WriteBatchOptions,
+): Promise<WriteBatchResult> {
+  const owners = await resolveFunnels(db, funnelIdsOf(batch), options.catalogTtlMs ?? 5_000);
+  const plan = planBatch(batch, owners, options);
+  try {
+    return await db.transaction((tx) => writePlan(tx as unknown as Database, plan, options.batchId));
+  } catch (error) {
+    // Natively partitioned storage (PostgreSQL without TimescaleDB, PGlite) needs a partition per
+    // month; the scheduled job keeps them ready, this covers a batch that got ahead of it.
+    if (!isMissingPartition(error) || plan.events.length === 0) throw error;
+    await ensurePartitionsFor(db, plan.events);
+    return await db.transaction((tx) => writePlan(tx as unknown as Database, plan, options.batchId));
+  }
+}
+
+async function ensurePartitionsFor(db: Database, events: EventRow[]): Promise<void> {
+  let first = events[0]?.createdAt ?? new Date();
+  let last = first;
+  for (const e of events) {
+    if (e.createdAt < first) first = e.createdAt;
+    if (e.createdAt > last) last = e.createdAt;
+  }
+  const month = (d: Date) => d.getUTCFullYear() * 12 + d.getUTCMonth();
+  await ensurePartitions(db, { now: first, monthsBack: 0, monthsAhead: month(last) - month(first) });
+}
+
+function isMissingPartition(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (/no partition of relation/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog: which account owns a funnel, remembered for a few seconds per database.
+
+const ownerCache = new WeakMap<Database, Map<string, { owner: FunnelOwner; expiresAt: number }>>();
+
+async function resolveFunnels(db: Database, ids: string[], ttlMs: number): Promise<Map<string, FunnelOwner>> {
+  const now = Date.now();
+  let cache = ownerCache.get(db);
+  if (!cache) {
+    cache = new Map();
+    ownerCache.set(db, cache);
+  }
+  const found = new Map<string, FunnelOwner>();
+  const missing: string[] = [];
+  for (const id of ids) {
+    const hit = cache.get(id);
+    if (hit && hit.expiresAt > now) found.set(id, hit.owner);
+    else missing.push(id);
+  }
+  if (missing.length === 0) return found;
+  const rows = await db
+    .select({ id: funnels.id, accountId: funnels.accountId, storeFullIp: accounts.storeFullIp })
+    .from(funnels)
+    .innerJoin(accounts, eq(accounts.id, funnels.accountId))
+    .where(inArray(funnels.id, missing));
+  for (const row of rows) {
+    const owner = { accountId: row.accountId, storeFullIp: row.storeFullIp };
+    found.set(row.id, owner);
+    // Unknown funnels are not remembered: a funnel pushed a moment ago must count at once.
+    if (ttlMs > 0) cache.set(row.id, { owner, expiresAt: now + ttlMs });
+  }
+  if (cache.size > 50_000) cache.clear();
+  return found;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The funnel a refused item names, when it names one in UUID form. */
+function rawFunnelId(raw: unknown): string | null {
+  if (raw === null || typeof raw !== "object" || !("funnel_id" in raw)) return null;
+  const id = (raw as { funnel_id: unknown }).funnel_id;
+  return typeof id === "string" && UUID.test(id) ? id.toLowerCase() : null;
+}
+
+function funnelIdsOf(batch: EventBatch): string[] {
+  const ids = new Set<string>();
+  for (const event of batch.accepted) ids.add(event.funnel_id.toLowerCase());
+  for (const item of batch.rejected) {
+    const id = rawFunnelId(item.raw);
+    if (id) ids.add(id);
+  }
+  return [...ids];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan: rows computed in memory before the transaction opens.
+
+type EventRow = typeof analyticsEvents.$inferInsert & { createdAt: Date; accountId: string };
+type RejectedRow = typeof rejectedEvents.$inferInsert;
+
+interface Plan {
+  /** Distinct by (account, event id), sorted by it so concurrent batches lock in one order. */
+  events: EventRow[];
+  rejected: RejectedRow[];
+  unknownFunnel: number;
+  /** Accepted events repeated inside the batch. */
+  repeats: number;
+}
+
+function planBatch(batch: EventBatch, owners: Map<string, FunnelOwner>, options: WriteBatchOptions): Plan {
+  const receivedAt = options.receivedAt ?? new Date();
+  const rejected: RejectedRow[] = batch.rejected.map((item) => {
+    const funnelId = rawFunnelId(item.raw);
+    return {
+      accountId: batch.accountId ?? (funnelId ? (owners.get(funnelId)?.accountId ?? null) : null),
+      funnelId,
+      reason: "invalid",
+      errors: item.errors,
+      payload: jsonValue(withTruncatedIp(item.raw)),
+      source: batch.source,
+      receivedAt,
+    };
+  });
+  const events = new Map<string, EventRow>();
+  let unknownFunnel = 0;
+  let repeats = 0;
+  for (const event of batch.accepted) {
+    const owner = owners.get(event.funnel_id.toLowerCase());
+    if (!owner || (batch.accountId !== null && owner.accountId !== batch.accountId)) {
+      unknownFunnel++;
+      rejected.push({
+        accountId: batch.accountId,
+        funnelId: event.funnel_id,
+        reason: "unknown_funnel",
+        errors: [{ field: "funnel_id", message: "funnel is not in the catalog" }],
+        // No account is known to have opted in to full IPs here: the privacy default applies.
+        payload: withTruncatedIp(event),
+        source: batch.source,
+        receivedAt: new Date(event.received_at),
+      });
+      continue;
+    }
+    const key = `${owner.accountId}/${event.event_id.toLowerCase()}`;
+    if (events.has(key)) {
+      repeats++;
+      continue;
+    }
+    events.set(key, toEventRow(event, owner));
+  }
+  const sorted = [...events.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+  return { events: sorted, rejected, unknownFunnel, repeats };
+}
+
+function toEventRow(event: AcceptedEvent, owner: FunnelOwner): EventRow {
+  const enrichment = event.enrichment ?? enrichUserAgent(event.user_agent);
+  const ip = event.ip_address !== null && isIP(event.ip_address) !== 0 ? event.ip_address : null;
+  return {
+    eventId: event.event_id.toLowerCase(),
+    accountId: owner.accountId,
+    // Lower case like Postgres prints UUIDs, so in-memory keys agree with the database's.
+    funnelId: event.funnel_id.toLowerCase(),
+    eventType: event.event_type,
+    visitorId: event.visitor_id.toLowerCase(),
+    sessionId: event.session_id,
+    pageId: event.page_id,
+    funnelStepId: event.funnel_step_id?.toLowerCase() ?? null,
+    previousStepId: event.previous_step_id,
+    conversionType: event.conversion_type,
+    valueCents: event.value_cents,
+    conversionGoalId: event.conversion_goal_id,
+    orderId: event.order_id,
+    variantId: event.variant_id,
+    url: event.url,
+    userAgent: event.user_agent,
+    ipAddress: ip === null || owner.storeFullIp ? ip : truncateIp(ip),
+    referrer: event.referrer,
+    utmSource: event.utm_source,
+    utmMedium: event.utm_medium,
+    utmCampaign: event.utm_campaign,
+    exitOutcome: event.exit_outcome,
+    nextStepId: event.next_step_id,
+    deviceType: enrichment.device_type,
+    // Parsed from the user agent, not sent by the client: clipping them to the column loses nothing.
+    browser: enrichment.browser?.slice(0, 64) ?? null,
+    os: enrichment.os?.slice(0, 64) ?? null,
+    country: enrichment.country?.slice(0, 2) ?? null,
+    isBot: enrichment.is_bot,
+    metadata: event.metadata,
+    receivedAt: new Date(event.received_at),
+    createdAt: new Date(event.occurred_at),
+  };
+}
+
+/** A refused payload with its `ip_address`, when it is one, truncated like stored events'. */
+function withTruncatedIp<T>(raw: T): T {
+  if (raw === null || typeof raw !== "object" || !("ip_address" in raw)) return raw;
+  const ip = (raw as { ip_address: unknown }).ip_address;
+  if (typeof ip !== "string" || isIP(ip) === 0) return raw;
+  return { ...raw, ip_address: truncateIp(ip) };
+}
+
+/** A jsonb value for any parsed JSON, including a bare null (the column itself is NOT NULL). */
+function jsonValue(raw: unknown): unknown {
+  return raw === null || raw === undefined ? sql`'null'::jsonb` : raw;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transaction.
+
+async function writePlan(tx: Database, plan: Plan, batchId: string): Promise<WriteBatchResult> {
+  let rejectedStored = 0;
+  if (plan.rejected.length > 0 && (await takeReceipt(tx, batchId))) {
+    for (const rows of chunks(plan.rejected)) await tx.insert(rejectedEvents).values(rows);
+    rejectedStored = plan.rejected.length;
+  }
+
+  const fresh = new Set<string>();
+  for (const rows of chunks(plan.events)) {
+    const inserted = await tx
+      .insert(eventIds)
+      .values(rows.map((e) => ({ accountId: e.accountId, eventId: e.eventId, createdAt: e.createdAt })))
+      .onConflictDoNothing()
+      .returning({ accountId: eventIds.accountId, eventId: eventIds.eventId });
+    for (const row of inserted) fresh.add(`${row.accountId}/${row.eventId}`);
+  }
+  const events = plan.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
+  for (const rows of chunks(events)) await tx.insert(analyticsEvents).values(rows);
+  await upsertAggregates(
+    tx,
+    events.filter((e) => !e.isBot),
+  );
+
+  return {
+    inserted: events.length,
+    duplicates: plan.events.length - events.length + plan.repeats,
+    unknownFunnel: plan.unknownFunnel,
+    rejectedStored,
+  };
+}
+
+/** True the first time a batch id is seen: only then are its rejected events stored. */
+async function takeReceipt(tx: Database, batchId: string): Promise<boolean> {
+  const rows = await tx
+    .insert(eventIds)
+    .values({ accountId: RECEIPT_ACCOUNT, eventId: batchId, createdAt: new Date() })
+    .onConflictDoNothing()
+    .returning({ eventId: eventIds.eventId });
+  return rows.length > 0;
+}
+
+function chunks<T>(rows: T[], size = ROWS_PER_STATEMENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregates: summed per key in memory, written sorted by key so that concurrent batches take
+// row locks in the same order and cannot deadlock.
+
+function hourOf(time: Date): Date {
+  return new Date(Math.floor(time.getTime() / HOUR_MS) * HOUR_MS);
+}
+
+function sortedValues<T>(map: Map<string, T>): T[] {
+  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+export interface AggregateRows {
+  counts: (typeof hourlyEventCounts.$inferInsert)[];
+  visitors: (typeof hourlyVisitors.$inferInsert)[];
+  stepVisitors: (typeof hourlyStepVisitors.$inferInsert)[];
+  funnelVisitors: (typeof funnelVisitors.$inferInsert)[];
+}
+
+/** What the aggregate tables gain from these (new, non-bot) events. */
+export function aggregateRows(events: EventRow[]): AggregateRows {
+  const counts = new Map<
+    string,
+    typeof hourlyEventCounts.$inferInsert & { events: number; valueCents: number }
+  >();
+  const visitors = new Map<string, typeof hourlyVisitors.$inferInsert>();
+  const stepVisitors = new Map<string, typeof hourlyStepVisitors.$inferInsert>();
+  const seen = new Map<
+    string,
+    typeof funnelVisitors.$inferInsert & { firstSeenAt: Date; lastSeenAt: Date }
+  >();
+  for (const e of events) {
+    const bucket = hourOf(e.createdAt);
+    const hour = bucket.toISOString();
+    const stepId = e.funnelStepId ?? NO_STEP;
+    const conversionType = e.conversionType ?? "";
+    const exitOutcome = e.exitOutcome ?? "";
+    const countKey = [e.funnelId, hour, e.eventType, stepId, conversionType, exitOutcome].join("|");
+    const count = counts.get(countKey);
+    if (count) {
+      count.events += 1;
+      count.valueCents += e.valueCents ?? 0;
+    } else {
+      counts.set(countKey, {
+        accountId: e.accountId,
+        funnelId: e.funnelId,
+        bucket,
+        eventType: e.eventType,
+        stepId,
+        conversionType,
+        exitOutcome,
+        events: 1,
+        valueCents: e.valueCents ?? 0,
+      });
+    }
+    const visitorKey = [e.funnelId, hour, e.visitorId, e.sessionId].join("|");
+    if (!visitors.has(visitorKey)) {
+      visitors.set(visitorKey, {
+        accountId: e.accountId,
+        funnelId: e.funnelId,
+        bucket,
+        visitorId: e.visitorId,
+        sessionId: e.sessionId,
+      });
+    }
+    if (e.eventType === "step_entry" && e.funnelStepId) {
+      const stepKey = [e.funnelId, e.funnelStepId, hour, e.visitorId].join("|");
+      if (!stepVisitors.has(stepKey)) {
+        stepVisitors.set(stepKey, {
+          accountId: e.accountId,
+          funnelId: e.funnelId,
+          stepId: e.funnelStepId,
+          bucket,
+          visitorId: e.visitorId,
+        });
+      }
+    }
+    const seenKey = [e.funnelId, e.visitorId].join("|");
+    const visitor = seen.get(seenKey);
+    if (visitor) {
+      if (e.createdAt < visitor.firstSeenAt) visitor.firstSeenAt = e.createdAt;
+      if (e.createdAt > visitor.lastSeenAt) visitor.lastSeenAt = e.createdAt;
+    } else {
+      seen.set(seenKey, {
+        accountId: e.accountId,
+        funnelId: e.funnelId,
+        visitorId: e.visitorId,
+        firstSeenAt: e.createdAt,
+        lastSeenAt: e.createdAt,
+      });
+    }
+  }
+  return {
+    counts: sortedValues(counts),
+    visitors: sortedValues(visitors),
+    stepVisitors: sortedValues(stepVisitors),
+    funnelVisitors: sortedValues(seen),
+  };
+}
+
+async function upsertAggregates(tx: Database, events: EventRow[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = aggregateRows(events);
+  for (const chunk of chunks(rows.counts)) {
+    await tx
+      .insert(hourlyEventCounts)
+      .values(chunk)
+      .onConflictDoUpdate({
+        target: [
+          hourlyEventCounts.funnelId,
+          hourlyEventCounts.bucket,
+          hourlyEventCounts.eventType,
+          hourlyEventCounts.stepId,
+          hourlyEventCounts.conversionType,
+          hourlyEventCounts.exitOutcome,
+        ],
+        set: {
+          events: excludedPlus("agg_hourly_event_counts", "events"),
+          valueCents: excludedPlus("agg_hourly_event_counts", "value_cents"),
+        },
+      });
+  }
+  for (const chunk of chunks(rows.visitors)) {
+    await tx.insert(hourlyVisitors).values(chunk).onConflictDoNothing();
+  }
+  for (const chunk of chunks(rows.stepVisitors)) {
+    await tx.insert(hourlyStepVisitors).values(chunk).onConflictDoNothing();
+  }
+  for (const chunk of chunks(rows.funnelVisitors)) {
+    await tx
+      .insert(funnelVisitors)
+      .values(chunk)
+      .onConflictDoUpdate({
+        target: [funnelVisitors.funnelId, funnelVisitors.visitorId],
+        set: {
+          firstSeenAt: sql.raw(`LEAST("agg_funnel_visitors"."first_seen_at", excluded."first_seen_at")`),
+          lastSeenAt: sql.raw(`GREATEST("agg_funnel_visitors"."last_seen_at", excluded."last_seen_at")`),
+        },
+      });
+  }
+}
+
+function excludedPlus(table: string, column: string): SQL {
+  return sql.raw(`"${table}"."${column}" + excluded."${column}"`);
+}

@@ -1,0 +1,36 @@
+import { USER_AGENTS } from "@funnel/fixtures";
+import { describe, expect, it } from "vitest";
+import { enrichUserAgent, truncateIp } from "./enrich";
+
+describe("enrichUserAgent", () => {
+  it.each([
+    [USER_AGENTS.chromeWindows, "desktop", "Chrome", "Windows", false],
+    [USER_AGENTS.safariIphone, "mobile", "Mobile Safari", "iOS", false],
+    [USER_AGENTS.chromeAndroid, "mobile", "Chrome", "Android", false],
+    [USER_AGENTS.safariIpad, "tablet", "Mobile Safari", "iOS", false],
+    [USER_AGENTS.firefoxLinux, "desktop", "Firefox", "Linux", false],
+    [USER_AGENTS.edgeWindows, "desktop", "Edge", "Windows", false],
+    [USER_AGENTS.googlebot, "desktop", null, null, true],
+  ])("%s", (ua, device, browser, os, bot) => {
+    const e = enrichUserAgent(ua);
+    expect(e.device_type).toBe(device);
+    if (browser !== null) expect(e.browser).toBe(browser);
+    if (os !== null) expect(e.os).toBe(os);
+    expect(e.is_bot).toBe(bot);
+  });
+
+  it("treats a missing user agent as a bot", () => {
+    expect(enrichUserAgent(undefined).is_bot).toBe(true);
+  });
+});
+
+describe("truncateIp", () => {
+  it.each([
+    ["203.0.113.77", "203.0.113.0"],
+    ["2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"],
+    ["2001:db8::1", "2001:db8:0::"],
+    ["::ffff:198.51.100.9", "198.51.100.0"],
+  ])("%s -> %s", (ip, expected) => {
+    expect(truncateIp(ip)).toBe(expected);
+  });
+});

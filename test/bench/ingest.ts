@@ -1,0 +1,172 @@
+/**
+ * `pnpm bench ingest`: events/s from HTTP accept to rows committed in TimescaleDB, through
+ * /import and through /track, and /track latency under a steady load from this (second) process.
+ *
+ * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
+ * BENCH_TRACK_SECONDS (default 20).
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
+import autocannon from "autocannon";
+import postgres from "postgres";
+import { startApi } from "../support/api-process";
+import { repoRoot, servicesUp, withDatabase } from "../support/services";
+
+const importEvents = Number(process.env.BENCH_IMPORT_EVENTS ?? 300_000);
+const trackRate = Number(process.env.BENCH_TRACK_RATE ?? 5_000);
+const trackSeconds = Number(process.env.BENCH_TRACK_SECONDS ?? 20);
+
+const { databaseUrl, redisUrl } = servicesUp();
+const dbName = `bench_ingest_${Date.now()}`;
+const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`CREATE DATABASE ${dbName}`);
+const url = withDatabase(databaseUrl, dbName);
+const sql = postgres(url, { max: 2, onnotice: () => {} });
+
+const env = {
+  DATABASE_URL: url,
+  REDIS_URL: redisUrl,
+  QUEUE_PREFIX: `bench-${Date.now()}`,
+  CLIENT_IP_HEADER: "x-forwarded-for",
+  NODE_ENV: "production",
+};
+const api = await startApi(env);
+const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);
+
+async function waitForRows(expected: number, timeoutMs = 600_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await stored();
+    if (n >= expected) return Date.now();
+    if (Date.now() > deadline) throw new Error(`only ${n} of ${expected} rows after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+try {
+  const keyOut = execFileSync(
+    resolve(repoRoot, "node_modules/.bin/tsx"),
+    ["api/src/cli/keys-create.ts", randomUUID()],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+    },
+  );
+  const key = keyOut.trim().split("\n").pop() ?? "";
+  const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  for (const funnel of [springSale, webinar]) {
+    const res = await fetch(`${api.url}/api/v1/funnels/${funnel.id}`, {
+      method: "PUT",
+      headers: auth,
+      body: JSON.stringify({ name: funnel.name, steps: funnel.steps, pages: funnel.pages }),
+    });
+    if (!res.ok) throw new Error(`catalog PUT failed: ${res.status} ${await res.text()}`);
+  }
+
+  // --- /import: 10,000 events a request, four requests in flight.
+  const now = new Date();
+  const from = new Date(now.getTime() - 30 * 86_400_000);
+  const events = generateTraffic({
+    funnel: springSale,
+    from,
+    to: now,
+    visitors: Math.ceil(importEvents / 10),
+    seed: 7,
+    retryShare: 0,
+  }).slice(0, importEvents);
+  const bodies: string[] = [];
+  for (let i = 0; i < events.length; i += 10_000)
+    bodies.push(JSON.stringify({ events: events.slice(i, i + 10_000) }));
+  const t0 = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const res = await fetch(`${api.url}/api/v1/analytics/import`, {
+          method: "POST",
+          headers: auth,
+          body,
+        });
+        if (res.status !== 202) throw new Error(`import answered ${res.status}: ${await res.text()}`);
+      }
+    }),
+  );
+  const tAccepted = Date.now();
+  const tStored = await waitForRows(events.length);
+  const importRate = Math.round(events.length / ((tStored - t0) / 1000));
+  const acceptRate = Math.round(events.length / ((tAccepted - t0) / 1000));
+
+  // --- /track: one event a request at a steady rate, each from its own client IP.
+  const before = await stored();
+  let ipCounter = 0;
+  const result = await autocannon({
+    url: `${api.url}/api/v1/analytics/track`,
+    method: "POST",
+    connections: 100,
+    overallRate: trackRate,
+    duration: trackSeconds,
+    headers: { "content-type": "application/json" },
+    requests: [
+      {
+        setupRequest: (req) => {
+          ipCounter++;
+          return {
+            ...req,
+            headers: {
+              ...req.headers,
+              "x-forwarded-for": `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`,
+            },
+            body: JSON.stringify({
+              event_type: "page_view",
+              event_id: randomUUID(),
+              funnel_id: webinar.id,
+              page_id: webinar.pages[0]?.id,
+              session_id: randomUUID(),
+              visitor_id: randomUUID(),
+              url: "https://shop.example.com/webinar",
+              user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            }),
+          };
+        },
+      },
+    ],
+  });
+  const tTrackEnd = Date.now();
+  const accepted = result["2xx"];
+  const tTrackStored = await waitForRows(before + accepted);
+  const lag = tTrackStored - tTrackEnd;
+
+  const report = {
+    date: new Date().toISOString().slice(0, 10),
+    import: {
+      events: events.length,
+      accepted_per_s: acceptRate,
+      end_to_end_events_per_s: importRate,
+      seconds: (tStored - t0) / 1000,
+    },
+    track: {
+      target_rps: trackRate,
+      achieved_rps: Math.round(result.requests.average),
+      accepted,
+      non_2xx: result.non2xx,
+      errors: result.errors,
+      latency_ms: {
+        p50: result.latency.p50,
+        p90: result.latency.p90,
+        p99: result.latency.p99,
+        max: result.latency.max,
+      },
+      stored_lag_after_load_ms: lag,
+    },
+  };
+  console.log(JSON.stringify(report, null, 2));
+} finally {
+  await api.stop();
+  await sql.end();
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+}

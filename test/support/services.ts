@@ -1,0 +1,23 @@
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+
+/** Provisions (or finds) TimescaleDB and Redis with the same script CI uses, and returns their URLs. */
+export function servicesUp(): { databaseUrl: string; redisUrl: string } {
+  const out = execFileSync("bash", [resolve(root, "scripts/services/up.sh")], { encoding: "utf8" });
+  const value = (name: string) => {
+    const line = out.split("\n").find((l) => l.startsWith(`${name}=`));
+    if (!line) throw new Error(`scripts/services/up.sh did not print ${name}`);
+    return line.slice(name.length + 1).trim();
+  };
+  return { databaseUrl: value("DATABASE_URL"), redisUrl: value("REDIS_URL") };
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export const repoRoot = root;
