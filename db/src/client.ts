@@ -21,6 +21,9 @@ export interface DatabaseHandle {
    */
   kind: DatabaseKind;
   ping(): Promise<void>;
+  /** Runs `fn` while holding a database-wide advisory lock (its own connection), so concurrent
+   * processes take turns; PGlite has one process and runs it at once. */
+  exclusive<T>(lockKey: number, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -85,6 +88,15 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
     ping: async () => {
       await db.execute(sql`select 1`);
     },
+    exclusive: async (lockKey, fn) => {
+      const lock = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+      try {
+        await lock`select pg_advisory_lock(${lockKey})`;
+        return await fn();
+      } finally {
+        await lock.end({ timeout: 5 });
+      }
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }
@@ -99,6 +111,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
     ping: async () => {
       await db.execute(sql`select 1`);
     },
+    exclusive: (_lockKey, fn) => fn(),
     close: () => client.close(),
   };
 }

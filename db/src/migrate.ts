@@ -16,9 +16,20 @@ export const migrationsFolder = fileURLToPath(new URL("../drizzle", import.meta.
  */
 export async function migrate(handle: DatabaseHandle): Promise<void> {
   const { db } = handle;
-  if (is(db, PgliteDatabase)) await migratePglite(db, { migrationsFolder });
-  else if (is(db, PostgresJsDatabase)) await migratePostgres(db, { migrationsFolder });
-  else throw new Error("migrate: the database handle has neither the postgres.js nor the PGlite driver");
+  if (is(db, PgliteDatabase)) {
+    await migratePglite(db, { migrationsFolder });
+  } else if (is(db, PostgresJsDatabase)) {
+    // API and worker processes may start together: one migrates, the others wait for it.
+    await handle.exclusive(MIGRATION_LOCK, async () => {
+      await migratePostgres(db, { migrationsFolder });
+      await ensurePartitions(db);
+    });
+  } else {
+    throw new Error("migrate: the database handle has neither the postgres.js nor the PGlite driver");
+  }
   await ensurePartitions(db);
   handle.kind = await storageKind(db);
 }
+
+/** Advisory lock key that serialises concurrent migrators of one database. */
+const MIGRATION_LOCK = 4_207_331_001;

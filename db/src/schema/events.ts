@@ -9,6 +9,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
   varchar,
 } from "drizzle-orm/pg-core";
@@ -93,10 +94,15 @@ export const rejectedEvents = pgTable(
     payload: jsonb("payload").notNull(),
     /** `track`, `import` or `edge`. */
     source: varchar("source", { length: 20 }).notNull(),
+    /** The ingest job that refused it and the item's key in that job (`invalid:<index>` or
+     * `event:<event_id>`): a retried job stores its refused items once. */
+    batchId: uuid("batch_id"),
+    itemKey: text("item_key"),
     receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     index("idx_rejected_events_received_at").on(t.receivedAt),
     index("idx_rejected_events_funnel").on(t.funnelId),
+    uniqueIndex("idx_rejected_events_batch_item").on(t.batchId, t.itemKey),
   ],
 );

@@ -8,6 +8,20 @@ export function enrichUserAgent(
   country: string | null = null,
 ): Enrichment {
   const ua = userAgent ?? "";
+  let parsed = parsedAgents.get(ua);
+  if (!parsed) {
+    parsed = parseUserAgent(ua);
+    // Traffic repeats a small set of agents; parsing one costs far more than a map lookup.
+    if (parsedAgents.size >= MAX_REMEMBERED_AGENTS) parsedAgents.clear();
+    parsedAgents.set(ua, parsed);
+  }
+  return { ...parsed, country };
+}
+
+const MAX_REMEMBERED_AGENTS = 2_000;
+const parsedAgents = new Map<string, Omit<Enrichment, "country">>();
+
+function parseUserAgent(ua: string): Omit<Enrichment, "country"> {
   const parsed = new UAParser(ua).getResult();
   return {
     device_type: deviceType(parsed.device.type),
@@ -15,7 +29,6 @@ export function enrichUserAgent(
     os: parsed.os.name ?? null,
     // An empty user agent is not a browser: count it as a bot rather than as a visitor.
     is_bot: ua.trim() === "" || isbot(ua),
-    country,
   };
 }
 
