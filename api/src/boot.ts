@@ -17,6 +17,8 @@ import { createIngestHandler } from "./ingest/handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./ingest/queue-bullmq";
 import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memory";
 import type { IngestWorker } from "./ports";
+import { MemoryRealtimeStore } from "./realtime/store-memory";
+import { RedisRealtimeStore } from "./realtime/store-redis";
 
 export interface Runtime {
   deps: Deps;
@@ -59,8 +61,11 @@ export async function boot(config: Config): Promise<Runtime> {
       })
     : new MemoryRateLimiter({ eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND });
   const cache = redis ? new RedisCache(redis, `${config.QUEUE_PREFIX}:cache:`) : new MemoryCache();
+  const realtime = redis
+    ? new RedisRealtimeStore(redis, `${config.QUEUE_PREFIX}:rt:`)
+    : new MemoryRealtimeStore();
 
-  const deps: Deps = { config, database, queue, limiter, cache, logger, metrics };
+  const deps: Deps = { config, database, queue, limiter, cache, realtime, logger, metrics };
 
   const health = await queue.health();
   if (!health.durable) {
@@ -73,7 +78,7 @@ export async function boot(config: Config): Promise<Runtime> {
 
   let worker: IngestWorker | undefined;
   if (config.RUN_WORKER) {
-    const handler = createIngestHandler({ database, logger });
+    const handler = createIngestHandler({ database, logger, realtime });
     worker =
       queue instanceof MemoryIngestQueue
         ? createMemoryIngestWorker(queue, { concurrency: config.INGEST_CONCURRENCY, handler, logger })

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import type { Cache, IngestQueue, RateLimiter } from "./ports";
+import type { RealtimeStore } from "./realtime/store";
 
 /** Everything a route or service may reach, chosen once at boot (see boot.ts). */
 export interface Deps {
@@ -11,6 +12,8 @@ export interface Deps {
   queue: IngestQueue;
   limiter: RateLimiter;
   cache: Cache;
+  /** The real-time view's rolling picture per funnel, fed at ingest. */
+  realtime: RealtimeStore;
   logger: Logger;
   metrics: Registry;
 }

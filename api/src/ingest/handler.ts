@@ -3,6 +3,8 @@ import { writeBatch } from "@funnel/db/queries/events";
 import { fieldErrors } from "@funnel/events";
 import type { Logger } from "pino";
 import type { IngestBatch } from "../ports";
+import { feedRealtime } from "../realtime/feed";
+import type { RealtimeStore } from "../realtime/store";
 import { ingestBatchEnvelope, storedEvent } from "./batch-schema";
 import { type IngestJob, type IngestJobHandler, InvalidBatchError } from "./jobs";
 
@@ -10,7 +12,12 @@ import { type IngestJob, type IngestJobHandler, InvalidBatchError } from "./jobs
  * The ingest worker's job: check the payload, then write it with `writeBatch` (idempotent, so a
  * retried job changes nothing). Bad input fails the job for good; anything else is retried.
  */
-export function createIngestHandler(deps: { database: DatabaseHandle; logger: Logger }): IngestJobHandler {
+export function createIngestHandler(deps: {
+  database: DatabaseHandle;
+  logger: Logger;
+  /** Fed with the stored events after each commit (real-time view). */
+  realtime?: RealtimeStore;
+}): IngestJobHandler {
   return async (batch: IngestBatch, job: IngestJob) => {
     const envelope = ingestBatchEnvelope.safeParse(batch);
     if (!envelope.success) {
@@ -24,11 +31,13 @@ export function createIngestHandler(deps: { database: DatabaseHandle; logger: Lo
       else checked.rejected.push({ index, errors: fieldErrors(event.error), raw });
     });
     try {
-      const result = await writeBatch(deps.database.db, checked, {
+      const { written, ...result } = await writeBatch(deps.database.db, checked, {
         batchId: job.id,
         receivedAt: new Date(job.queuedAt),
       });
       deps.logger.debug({ job_id: job.id, attempt: job.attempt, ...result }, "ingest batch written");
+      // After the commit; never throws (the events are stored, a retry would not resend them).
+      await feedRealtime(deps.realtime, written, deps.logger);
     } catch (error) {
       if (isDataError(error)) throw new InvalidBatchError(`database refused the batch: ${messageOf(error)}`);
       throw error;

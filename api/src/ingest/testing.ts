@@ -19,6 +19,7 @@ import type { Deps } from "../deps";
 import { MemoryCache } from "../infra/cache-memory";
 import { RedisRateLimiter } from "../infra/rate-limiter-redis";
 import type { IngestWorker } from "../ports";
+import { RedisRealtimeStore } from "../realtime/store-redis";
 import { generateApiKey } from "../services/keys/key-hash";
 import { createIngestHandler } from "./handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./queue-bullmq";
@@ -80,11 +81,12 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
       ...(options.now ? { now: options.now } : {}),
     }),
     cache: new MemoryCache(),
+    realtime: new RedisRealtimeStore(redis, `${prefix}:rt:`),
     logger,
     metrics: new Registry(),
   };
   const workers: IngestWorker[] = [];
-  const handler = createIngestHandler({ database: database.handle, logger });
+  const handler = createIngestHandler({ database: database.handle, logger, realtime: deps.realtime });
 
   return {
     deps,

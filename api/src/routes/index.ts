@@ -1,6 +1,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv, Deps } from "../deps";
 import abTests from "./ab-tests";
+import analyticsAbTests from "./analytics-ab-tests";
+import analyticsRealtime from "./analytics-realtime";
 import docs from "./docs";
 import funnels from "./funnels";
 import health from "./health";
@@ -21,5 +23,7 @@ export const routes: RegisterRoute[] = [
   internalIngest,
   funnels,
   abTests,
+  analyticsAbTests,
+  analyticsRealtime,
   docs,
 ];

@@ -11,6 +11,7 @@ import type { AppEnv, Deps } from "../deps";
 import { MemoryCache } from "../infra/cache-memory";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { MemoryIngestQueue } from "../ingest/queue-memory";
+import { MemoryRealtimeStore } from "../realtime/store-memory";
 
 export interface TestDepsOptions extends Partial<Omit<Deps, "config">> {
   /** Settings over the test defaults (NODE_ENV test, LOG_LEVEL silent, a temporary DATA_DIR). */
@@ -47,6 +48,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
     queue,
     limiter: given.limiter ?? new MemoryRateLimiter({ eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND }),
     cache: given.cache ?? new MemoryCache(),
+    realtime: given.realtime ?? new MemoryRealtimeStore(),
     logger: given.logger ?? pino({ level: "silent" }),
     metrics: given.metrics ?? new Registry(),
     databaseUrl: testDatabase?.url,

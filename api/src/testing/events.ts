@@ -1,0 +1,42 @@
+import type { TrackEvent } from "@funnel/events";
+import { createIngestHandler } from "../ingest/handler";
+import { createMemoryIngestWorker, MemoryIngestQueue } from "../ingest/queue-memory";
+import type { TestApp } from "./deps";
+
+/**
+ * The real ingest path for report tests on `createTestApp`: events go through
+ * POST /api/v1/analytics/import, the in-process queue and its worker (writeBatch, aggregates,
+ * real-time store), exactly as in the embedded default.
+ */
+export interface EventPipeline {
+  /** Imports `events` with the account's key and resolves once they are all written. */
+  importEvents(headers: Record<string, string>, events: TrackEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function startEventPipeline(t: TestApp): EventPipeline {
+  const { queue, database, logger, realtime } = t.deps;
+  if (!(queue instanceof MemoryIngestQueue))
+    throw new Error("startEventPipeline: needs the in-process queue");
+  const handler = createIngestHandler({ database, logger, realtime });
+  const worker = createMemoryIngestWorker(queue, { concurrency: 2, handler, logger });
+  return {
+    async importEvents(headers, events) {
+      for (let i = 0; i < events.length; i += 10_000) {
+        const response = await t.app.request("/api/v1/analytics/import", {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify({ events: events.slice(i, i + 10_000) }),
+        });
+        if (response.status !== 202) throw new Error(`import: ${response.status} ${await response.text()}`);
+      }
+      const deadline = Date.now() + 30_000;
+      while ((await queue.depth()) > 0) {
+        if (Date.now() > deadline) throw new Error("import: the queue did not drain");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      if (queue.failed.length > 0) throw new Error(`import: a job failed: ${queue.failed[0]?.error}`);
+    },
+    close: () => worker.close(),
+  };
+}
