@@ -1,0 +1,7 @@
+import type { Bindings } from "../src/config";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends Bindings {}
+  }
+}
