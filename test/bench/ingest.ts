@@ -32,7 +32,14 @@ const env = {
   CLIENT_IP_HEADER: "x-forwarded-for",
   NODE_ENV: "production",
 };
-const api = await startApi(env);
+// As in production: the HTTP API and the ingest worker in separate processes, so the worker's
+// batch writing never sits on the request path's event loop.
+const api = await startApi({ ...env, RUN_WORKER: "false" });
+const workers = await Promise.all(
+  Array.from({ length: Number(process.env.BENCH_WORKERS ?? 1) }, () =>
+    startApi({ ...env, RUN_API: "false", INGEST_CONCURRENCY: "4" }, { waitReady: false }),
+  ),
+);
 const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);
 
 async function waitForRows(expected: number, timeoutMs = 600_000): Promise<number> {
@@ -166,6 +173,7 @@ try {
   console.log(JSON.stringify(report, null, 2));
 } finally {
   await api.stop();
+  await Promise.all(workers.map((w) => w.stop()));
   await sql.end();
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();

@@ -23,9 +23,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startApi(env: Record<string, string>, options: { readyTimeoutMs?: number } = {}) {
+export async function startApi(
+  env: Record<string, string>,
+  options: {
+    readyTimeoutMs?: number /** A worker-only process (RUN_API=false) has no HTTP to wait for. */;
+    waitReady?: boolean;
+  } = {},
+) {
   const port = Number(env.PORT ?? (await freePort()));
-  const child = spawn(resolve(repoRoot, "node_modules/.bin/tsx"), [resolve(repoRoot, "api/src/main.ts")], {
+  // This Node binary itself with tsx as a loader (no launcher or shim script in between): signals reach the API process directly,
+  // so SIGKILL really kills it and SIGTERM exercises its own graceful shutdown.
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(repoRoot, "api/src/main.ts")], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? "",
@@ -45,7 +53,7 @@ export async function startApi(env: Record<string, string>, options: { readyTime
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-  for (;;) {
+  for (; options.waitReady !== false; ) {
     if (child.exitCode !== null) throw new Error(`API exited with ${child.exitCode}:\n${log}`);
     try {
       const res = await fetch(`${url}/readyz`);
