@@ -21,6 +21,7 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
   app.use(httpMetrics(deps.metrics));
   app.use(requestId({ headerName: "x-request-id" }));
   app.use(async (c, next) => {
+    if (!deps.logger.isLevelEnabled("debug")) return next();
     const started = performance.now();
     await next();
     deps.logger.debug(

@@ -47,8 +47,12 @@ export async function boot(config: Config): Promise<Runtime> {
   });
   await migrate(database);
 
+  // Auto-pipelining sends the commands of concurrent requests (rate-limit checks above all) in one
+  // socket write instead of one write each.
   const redis =
-    config.REDIS_URL === undefined ? undefined : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+    config.REDIS_URL === undefined
+      ? undefined
+      : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   redis?.on("error", (error) => logger.warn({ err: error }, "redis error"));
   const queue =
     config.REDIS_URL === undefined

@@ -171,6 +171,9 @@ try {
     },
   };
   console.log(JSON.stringify(report, null, 2));
+} catch (error) {
+  console.error(api.output().slice(-3000));
+  throw error;
 } finally {
   await api.stop();
   await Promise.all(workers.map((w) => w.stop()));

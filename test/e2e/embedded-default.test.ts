@@ -57,6 +57,15 @@ describe("the embedded default", () => {
       expect(track.status).toBe(202);
       expect(await track.json()).toEqual({ accepted: 1, rejected: [] });
 
+      // The body is read from the socket with the limit enforced: over it is a 413, not a 500.
+      const oversized = await fetch(`${api.url}/api/v1/analytics/track`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ events: [], padding: "x".repeat(300 * 1024) }),
+      });
+      expect(oversized.status).toBe(413);
+      expect(((await oversized.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
+
       expect(await api.stop("SIGTERM")).toBe(0);
 
       // A second start reuses the data folder: no second seed, the same key.

@@ -7,8 +7,8 @@ import {
   acceptResponse,
   eventsBody,
   importBodyMaxEvents,
-  limitBody,
   parseJson,
+  readBodyText,
 } from "../ingest/http";
 import type { RegisterRoute } from "./index";
 
@@ -34,8 +34,8 @@ export const route = createRoute({
 
 const register: RegisterRoute = (app, deps) => {
   app.openAPIRegistry.registerPath(route);
-  app.post(PATH, requireApiKey(deps), limitBody(deps.config.IMPORT_BODY_LIMIT_BYTES), async (c) => {
-    const body = parseJson(await c.req.text());
+  app.post(PATH, requireApiKey(deps), async (c) => {
+    const body = parseJson(await readBodyText(c, deps.config.IMPORT_BODY_LIMIT_BYTES));
     const result: AcceptResponse = await acceptImport(deps, c.get("scope"), body);
     return c.json(result, 202);
   });

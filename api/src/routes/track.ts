@@ -7,8 +7,8 @@ import {
   type AcceptResponse,
   acceptResponse,
   eventsBody,
-  limitBody,
   parseJson,
+  readBodyText,
   trackBodyMaxEvents,
 } from "../ingest/http";
 import type { RegisterRoute } from "./index";
@@ -40,8 +40,8 @@ const register: RegisterRoute = (app, deps) => {
     PATH,
     cors({ origin: "*", allowMethods: ["POST", "OPTIONS"], allowHeaders: ["content-type"], maxAge: 86_400 }),
   );
-  app.post(PATH, limitBody(deps.config.TRACK_BODY_LIMIT_BYTES), async (c) => {
-    const body = parseJson(await c.req.text());
+  app.post(PATH, async (c) => {
+    const body = parseJson(await readBodyText(c, deps.config.TRACK_BODY_LIMIT_BYTES));
     const result: AcceptResponse = await acceptTrack(deps, body, {
       ip: clientIp(c, deps.config),
       userAgent: c.req.header("user-agent"),
