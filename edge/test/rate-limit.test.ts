@@ -1,5 +1,5 @@
+import { rateLimitSubject } from "@funnel/events/enrich";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { rateLimitSubject } from "../src/rate-limit/subject";
 import { type stubApi as StubApi, stubApi } from "./api-stub";
 import { freshIp, pageView, track } from "./support";
 

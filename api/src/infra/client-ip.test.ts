@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { clientIp, fromProxyHeader, rateLimitSubject } from "./client-ip";
+import { clientIp, fromProxyHeader } from "./client-ip";
 
 describe("fromProxyHeader", () => {
   it("takes the entry `hops` from the right of X-Forwarded-For", () => {
@@ -16,16 +16,6 @@ describe("fromProxyHeader", () => {
     expect(fromProxyHeader(undefined, 1)).toBeUndefined();
     expect(fromProxyHeader(" , ", 1)).toBeUndefined();
     expect(fromProxyHeader("evil", 1)).toBeUndefined();
-  });
-});
-
-describe("rateLimitSubject", () => {
-  it("counts an IPv4 address alone and an IPv6 client by its /64", () => {
-    expect(rateLimitSubject("203.0.113.7")).toBe("203.0.113.7");
-    expect(rateLimitSubject("2001:db8:0a:1::1")).toBe("2001:db8:a:1::/64");
-    expect(rateLimitSubject("2001:DB8:a:1:ffff:1:2:3")).toBe("2001:db8:a:1::/64");
-    expect(rateLimitSubject("::1")).toBe("0:0:0:0::/64");
-    expect(rateLimitSubject(undefined)).toBe("unknown");
   });
 });
 

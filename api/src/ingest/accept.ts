@@ -8,10 +8,10 @@ import {
   type ValidatedBatch,
   validateEvents,
 } from "@funnel/events";
+import { rateLimitSubject } from "@funnel/events/enrich";
 import { z } from "zod";
 import type { AccountScope, Deps } from "../deps";
 import { InvalidError, LimitExceededError, UnavailableError } from "../errors";
-import { rateLimitSubject } from "../infra/client-ip";
 import type { IngestBatch } from "../ports";
 import { rejectedItem, storedEvent } from "./batch-schema";
 import { countIngested } from "./metrics";

@@ -1,9 +1,8 @@
 import { type FieldError, LIMITS, type RequestContext, splitBody, validateEvents } from "@funnel/events";
-import { enrichUserAgent, truncateIp } from "@funnel/events/enrich";
+import { enrichUserAgent, rateLimitSubject, truncateIp } from "@funnel/events/enrich";
 import { InvalidError, LimitExceededError, UnavailableError } from "../errors";
 import { type ForwardMessage, packMessages } from "../forward/messages";
 import type { TakeResult } from "../rate-limit/ip-rate-limiter";
-import { rateLimitSubject } from "../rate-limit/subject";
 
 /**
  * A browser's /track request at the edge: split, limit, validate, enrich, queue. The same steps

@@ -1,6 +1,6 @@
 import { USER_AGENTS } from "@funnel/fixtures";
 import { describe, expect, it } from "vitest";
-import { enrichUserAgent, truncateIp } from "./enrich";
+import { enrichUserAgent, rateLimitSubject, truncateIp } from "./enrich";
 
 describe("enrichUserAgent", () => {
   it.each([
@@ -32,5 +32,20 @@ describe("truncateIp", () => {
     ["::ffff:198.51.100.9", "198.51.100.0"],
   ])("%s -> %s", (ip, expected) => {
     expect(truncateIp(ip)).toBe(expected);
+  });
+});
+
+describe("rateLimitSubject", () => {
+  it("counts an IPv4 address alone and an IPv6 client by its /64", () => {
+    expect(rateLimitSubject("203.0.113.7")).toBe("203.0.113.7");
+    expect(rateLimitSubject("2001:db8:0a:1::1")).toBe("2001:db8:a:1::/64");
+    expect(rateLimitSubject("2001:DB8:a:1:ffff:1:2:3")).toBe("2001:db8:a:1::/64");
+    expect(rateLimitSubject("::1")).toBe("0:0:0:0::/64");
+    expect(rateLimitSubject(undefined)).toBe("unknown");
+  });
+
+  it("counts an IPv4-mapped IPv6 peer as its IPv4 address, not as one shared ::/64", () => {
+    expect(rateLimitSubject("::ffff:198.51.100.9")).toBe("198.51.100.9");
+    expect(rateLimitSubject("::ffff:198.51.100.10")).not.toBe(rateLimitSubject("::ffff:198.51.100.9"));
   });
 });

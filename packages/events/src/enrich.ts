@@ -40,23 +40,43 @@ function deviceType(type: string | undefined): DeviceType {
 
 /** IPv4 to its /24, IPv6 to its /48, as the privacy default of CONTRACT.md requires. */
 export function truncateIp(ip: string): string {
-  if (ip.includes(":")) return truncateIpv6(ip);
-  const parts = ip.split(".");
-  if (parts.length !== 4) return ip;
-  return `${parts[0]}.${parts[1]}.${parts[2]}.0`;
+  const v4 = ipv4Of(ip);
+  if (v4) {
+    const parts = v4.split(".");
+    return `${parts[0]}.${parts[1]}.${parts[2]}.0`;
+  }
+  if (!ip.includes(":")) return ip;
+  return `${ipv6Prefix(ip, 3).join(":")}::`;
 }
 
-function truncateIpv6(ip: string): string {
+/**
+ * Whom a rate limit counts: an IPv4 address, or an IPv6 client's /64 (one host usually holds a
+ * whole /64, and could otherwise take a fresh budget with every address in it). Shared by the API
+ * and the edge so both count the same client alike.
+ */
+export function rateLimitSubject(ip: string | undefined): string {
+  if (ip === undefined || ip === "") return "unknown";
+  const v4 = ipv4Of(ip);
+  if (v4) return v4;
+  if (!ip.includes(":")) return ip;
+  return `${ipv6Prefix(ip, 4).join(":")}::/64`;
+}
+
+/** The IPv4 address of a dotted quad or of an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). */
+function ipv4Of(ip: string): string | undefined {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped?.[1]) return truncateIp(mapped[1]);
-  const [head = "", tail = ""] = ip.split("::");
+  if (mapped?.[1]) return mapped[1];
+  return /^\d+\.\d+\.\d+\.\d+$/.test(ip) ? ip : undefined;
+}
+
+/** The first `count` groups of an IPv6 address, `::` expanded, leading zeros dropped. */
+function ipv6Prefix(ip: string, count: number): string[] {
+  const [head = "", tail = ""] = ip.toLowerCase().split("::");
   const headGroups = head === "" ? [] : head.split(":");
   const tailGroups = tail === "" ? [] : tail.split(":");
-  const missing = 8 - headGroups.length - tailGroups.length;
-  const groups = ip.includes("::")
-    ? [...headGroups, ...Array<string>(Math.max(missing, 0)).fill("0"), ...tailGroups]
-    : headGroups;
-  const kept = groups.slice(0, 3).map((g) => g.toLowerCase().replace(/^0+(?=.)/, ""));
-  while (kept.length < 3) kept.push("0");
-  return `${kept.join(":")}::`;
+  const zeros = Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill("0");
+  const groups = ip.includes("::") ? [...headGroups, ...zeros, ...tailGroups] : headGroups;
+  const kept = groups.slice(0, count).map((g) => g.replace(/^0+(?=.)/, ""));
+  while (kept.length < count) kept.push("0");
+  return kept;
 }
