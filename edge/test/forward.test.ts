@@ -32,7 +32,7 @@ describe("enrichment and forwarding", () => {
       user_agent: IPHONE_UA,
       enrichment: {
         device_type: "mobile",
-        browser: "Mobile Safari",
+        browser: "Safari",
         os: "iOS",
         is_bot: false,
         country: "DE",

@@ -1,14 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { queryRows } from "@funnel/db/client";
 import { asc, eq, sql } from "@funnel/db/orm";
-import {
-  accounts,
-  analyticsEvents,
-  apiKeys,
-  funnels,
-  hourlyEventCounts,
-  rejectedEvents,
-} from "@funnel/db/schema";
+import { accounts, analyticsEvents, apiKeys, eventCounts, funnels, rejectedEvents } from "@funnel/db/schema";
 import { createTestDatabase, type TestDatabase, testServices } from "@funnel/db/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -178,12 +171,12 @@ export async function rejectedRows(deps: Db) {
   return deps.database.db.select().from(rejectedEvents).orderBy(asc(rejectedEvents.id));
 }
 
-export async function hourlyCounts(deps: Db, funnelId: string) {
+export async function eventCountRows(deps: Db, funnelId: string) {
   return deps.database.db
     .select()
-    .from(hourlyEventCounts)
-    .where(eq(hourlyEventCounts.funnelId, funnelId))
-    .orderBy(asc(hourlyEventCounts.bucket), asc(hourlyEventCounts.eventType));
+    .from(eventCounts)
+    .where(eq(eventCounts.funnelId, funnelId))
+    .orderBy(asc(eventCounts.bucket), asc(eventCounts.eventType));
 }
 
 /** The JSON type Postgres sees for an event's metadata: 'object' unless it was encoded twice. */

@@ -3,7 +3,7 @@ import { validateEvents } from "@funnel/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createIngestTestContext,
-  hourlyCounts,
+  eventCountRows,
   type IngestTestContext,
   pageView,
   seedAccount,
@@ -55,7 +55,7 @@ describe("ingest worker restart", () => {
     const rows = await storedEvents(ctx.deps, funnelId);
     expect(rows).toHaveLength(batches * perBatch);
     expect(new Set(rows.map((r) => r.eventId)).size).toBe(batches * perBatch);
-    const counts = await hourlyCounts(ctx.deps, funnelId);
+    const counts = await eventCountRows(ctx.deps, funnelId);
     expect(counts.reduce((n, c) => n + c.events, 0)).toBe(batches * perBatch);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CHROME_UA,
   createIngestTestContext,
-  hourlyCounts,
+  eventCountRows,
   type IngestTestContext,
   pageView,
   rejectedRows,
@@ -55,7 +55,7 @@ describe("POST /api/v1/analytics/import", () => {
     expect(stored).toHaveLength(250);
     expect(new Set(stored.map((e) => e.ipAddress))).toEqual(new Set(["2001:db8:85a3::"]));
     expect(stored.every((e) => e.browser === "Chrome" && e.deviceType === "desktop")).toBe(true);
-    const counts = await hourlyCounts(ctx.deps, funnelId);
+    const counts = await eventCountRows(ctx.deps, funnelId);
     expect(counts).toHaveLength(24);
     expect(counts.reduce((n, c) => n + c.events, 0)).toBe(250);
   });
@@ -79,7 +79,7 @@ describe("POST /api/v1/analytics/import", () => {
     expect(res.status).toBe(202);
     await ctx.drained();
     expect(await storedEvents(ctx.deps, other.funnelId)).toEqual([]);
-    expect(await hourlyCounts(ctx.deps, other.funnelId)).toEqual([]);
+    expect(await eventCountRows(ctx.deps, other.funnelId)).toEqual([]);
     const kept = (await rejectedRows(ctx.deps)).filter((r) => r.funnelId === other.funnelId);
     expect(kept.map((r) => [r.reason, r.source, r.accountId])).toEqual([
       ["unknown_funnel", "import", account.accountId],

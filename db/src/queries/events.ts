@@ -1,24 +1,16 @@
 import { isIP } from "node:net";
 import type { AcceptedEvent, FieldError } from "@funnel/events";
 import { enrichUserAgent, truncateIp } from "@funnel/events/enrich";
-import { eq, inArray, type SQL, sql } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { ensurePartitions } from "../partitions";
-import {
-  accounts,
-  type analyticsEvents,
-  funnels,
-  type funnelVisitors,
-  type hourlyEventCounts,
-  type hourlyStepVisitors,
-  type hourlyVisitors,
-  NO_STEP,
-  rejectedEvents,
-} from "../schema";
+import { accounts, type analyticsEvents, funnels, rejectedEvents } from "../schema";
+import { writeRollups } from "./rollups";
+import { chunks, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
  * The ingest worker's write: one batch of accepted (and refused) events into the event store and
- * the hourly aggregates, in one transaction, idempotently — the same batch written twice, or an
+ * the rollups reports read, in one transaction, idempotently — the same batch written twice, or an
  * event id seen before, changes nothing.
  */
 
@@ -57,10 +49,6 @@ export interface WriteBatchResult {
 
 /** A stored event as the writer built its row. */
 export type WrittenEvent = EventRow;
-
-const HOUR_MS = 3_600_000;
-/** Rows per INSERT: 31 columns × 1,000 stays well under the 65,535 bind parameters of a statement. */
-const ROWS_PER_STATEMENT = 1_000;
 
 interface FunnelOwner {
   accountId: string;
@@ -160,7 +148,7 @@ function funnelIdsOf(batch: EventBatch): string[] {
 // ---------------------------------------------------------------------------------------------
 // Plan: rows computed in memory before the transaction opens.
 
-type EventRow = typeof analyticsEvents.$inferInsert & { createdAt: Date; accountId: string };
+type EventRow = typeof analyticsEvents.$inferInsert & { createdAt: Date; accountId: string; eventId: string };
 type RejectedRow = typeof rejectedEvents.$inferInsert;
 
 interface Plan {
@@ -301,7 +289,7 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
   }
   const events = plan.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
   for (const rows of chunks(events)) await insertEvents(tx, rows);
-  await upsertAggregates(
+  await writeRollups(
     tx,
     events.filter((e) => !e.isBot),
   );
@@ -357,182 +345,4 @@ async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
     ["created_at", "timestamptz", column((e) => iso(e.createdAt))],
   ];
   await tx.execute(unnestInsert("analytics_events", columns));
-}
-
-/** [column, its SQL type, values as text (or null)]. */
-type UnnestColumn = readonly [string, string, (string | null)[]];
-
-function unnestInsert(table: string, columns: UnnestColumn[]): SQL {
-  const names = sql.raw(columns.map(([name]) => `"${name}"`).join(", "));
-  const selected = sql.raw(columns.map(([, type], i) => `u.c${i}::${type}`).join(", "));
-  const arrays = sql.join(
-    columns.map(([, , values]) => sql`${sql.param(values)}::text[]`),
-    sql`, `,
-  );
-  const aliases = sql.raw(columns.map((_, i) => `c${i}`).join(", "));
-  return sql`insert into ${sql.raw(`"${table}"`)} (${names}) select ${selected} from unnest(${arrays}) as u(${aliases})`;
-}
-
-function chunks<T>(rows: T[], size = ROWS_PER_STATEMENT): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Aggregates: summed per key in memory, written sorted by key so that concurrent batches take
-// row locks in the same order and cannot deadlock.
-
-function hourOf(time: Date): Date {
-  return new Date(Math.floor(time.getTime() / HOUR_MS) * HOUR_MS);
-}
-
-function sortedValues<T>(map: Map<string, T>): T[] {
-  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-}
-
-export interface AggregateRows {
-  counts: (typeof hourlyEventCounts.$inferInsert)[];
-  visitors: (typeof hourlyVisitors.$inferInsert)[];
-  stepVisitors: (typeof hourlyStepVisitors.$inferInsert)[];
-  funnelVisitors: (typeof funnelVisitors.$inferInsert)[];
-}
-
-/** What the aggregate tables gain from these (new, non-bot) events. */
-export function aggregateRows(events: EventRow[]): AggregateRows {
-  const counts = new Map<
-    string,
-    typeof hourlyEventCounts.$inferInsert & { events: number; valueCents: number }
-  >();
-  const visitors = new Map<string, typeof hourlyVisitors.$inferInsert>();
-  const stepVisitors = new Map<string, typeof hourlyStepVisitors.$inferInsert>();
-  const seen = new Map<
-    string,
-    typeof funnelVisitors.$inferInsert & { firstSeenAt: Date; lastSeenAt: Date }
-  >();
-  for (const e of events) {
-    const bucket = hourOf(e.createdAt);
-    const hour = bucket.toISOString();
-    const stepId = e.funnelStepId ?? NO_STEP;
-    const conversionType = e.conversionType ?? "";
-    const exitOutcome = e.exitOutcome ?? "";
-    const countKey = [e.funnelId, hour, e.eventType, stepId, conversionType, exitOutcome].join("|");
-    const count = counts.get(countKey);
-    if (count) {
-      count.events += 1;
-      count.valueCents += e.valueCents ?? 0;
-    } else {
-      counts.set(countKey, {
-        accountId: e.accountId,
-        funnelId: e.funnelId,
-        bucket,
-        eventType: e.eventType,
-        stepId,
-        conversionType,
-        exitOutcome,
-        events: 1,
-        valueCents: e.valueCents ?? 0,
-      });
-    }
-    const visitorKey = [e.funnelId, hour, e.visitorId, e.sessionId].join("|");
-    if (!visitors.has(visitorKey)) {
-      visitors.set(visitorKey, {
-        accountId: e.accountId,
-        funnelId: e.funnelId,
-        bucket,
-        visitorId: e.visitorId,
-        sessionId: e.sessionId,
-      });
-    }
-    if (e.eventType === "step_entry" && e.funnelStepId) {
-      const stepKey = [e.funnelId, e.funnelStepId, hour, e.visitorId].join("|");
-      if (!stepVisitors.has(stepKey)) {
-        stepVisitors.set(stepKey, {
-          accountId: e.accountId,
-          funnelId: e.funnelId,
-          stepId: e.funnelStepId,
-          bucket,
-          visitorId: e.visitorId,
-        });
-      }
-    }
-    const seenKey = [e.funnelId, e.visitorId].join("|");
-    const visitor = seen.get(seenKey);
-    if (visitor) {
-      if (e.createdAt < visitor.firstSeenAt) visitor.firstSeenAt = e.createdAt;
-      if (e.createdAt > visitor.lastSeenAt) visitor.lastSeenAt = e.createdAt;
-    } else {
-      seen.set(seenKey, {
-        accountId: e.accountId,
-        funnelId: e.funnelId,
-        visitorId: e.visitorId,
-        firstSeenAt: e.createdAt,
-        lastSeenAt: e.createdAt,
-      });
-    }
-  }
-  return {
-    counts: sortedValues(counts),
-    visitors: sortedValues(visitors),
-    stepVisitors: sortedValues(stepVisitors),
-    funnelVisitors: sortedValues(seen),
-  };
-}
-
-async function upsertAggregates(tx: Database, events: EventRow[]): Promise<void> {
-  if (events.length === 0) return;
-  const rows = aggregateRows(events);
-  const iso = (d: Date) => d.toISOString();
-  for (const chunk of chunks(rows.counts)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_hourly_event_counts", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-        ["event_type", "text", chunk.map((r) => r.eventType)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-        ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
-        ["events", "int8", chunk.map((r) => String(r.events))],
-        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-      ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
-        events = agg_hourly_event_counts.events + excluded.events,
-        value_cents = agg_hourly_event_counts.value_cents + excluded.value_cents`,
-    );
-  }
-  for (const chunk of chunks(rows.visitors)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_hourly_visitors", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["session_id", "text", chunk.map((r) => r.sessionId)],
-      ])} on conflict do nothing`,
-    );
-  }
-  for (const chunk of chunks(rows.stepVisitors)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_hourly_step_visitors", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-      ])} on conflict do nothing`,
-    );
-  }
-  for (const chunk of chunks(rows.funnelVisitors)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_funnel_visitors", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["first_seen_at", "timestamptz", chunk.map((r) => iso(r.firstSeenAt))],
-        ["last_seen_at", "timestamptz", chunk.map((r) => iso(r.lastSeenAt))],
-      ])} on conflict (funnel_id, visitor_id) do update set
-        first_seen_at = least(agg_funnel_visitors.first_seen_at, excluded.first_seen_at),
-        last_seen_at = greatest(agg_funnel_visitors.last_seen_at, excluded.last_seen_at)`,
-    );
-  }
 }

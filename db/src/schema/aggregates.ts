@@ -1,14 +1,29 @@
-import { bigint, index, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
 
 /**
- * Rollups kept by the ingest worker in the same transaction as the events they count, so a report
- * never sees one without the other. Buckets are UTC hours: every whole-hour time zone can regroup
- * them into its own days and weeks. Bots are not counted.
+ * What reports read instead of raw events, kept by the ingest worker in the same transaction as
+ * the events they describe, so a report never sees one without the other. Bots are not counted.
+ *
+ * Time-bucketed tables use UTC quarter hours: every time zone in use has an offset that is a whole
+ * number of quarter hours, so any zone's hours, days and weeks are unions of them. The parts of a
+ * period that do not start or end on a quarter hour are read from raw events (at most 15 minutes
+ * at each end). The other tables keep exact times.
  */
 
-/** Event counts and value per hour, keyed by what reports group by. */
-export const hourlyEventCounts = pgTable(
-  "agg_hourly_event_counts",
+/** Event counts and value per quarter hour, keyed by what reports group by. */
+export const eventCounts = pgTable(
+  "agg_event_counts",
   {
     accountId: uuid("account_id").notNull(),
     funnelId: uuid("funnel_id").notNull(),
@@ -24,17 +39,16 @@ export const hourlyEventCounts = pgTable(
     valueCents: bigint("value_cents", { mode: "number" }).notNull(),
   },
   (t) => [
-    // Named: the generated name is longer than PostgreSQL's 63-character identifier limit.
     primaryKey({
-      name: "agg_hourly_event_counts_pk",
+      name: "agg_event_counts_pk",
       columns: [t.funnelId, t.bucket, t.eventType, t.stepId, t.conversionType, t.exitOutcome],
     }),
   ],
 );
 
-/** Which visitor had which session in which hour: exact distinct visitors and sessions. */
-export const hourlyVisitors = pgTable(
-  "agg_hourly_visitors",
+/** Which visitor had which session in which quarter hour: exact distinct visitors and sessions. */
+export const sessionBuckets = pgTable(
+  "agg_session_buckets",
   {
     accountId: uuid("account_id").notNull(),
     funnelId: uuid("funnel_id").notNull(),
@@ -42,20 +56,29 @@ export const hourlyVisitors = pgTable(
     visitorId: uuid("visitor_id").notNull(),
     sessionId: text("session_id").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.funnelId, t.bucket, t.visitorId, t.sessionId] })],
+  (t) => [
+    primaryKey({ name: "agg_session_buckets_pk", columns: [t.funnelId, t.bucket, t.visitorId, t.sessionId] }),
+  ],
 );
 
-/** Which visitor entered which step in which hour: exact distinct step visitors. */
-export const hourlyStepVisitors = pgTable(
-  "agg_hourly_step_visitors",
+/** Which visitor entered which step in which session and quarter hour, and when first. */
+export const stepBuckets = pgTable(
+  "agg_step_buckets",
   {
     accountId: uuid("account_id").notNull(),
     funnelId: uuid("funnel_id").notNull(),
     stepId: uuid("step_id").notNull(),
     bucket: timestamp("bucket", { withTimezone: true }).notNull(),
     visitorId: uuid("visitor_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    firstEntryAt: timestamp("first_entry_at", { withTimezone: true }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.funnelId, t.stepId, t.bucket, t.visitorId] })],
+  (t) => [
+    primaryKey({
+      name: "agg_step_buckets_pk",
+      columns: [t.funnelId, t.stepId, t.bucket, t.visitorId, t.sessionId],
+    }),
+  ],
 );
 
 /** First and last event time of each visitor in each funnel: new versus returning visitors. */
@@ -71,5 +94,106 @@ export const funnelVisitors = pgTable(
   (t) => [
     primaryKey({ columns: [t.funnelId, t.visitorId] }),
     index("idx_agg_funnel_visitors_first_seen").on(t.funnelId, t.firstSeenAt),
+  ],
+);
+
+/**
+ * One row per session: its traffic source and its device and browser (docs/metrics.md). Each
+ * attribute keeps the time of the event it came from, so that an earlier event arriving later
+ * replaces it: the row does not depend on the order events arrive in.
+ */
+export const sessions = pgTable(
+  "agg_sessions",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    firstAt: timestamp("first_at", { withTimezone: true }).notNull(),
+    firstEventId: uuid("first_event_id").notNull(),
+    deviceType: varchar("device_type", { length: 10 }).notNull(),
+    browser: varchar("browser", { length: 64 }).notNull(),
+    utmAt: timestamp("utm_at", { withTimezone: true }),
+    utmEventId: uuid("utm_event_id"),
+    utmSource: varchar("utm_source", { length: 255 }),
+    referrerAt: timestamp("referrer_at", { withTimezone: true }),
+    referrerEventId: uuid("referrer_event_id"),
+    referrerHost: varchar("referrer_host", { length: 255 }),
+  },
+  (t) => [primaryKey({ name: "agg_sessions_pk", columns: [t.funnelId, t.sessionId, t.visitorId] })],
+);
+
+/** The step entries and exits, narrow: what step visits are derived from, session by session. */
+export const stepEvents = pgTable(
+  "agg_step_events",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    eventId: uuid("event_id").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    /** `entry` or `exit`. */
+    kind: varchar("kind", { length: 5 }).notNull(),
+    previousStepId: uuid("previous_step_id"),
+    nextStepId: uuid("next_step_id"),
+    exitOutcome: varchar("exit_outcome", { length: 20 }),
+    /** `metadata.reason` of an exit, when a non-empty string. */
+    reason: varchar("reason", { length: 100 }),
+  },
+  (t) => [
+    primaryKey({ name: "agg_step_events_pk", columns: [t.funnelId, t.sessionId, t.eventId] }),
+    index("idx_agg_step_events_step_at").on(t.funnelId, t.stepId, t.at),
+  ],
+);
+
+/** Step visits (docs/metrics.md): an entry and the exit that closed it, if any. */
+export const stepVisits = pgTable(
+  "agg_step_visits",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    entryEventId: uuid("entry_event_id").notNull(),
+    entryAt: timestamp("entry_at", { withTimezone: true }).notNull(),
+    exitAt: timestamp("exit_at", { withTimezone: true }),
+    exitOutcome: varchar("exit_outcome", { length: 20 }),
+    durationMs: bigint("duration_ms", { mode: "number" }),
+  },
+  (t) => [
+    primaryKey({ name: "agg_step_visits_pk", columns: [t.funnelId, t.sessionId, t.entryEventId] }),
+    index("idx_agg_step_visits_step_entry").on(t.funnelId, t.stepId, t.entryAt),
+  ],
+);
+
+/**
+ * Conversions and refunds, narrow, with the step each conversion belongs to (its session's latest
+ * step entry at or before it), kept right as entries arrive out of order.
+ */
+export const conversions = pgTable(
+  "agg_conversions",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    eventId: uuid("event_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    at: timestamp("at", { withTimezone: true }).notNull(),
+    /** `conversion` or `refund`. */
+    kind: varchar("kind", { length: 10 }).notNull(),
+    conversionType: varchar("conversion_type", { length: 50 }),
+    valueCents: integer("value_cents"),
+    orderId: varchar("order_id", { length: 100 }),
+    /** `metadata.products` of an order (value > 0), when an array. */
+    products: jsonb("products"),
+    stepId: uuid("step_id"),
+  },
+  (t) => [
+    primaryKey({ name: "agg_conversions_pk", columns: [t.funnelId, t.eventId] }),
+    index("idx_agg_conversions_at").on(t.funnelId, t.at),
+    index("idx_agg_conversions_session").on(t.funnelId, t.sessionId),
   ],
 );

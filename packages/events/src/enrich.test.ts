@@ -5,9 +5,9 @@ import { enrichUserAgent, rateLimitSubject, truncateIp } from "./enrich";
 describe("enrichUserAgent", () => {
   it.each([
     [USER_AGENTS.chromeWindows, "desktop", "Chrome", "Windows", false],
-    [USER_AGENTS.safariIphone, "mobile", "Mobile Safari", "iOS", false],
+    [USER_AGENTS.safariIphone, "mobile", "Safari", "iOS", false],
     [USER_AGENTS.chromeAndroid, "mobile", "Chrome", "Android", false],
-    [USER_AGENTS.safariIpad, "tablet", "Mobile Safari", "iOS", false],
+    [USER_AGENTS.safariIpad, "tablet", "Safari", "iOS", false],
     [USER_AGENTS.firefoxLinux, "desktop", "Firefox", "Linux", false],
     [USER_AGENTS.edgeWindows, "desktop", "Edge", "Windows", false],
     [USER_AGENTS.googlebot, "desktop", null, null, true],

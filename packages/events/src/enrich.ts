@@ -25,11 +25,24 @@ function parseUserAgent(ua: string): Omit<Enrichment, "country"> {
   const parsed = new UAParser(ua).getResult();
   return {
     device_type: deviceType(parsed.device.type),
-    browser: parsed.browser.name ?? null,
+    browser: browserFamily(parsed.browser.name),
     os: parsed.os.name ?? null,
     // An empty user agent is not a browser: count it as a bot rather than as a visitor.
     is_bot: ua.trim() === "" || isbot(ua),
   };
+}
+
+/**
+ * The browser's family, as reports group browsers: the parser names the mobile and embedded
+ * builds apart ("Mobile Safari", "Chrome WebView"), a marketer counts them as Safari and Chrome.
+ */
+export function browserFamily(name: string | undefined): string | null {
+  if (!name) return null;
+  const family = name
+    .replace(/^Mobile /, "")
+    .replace(/ (Mobile|WebView|Headless)$/, "")
+    .trim();
+  return family === "" ? null : family;
 }
 
 function deviceType(type: string | undefined): DeviceType {

@@ -1,0 +1,558 @@
+import { sql } from "drizzle-orm";
+import { type Database, queryRows } from "../client";
+import { type analyticsEvents, NO_STEP } from "../schema";
+import { chunks, sortedValues, unnestInsert } from "./unnest";
+
+/**
+ * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
+ * inside the batch's transaction. The rules are the SQL function funnel_rebuild_rollups()
+ * (migration 0004) applied incrementally: a test checks that both give the same rows.
+ *
+ * Most rollups are upserts that do not depend on the order events arrive in. Step visits and the
+ * step a conversion belongs to do: an entry arriving late can split a visit or take over a
+ * conversion. They are derived again, whole, for every session a batch touches, from that session's
+ * narrow step events, under a lock on the session (see deriveSessions).
+ */
+
+export type RollupEvent = typeof analyticsEvents.$inferInsert & {
+  createdAt: Date;
+  accountId: string;
+  eventId: string;
+};
+
+const QUARTER_HOUR_MS = 900_000;
+
+export function quarterHourOf(time: Date): Date {
+  return new Date(Math.floor(time.getTime() / QUARTER_HOUR_MS) * QUARTER_HOUR_MS);
+}
+
+/** Host of a referrer URL, lower-cased and without `www.`; null when it has none. */
+export function referrerHost(referrer: string | null | undefined): string | null {
+  if (!referrer) return null;
+  // The same pattern as funnel_rebuild_rollups(): both must read a referrer alike.
+  const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#:]+)/.exec(referrer);
+  const host = match?.[1]
+    ?.toLowerCase()
+    .replace(/^www\./, "")
+    .slice(0, 255);
+  return host ? host : null;
+}
+
+/** `metadata.reason` when it is a non-empty string. */
+function reasonOf(metadata: unknown): string | null {
+  if (metadata === null || typeof metadata !== "object") return null;
+  const reason = (metadata as { reason?: unknown }).reason;
+  return typeof reason === "string" && reason !== "" ? reason.slice(0, 100) : null;
+}
+
+function productsOf(e: RollupEvent): unknown {
+  if (e.eventType !== "conversion" || !(e.valueCents && e.valueCents > 0)) return null;
+  const products = (e.metadata as { products?: unknown } | null | undefined)?.products;
+  return Array.isArray(products) ? products : null;
+}
+
+/** (time, event id) order: the earliest event, ties broken by id, whatever order they came in. */
+function earlier(at: Date, id: string, thanAt: Date, thanId: string): boolean {
+  return at.getTime() < thanAt.getTime() || (at.getTime() === thanAt.getTime() && id < thanId);
+}
+
+interface SessionRow {
+  accountId: string;
+  funnelId: string;
+  sessionId: string;
+  visitorId: string;
+  firstAt: Date;
+  firstEventId: string;
+  deviceType: string;
+  browser: string;
+  utmAt: Date | null;
+  utmEventId: string | null;
+  utmSource: string | null;
+  referrerAt: Date | null;
+  referrerEventId: string | null;
+  referrerHost: string | null;
+}
+
+export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const iso = (d: Date) => d.toISOString();
+  const counts = new Map<
+    string,
+    {
+      accountId: string;
+      funnelId: string;
+      bucket: Date;
+      eventType: string;
+      stepId: string;
+      conversionType: string;
+      exitOutcome: string;
+      events: number;
+      valueCents: number;
+    }
+  >();
+  const sessionBuckets = new Map<string, [string, string, Date, string, string]>();
+  const stepBuckets = new Map<string, [string, string, string, Date, string, string, Date]>();
+  const seen = new Map<
+    string,
+    { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
+  >();
+  const sessions = new Map<string, SessionRow>();
+  const stepEvents: RollupEvent[] = [];
+  const conversions: RollupEvent[] = [];
+  const touched = new Map<string, { funnelId: string; sessionId: string }>();
+
+  for (const e of events) {
+    const bucket = quarterHourOf(e.createdAt);
+    const b = iso(bucket);
+    const stepId = e.funnelStepId ?? NO_STEP;
+    const countKey = [e.funnelId, b, e.eventType, stepId, e.conversionType ?? "", e.exitOutcome ?? ""].join(
+      "|",
+    );
+    const count = counts.get(countKey);
+    if (count) {
+      count.events += 1;
+      count.valueCents += e.valueCents ?? 0;
+    } else {
+      counts.set(countKey, {
+        accountId: e.accountId,
+        funnelId: e.funnelId,
+        bucket,
+        eventType: e.eventType,
+        stepId,
+        conversionType: e.conversionType ?? "",
+        exitOutcome: e.exitOutcome ?? "",
+        events: 1,
+        valueCents: e.valueCents ?? 0,
+      });
+    }
+    sessionBuckets.set([e.funnelId, b, e.visitorId, e.sessionId].join("|"), [
+      e.accountId,
+      e.funnelId,
+      bucket,
+      e.visitorId,
+      e.sessionId,
+    ]);
+    if (e.eventType === "step_entry" && e.funnelStepId) {
+      const key = [e.funnelId, e.funnelStepId, b, e.visitorId, e.sessionId].join("|");
+      const row = stepBuckets.get(key);
+      if (!row || e.createdAt < row[6]) {
+        stepBuckets.set(key, [
+          e.accountId,
+          e.funnelId,
+          e.funnelStepId,
+          bucket,
+          e.visitorId,
+          e.sessionId,
+          e.createdAt,
+        ]);
+      }
+    }
+    const seenKey = `${e.funnelId}|${e.visitorId}`;
+    const visitor = seen.get(seenKey);
+    if (!visitor) {
+      seen.set(seenKey, {
+        accountId: e.accountId,
+        funnelId: e.funnelId,
+        visitorId: e.visitorId,
+        first: e.createdAt,
+        last: e.createdAt,
+      });
+    } else {
+      if (e.createdAt < visitor.first) visitor.first = e.createdAt;
+      if (e.createdAt > visitor.last) visitor.last = e.createdAt;
+    }
+    foldSession(sessions, e);
+    if ((e.eventType === "step_entry" || e.eventType === "step_exit") && e.funnelStepId) {
+      stepEvents.push(e);
+      touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
+    }
+    if (e.eventType === "conversion" || e.eventType === "refund") {
+      conversions.push(e);
+      if (e.eventType === "conversion") {
+        touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
+      }
+    }
+  }
+
+  for (const chunk of chunks(sortedValues(counts))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_event_counts", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
+        ["event_type", "text", chunk.map((r) => r.eventType)],
+        ["step_id", "uuid", chunk.map((r) => r.stepId)],
+        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
+        ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
+        ["events", "int8", chunk.map((r) => String(r.events))],
+        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
+      ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
+        events = agg_event_counts.events + excluded.events,
+        value_cents = agg_event_counts.value_cents + excluded.value_cents`,
+    );
+  }
+  for (const chunk of chunks(sortedValues(sessionBuckets))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_session_buckets", [
+        ["account_id", "uuid", chunk.map((r) => r[0])],
+        ["funnel_id", "uuid", chunk.map((r) => r[1])],
+        ["bucket", "timestamptz", chunk.map((r) => iso(r[2]))],
+        ["visitor_id", "uuid", chunk.map((r) => r[3])],
+        ["session_id", "text", chunk.map((r) => r[4])],
+      ])} on conflict do nothing`,
+    );
+  }
+  for (const chunk of chunks(sortedValues(stepBuckets))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_buckets", [
+        ["account_id", "uuid", chunk.map((r) => r[0])],
+        ["funnel_id", "uuid", chunk.map((r) => r[1])],
+        ["step_id", "uuid", chunk.map((r) => r[2])],
+        ["bucket", "timestamptz", chunk.map((r) => iso(r[3]))],
+        ["visitor_id", "uuid", chunk.map((r) => r[4])],
+        ["session_id", "text", chunk.map((r) => r[5])],
+        ["first_entry_at", "timestamptz", chunk.map((r) => iso(r[6]))],
+      ])} on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
+        first_entry_at = least(agg_step_buckets.first_entry_at, excluded.first_entry_at)`,
+    );
+  }
+  for (const chunk of chunks(sortedValues(seen))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_funnel_visitors", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
+        ["first_seen_at", "timestamptz", chunk.map((r) => iso(r.first))],
+        ["last_seen_at", "timestamptz", chunk.map((r) => iso(r.last))],
+      ])} on conflict (funnel_id, visitor_id) do update set
+        first_seen_at = least(agg_funnel_visitors.first_seen_at, excluded.first_seen_at),
+        last_seen_at = greatest(agg_funnel_visitors.last_seen_at, excluded.last_seen_at)`,
+    );
+  }
+  await upsertSessions(tx, sortedValues(sessions));
+  await insertStepEvents(tx, stepEvents);
+  await insertConversions(tx, conversions);
+  await deriveSessions(tx, sortedValues(touched));
+}
+
+function foldSession(sessions: Map<string, SessionRow>, e: RollupEvent): void {
+  const key = [e.funnelId, e.sessionId, e.visitorId].join("|");
+  let row = sessions.get(key);
+  if (!row) {
+    row = {
+      accountId: e.accountId,
+      funnelId: e.funnelId,
+      sessionId: e.sessionId,
+      visitorId: e.visitorId,
+      firstAt: e.createdAt,
+      firstEventId: e.eventId,
+      deviceType: e.deviceType ?? "desktop",
+      browser: e.browser ?? "Other",
+      utmAt: null,
+      utmEventId: null,
+      utmSource: null,
+      referrerAt: null,
+      referrerEventId: null,
+      referrerHost: null,
+    };
+    sessions.set(key, row);
+  } else if (earlier(e.createdAt, e.eventId, row.firstAt, row.firstEventId)) {
+    row.firstAt = e.createdAt;
+    row.firstEventId = e.eventId;
+    row.deviceType = e.deviceType ?? "desktop";
+    row.browser = e.browser ?? "Other";
+  }
+  if (e.utmSource) {
+    if (!row.utmAt || !row.utmEventId || earlier(e.createdAt, e.eventId, row.utmAt, row.utmEventId)) {
+      row.utmAt = e.createdAt;
+      row.utmEventId = e.eventId;
+      row.utmSource = e.utmSource;
+    }
+  }
+  const host = referrerHost(e.referrer);
+  if (host) {
+    if (
+      !row.referrerAt ||
+      !row.referrerEventId ||
+      earlier(e.createdAt, e.eventId, row.referrerAt, row.referrerEventId)
+    ) {
+      row.referrerAt = e.createdAt;
+      row.referrerEventId = e.eventId;
+      row.referrerHost = host;
+    }
+  }
+}
+
+/** Each attribute is replaced only by one from an earlier event (ties: the smaller event id). */
+async function upsertSessions(tx: Database, rows: SessionRow[]): Promise<void> {
+  const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+  const before = (at: string, id: string, thanAt: string, thanId: string) =>
+    sql.raw(`(excluded.${at}, excluded.${id}) < (agg_sessions.${thanAt}, agg_sessions.${thanId})`);
+  const takes = (at: string, id: string) =>
+    sql.raw(
+      `excluded.${at} is not null and (agg_sessions.${at} is null or (excluded.${at}, excluded.${id}) < (agg_sessions.${at}, agg_sessions.${id}))`,
+    );
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_sessions", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["session_id", "text", chunk.map((r) => r.sessionId)],
+        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
+        ["first_at", "timestamptz", chunk.map((r) => iso(r.firstAt))],
+        ["first_event_id", "uuid", chunk.map((r) => r.firstEventId)],
+        ["device_type", "text", chunk.map((r) => r.deviceType)],
+        ["browser", "text", chunk.map((r) => r.browser)],
+        ["utm_at", "timestamptz", chunk.map((r) => iso(r.utmAt))],
+        ["utm_event_id", "uuid", chunk.map((r) => r.utmEventId)],
+        ["utm_source", "text", chunk.map((r) => r.utmSource)],
+        ["referrer_at", "timestamptz", chunk.map((r) => iso(r.referrerAt))],
+        ["referrer_event_id", "uuid", chunk.map((r) => r.referrerEventId)],
+        ["referrer_host", "text", chunk.map((r) => r.referrerHost)],
+      ])} on conflict (funnel_id, session_id, visitor_id) do update set
+        first_at = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.first_at else agg_sessions.first_at end,
+        first_event_id = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.first_event_id else agg_sessions.first_event_id end,
+        device_type = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.device_type else agg_sessions.device_type end,
+        browser = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.browser else agg_sessions.browser end,
+        utm_at = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_at else agg_sessions.utm_at end,
+        utm_event_id = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_event_id else agg_sessions.utm_event_id end,
+        utm_source = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_source else agg_sessions.utm_source end,
+        referrer_at = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_at else agg_sessions.referrer_at end,
+        referrer_event_id = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_event_id else agg_sessions.referrer_event_id end,
+        referrer_host = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_host else agg_sessions.referrer_host end`,
+    );
+  }
+}
+
+async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<void> {
+  for (const chunk of chunks(events)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_events", [
+        ["account_id", "uuid", chunk.map((e) => e.accountId)],
+        ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
+        ["session_id", "text", chunk.map((e) => e.sessionId)],
+        ["visitor_id", "uuid", chunk.map((e) => e.visitorId)],
+        ["step_id", "uuid", chunk.map((e) => e.funnelStepId ?? null)],
+        ["event_id", "uuid", chunk.map((e) => e.eventId)],
+        ["at", "timestamptz", chunk.map((e) => e.createdAt.toISOString())],
+        ["kind", "text", chunk.map((e) => (e.eventType === "step_entry" ? "entry" : "exit"))],
+        ["previous_step_id", "uuid", chunk.map((e) => e.previousStepId ?? null)],
+        ["next_step_id", "uuid", chunk.map((e) => e.nextStepId ?? null)],
+        ["exit_outcome", "text", chunk.map((e) => e.exitOutcome ?? null)],
+        ["reason", "text", chunk.map((e) => (e.eventType === "step_exit" ? reasonOf(e.metadata) : null))],
+      ])} on conflict do nothing`,
+    );
+  }
+}
+
+async function insertConversions(tx: Database, events: RollupEvent[]): Promise<void> {
+  for (const chunk of chunks(events)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_conversions", [
+        ["account_id", "uuid", chunk.map((e) => e.accountId)],
+        ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
+        ["event_id", "uuid", chunk.map((e) => e.eventId)],
+        ["session_id", "text", chunk.map((e) => e.sessionId)],
+        ["visitor_id", "uuid", chunk.map((e) => e.visitorId)],
+        ["at", "timestamptz", chunk.map((e) => e.createdAt.toISOString())],
+        ["kind", "text", chunk.map((e) => e.eventType)],
+        ["conversion_type", "text", chunk.map((e) => e.conversionType ?? null)],
+        ["value_cents", "int4", chunk.map((e) => (e.valueCents == null ? null : String(e.valueCents)))],
+        ["order_id", "text", chunk.map((e) => e.orderId ?? null)],
+        [
+          "products",
+          "jsonb",
+          chunk.map((e) => {
+            const products = productsOf(e);
+            return products === null ? null : JSON.stringify(products);
+          }),
+        ],
+      ])} on conflict do nothing`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-session derivations.
+
+/** Session locks are taken on one of this many slots, so a batch holds a bounded number of locks. */
+const LOCK_SLOTS = 256;
+/** First key of the two-key advisory locks: keeps them apart from other advisory locks. */
+const LOCK_NAMESPACE = 0x46554e4c;
+
+function lockSlot(funnelId: string, sessionId: string): number {
+  // FNV-1a: any stable hash will do, it only spreads sessions over the slots.
+  let hash = 0x811c9dc5;
+  const key = `${funnelId}|${sessionId}`;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % LOCK_SLOTS;
+}
+
+interface StoredStepEvent {
+  funnel_id: string;
+  session_id: string;
+  visitor_id: string;
+  account_id: string;
+  step_id: string;
+  event_id: string;
+  at: Date | string;
+  kind: "entry" | "exit";
+  exit_outcome: string | null;
+}
+
+export interface StepVisit {
+  accountId: string;
+  funnelId: string;
+  sessionId: string;
+  visitorId: string;
+  stepId: string;
+  entryEventId: string;
+  entryAt: Date;
+  exitAt: Date | null;
+  exitOutcome: string | null;
+  durationMs: number | null;
+}
+
+/** Visits of one session's step events (docs/metrics.md, "Step visits"). */
+export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
+  const byStep = new Map<string, { e: StoredStepEvent; at: Date }[]>();
+  for (const e of events) {
+    const key = `${e.funnel_id}|${e.session_id}|${e.step_id}`;
+    const list = byStep.get(key) ?? [];
+    list.push({ e, at: new Date(e.at) });
+    byStep.set(key, list);
+  }
+  const visits: StepVisit[] = [];
+  for (const list of byStep.values()) {
+    list.sort(
+      (a, b) =>
+        a.at.getTime() - b.at.getTime() ||
+        (a.e.kind < b.e.kind ? -1 : a.e.kind > b.e.kind ? 1 : 0) ||
+        (a.e.event_id < b.e.event_id ? -1 : a.e.event_id > b.e.event_id ? 1 : 0),
+    );
+    list.forEach(({ e, at }, i) => {
+      if (e.kind !== "entry") return;
+      const next = list[i + 1];
+      const exited = next?.e.kind === "exit";
+      visits.push({
+        accountId: e.account_id,
+        funnelId: e.funnel_id,
+        sessionId: e.session_id,
+        visitorId: e.visitor_id,
+        stepId: e.step_id,
+        entryEventId: e.event_id,
+        entryAt: at,
+        exitAt: exited ? next.at : null,
+        exitOutcome: exited ? next.e.exit_outcome : null,
+        durationMs: exited ? next.at.getTime() - at.getTime() : null,
+      });
+    });
+  }
+  return visits;
+}
+
+/**
+ * Step visits and conversion steps of the touched sessions, derived again from everything stored
+ * for them. The session's lock slot is taken before reading, so two batches touching one session
+ * take turns, and the later one reads what the earlier one committed.
+ */
+async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  const slots = [...new Set(keys.map((k) => lockSlot(k.funnelId, k.sessionId)))].sort((a, b) => a - b);
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
+      slots.map(String),
+    )}::text[]::int4[]) as s order by s) as ordered`,
+  );
+  for (const chunk of chunks(keys)) {
+    const funnelIds = sql.param(chunk.map((k) => k.funnelId));
+    const sessionIds = sql.param(chunk.map((k) => k.sessionId));
+    const stored = await queryRows<StoredStepEvent>(
+      tx,
+      sql`select s.funnel_id, s.session_id, s.visitor_id, s.account_id, s.step_id, s.event_id, s.at, s.kind, s.exit_outcome
+        from agg_step_events s
+        join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
+          on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
+    );
+    await tx.execute(
+      sql`delete from agg_step_visits v
+        using unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
+        where v.funnel_id = k.funnel_id and v.session_id = k.session_id`,
+    );
+    const visits = stepVisitsOf(stored);
+    for (const rows of chunks(visits)) {
+      await tx.execute(
+        unnestInsert("agg_step_visits", [
+          ["account_id", "uuid", rows.map((v) => v.accountId)],
+          ["funnel_id", "uuid", rows.map((v) => v.funnelId)],
+          ["session_id", "text", rows.map((v) => v.sessionId)],
+          ["visitor_id", "uuid", rows.map((v) => v.visitorId)],
+          ["step_id", "uuid", rows.map((v) => v.stepId)],
+          ["entry_event_id", "uuid", rows.map((v) => v.entryEventId)],
+          ["entry_at", "timestamptz", rows.map((v) => v.entryAt.toISOString())],
+          ["exit_at", "timestamptz", rows.map((v) => v.exitAt?.toISOString() ?? null)],
+          ["exit_outcome", "text", rows.map((v) => v.exitOutcome)],
+          ["duration_ms", "int8", rows.map((v) => (v.durationMs === null ? null : String(v.durationMs)))],
+        ]),
+      );
+    }
+    await attributeConversions(tx, chunk, stored);
+  }
+}
+
+/** Sets each conversion's step: its session's latest step entry at or before it. */
+async function attributeConversions(
+  tx: Database,
+  keys: { funnelId: string; sessionId: string }[],
+  stepEvents: StoredStepEvent[],
+): Promise<void> {
+  const funnelIds = sql.param(keys.map((k) => k.funnelId));
+  const sessionIds = sql.param(keys.map((k) => k.sessionId));
+  const stored = await queryRows<{
+    funnel_id: string;
+    session_id: string;
+    event_id: string;
+    at: Date | string;
+    step_id: string | null;
+  }>(
+    tx,
+    sql`select c.funnel_id, c.session_id, c.event_id, c.at, c.step_id
+      from agg_conversions c
+      join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
+        on c.funnel_id = k.funnel_id and c.session_id = k.session_id
+      where c.kind = 'conversion'`,
+  );
+  const entries = new Map<string, { at: number; id: string; step: string }[]>();
+  for (const e of stepEvents) {
+    if (e.kind !== "entry") continue;
+    const key = `${e.funnel_id}|${e.session_id}`;
+    const list = entries.get(key) ?? [];
+    list.push({ at: new Date(e.at).getTime(), id: e.event_id, step: e.step_id });
+    entries.set(key, list);
+  }
+  const changed: { funnelId: string; eventId: string; stepId: string | null }[] = [];
+  for (const c of stored) {
+    const at = new Date(c.at).getTime();
+    let best: { at: number; id: string; step: string } | undefined;
+    for (const entry of entries.get(`${c.funnel_id}|${c.session_id}`) ?? []) {
+      if (entry.at > at) continue;
+      if (!best || entry.at > best.at || (entry.at === best.at && entry.id > best.id)) best = entry;
+    }
+    const stepId = best?.step ?? null;
+    if (stepId !== c.step_id) changed.push({ funnelId: c.funnel_id, eventId: c.event_id, stepId });
+  }
+  for (const rows of chunks(changed)) {
+    await tx.execute(
+      sql`update agg_conversions c set step_id = u.step_id
+        from unnest(
+          ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
+          ${sql.param(rows.map((r) => r.eventId))}::text[]::uuid[],
+          ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[]
+        ) as u(funnel_id, event_id, step_id)
+        where c.funnel_id = u.funnel_id and c.event_id = u.event_id`,
+    );
+  }
+}
