@@ -51,6 +51,8 @@ const schema = z
       .default("true")
       .transform((v) => v === "true"),
     INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+    /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
+    REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
     /** Name prefix of the BullMQ queues and Redis keys, so several deployments can share a Redis. */
     QUEUE_PREFIX: z.string().default("funnel"),
     /** Seed a demo account, funnels and events in the embedded default when the database is empty. */

@@ -2,7 +2,12 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv, Deps } from "../deps";
 import abTests from "./ab-tests";
 import analyticsAbTests from "./analytics-ab-tests";
+import analyticsConversions from "./analytics-conversions";
+import analyticsDropoffs from "./analytics-dropoffs";
+import analyticsOverview from "./analytics-overview";
 import analyticsRealtime from "./analytics-realtime";
+import analyticsRevenue from "./analytics-revenue";
+import analyticsStep from "./analytics-step";
 import docs from "./docs";
 import funnels from "./funnels";
 import health from "./health";
@@ -23,6 +28,11 @@ export const routes: RegisterRoute[] = [
   internalIngest,
   funnels,
   abTests,
+  analyticsOverview,
+  analyticsStep,
+  analyticsConversions,
+  analyticsDropoffs,
+  analyticsRevenue,
   analyticsAbTests,
   analyticsRealtime,
   docs,

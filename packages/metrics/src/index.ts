@@ -3,7 +3,9 @@
  * (METRICS.md), pure functions that know nothing of HTTP or SQL.
  */
 export * from "./ab-test";
+export * from "./buckets";
 export * from "./distributions";
+export * from "./drop-off-insights";
 export * from "./period";
 export * from "./rounding";
 export * from "./significance";

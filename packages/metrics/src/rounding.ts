@@ -13,9 +13,12 @@ export function roundTo(value: number, digits: number): number {
   return (Math.sign(value) * Math.round(scaled)) / scale || 0;
 }
 
-/** numerator ÷ denominator as a rate: 4 decimals, 0 when the denominator is 0. */
+/**
+ * numerator ÷ denominator as a rate: 4 decimals, 0 when the denominator is 0, kept in [0, 1] (a
+ * period can hold more refunds than orders, or exits of entries made before it).
+ */
 export function rate(numerator: number, denominator: number): number {
-  return denominator === 0 ? 0 : roundTo(numerator / denominator, 4);
+  return denominator === 0 ? 0 : Math.min(1, Math.max(0, roundTo(numerator / denominator, 4)));
 }
 
 /** A ratio that may leave [0, 1] (lifts, improvements), 4 decimals; null over a zero denominator. */

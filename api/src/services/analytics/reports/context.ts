@@ -1,0 +1,114 @@
+import { type FunnelRecord, getFunnel } from "@funnel/db/queries/catalog";
+import type { ReportScope } from "@funnel/db/queries/reports";
+import {
+  bucketStarts,
+  type Granularity,
+  type Period,
+  PeriodError,
+  parsePeriod,
+  roundTo,
+} from "@funnel/metrics";
+import type { AccountScope, Deps } from "../../../deps";
+import { InvalidError, NotFoundError } from "../../../errors";
+
+/**
+ * What every funnel report shares: the period and its buckets, the funnel (another account's is a
+ * 404, like an unknown one), and the result cache. A cached report is at most REPORT_CACHE_SECONDS
+ * old: it reflects every event stored that long before the request.
+ */
+
+export type ReportContext = Pick<Deps, "database" | "cache" | "config">;
+
+export interface ReportInput {
+  funnelId: string;
+  date_from?: string | undefined;
+  date_to?: string | undefined;
+  tz?: string | undefined;
+  granularity?: Granularity | undefined;
+}
+
+export interface ResolvedReport {
+  funnel: FunnelRecord;
+  period: Period;
+  granularity: Granularity;
+  buckets: Date[];
+  scope: ReportScope;
+}
+
+export interface PeriodView {
+  start: string;
+  end: string;
+  time_zone: string;
+}
+
+export function periodView(period: Period): PeriodView {
+  return { start: period.start.toISOString(), end: period.end.toISOString(), time_zone: period.timeZone };
+}
+
+/**
+ * Resolves the request, then returns the cached report or builds and caches it. `key` holds what
+ * else the report depends on (a step, a page).
+ */
+export async function cachedReport<T>(
+  ctx: ReportContext,
+  account: Pick<AccountScope, "accountId">,
+  name: string,
+  input: ReportInput,
+  key: Record<string, string | number>,
+  build: (report: ResolvedReport) => Promise<T>,
+): Promise<T> {
+  const period = periodOf(input);
+  const granularity = input.granularity ?? "day";
+  const cacheKey = [
+    "report",
+    account.accountId,
+    input.funnelId,
+    name,
+    period.start.toISOString(),
+    period.end.toISOString(),
+    period.timeZone,
+    granularity,
+    ...Object.entries(key).map(([k, v]) => `${k}=${v}`),
+  ].join(":");
+  const ttl = ctx.config.REPORT_CACHE_SECONDS;
+  if (ttl > 0) {
+    const hit = await ctx.cache.get<T>(cacheKey);
+    if (hit !== undefined) return hit;
+  }
+  const funnel = await getFunnel(ctx.database.db, account.accountId, input.funnelId);
+  if (!funnel) throw new NotFoundError("funnel");
+  const report = await build({
+    funnel,
+    period,
+    granularity,
+    buckets: bucketStarts(period, granularity),
+    scope: { accountId: account.accountId, funnelId: funnel.id, start: period.start, end: period.end },
+  });
+  if (ttl > 0) await ctx.cache.set(cacheKey, report, ttl);
+  return report;
+}
+
+function periodOf(input: ReportInput): Period {
+  try {
+    return parsePeriod(input);
+  } catch (error) {
+    if (error instanceof PeriodError) {
+      throw new InvalidError(error.message, [{ field: error.field, message: error.message }]);
+    }
+    throw error;
+  }
+}
+
+/** `over_time` rows: one per bucket, zeros where `rows` has none. */
+export function overTime<T>(
+  buckets: Date[],
+  row: (index: number, start: Date) => T,
+): (T & { timestamp: string })[] {
+  return buckets.map((start, i) => ({ timestamp: start.toISOString(), ...row(i + 1, start) }));
+}
+
+/** Seconds from milliseconds, rounded half away from zero; 0 for none. */
+export function seconds(ms: number | null): number {
+  if (ms === null || !Number.isFinite(ms)) return 0;
+  return roundTo(ms / 1000, 0);
+}
