@@ -19,12 +19,9 @@ export const periodOnlyQuery = z.object(periodQuery);
 
 export const bucketedQuery = z.object({
   ...periodQuery,
-  granularity: z
-    .enum(GRANULARITIES)
-    .optional()
-    .openapi({
-      description: "Bucket of over_time, in the report's time zone (weeks start on Monday); default day",
-    }),
+  granularity: z.enum(GRANULARITIES).optional().openapi({
+    description: "Bucket of over_time, in the report's time zone (weeks start on Monday); default day",
+  }),
 });
 
 export const periodSchema = z

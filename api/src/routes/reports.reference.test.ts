@@ -1,5 +1,3 @@
-import { queryRows } from "@funnel/db/client";
-import { sql } from "@funnel/db/orm";
 import { createTestPglite } from "@funnel/db/testing";
 import type { TrackEvent } from "@funnel/events";
 import { type FunnelFixture, generateTraffic, springSale, webinar } from "@funnel/fixtures";
@@ -14,6 +12,7 @@ import {
   type EventPipeline,
   putFunnelRequest,
   startEventPipeline,
+  storedRawEvents,
   type TestApp,
 } from "../testing";
 
@@ -81,22 +80,6 @@ interface Backend {
   events: RawEvent[];
 }
 
-async function storedEvents(t: TestApp): Promise<RawEvent[]> {
-  const rows = await queryRows<{ j: string | RawEvent }>(
-    t.deps.database.db,
-    sql`select json_build_object(
-        'event_id', event_id, 'funnel_id', funnel_id, 'event_type', event_type, 'visitor_id', visitor_id,
-        'session_id', session_id, 'funnel_step_id', funnel_step_id, 'previous_step_id', previous_step_id,
-        'next_step_id', next_step_id, 'exit_outcome', exit_outcome, 'conversion_type', conversion_type,
-        'value_cents', value_cents, 'order_id', order_id, 'referrer', referrer, 'utm_source', utm_source,
-        'device_type', device_type, 'browser', browser, 'is_bot', is_bot, 'metadata', metadata,
-        'created_at', to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-      )::text as j
-      from analytics_events`,
-  );
-  return rows.map((r) => (typeof r.j === "string" ? JSON.parse(r.j) : r.j) as RawEvent);
-}
-
 async function setUp(name: string, embedded: boolean): Promise<Backend> {
   const database = embedded ? await createTestPglite() : undefined;
   const t = await createTestApp({ ...(database ? { database } : {}), config: { REPORT_CACHE_SECONDS: 0 } });
@@ -111,7 +94,7 @@ async function setUp(name: string, embedded: boolean): Promise<Backend> {
     if (response.status !== 200) throw new Error(`funnel: ${response.status}`);
   }
   await pipeline.importEvents(account.headers, traffic());
-  return { name, t, pipeline, account, events: await storedEvents(t) };
+  return { name, t, pipeline, account, events: (await storedRawEvents(t)) as unknown as RawEvent[] };
 }
 
 const backends: Backend[] = [];

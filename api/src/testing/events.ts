@@ -1,3 +1,5 @@
+import { queryRows } from "@funnel/db/client";
+import { sql } from "@funnel/db/orm";
 import type { TrackEvent } from "@funnel/events";
 import { createIngestHandler } from "../ingest/handler";
 import { createMemoryIngestWorker, MemoryIngestQueue } from "../ingest/queue-memory";
@@ -39,4 +41,21 @@ export function startEventPipeline(t: TestApp): EventPipeline {
     },
     close: () => worker.close(),
   };
+}
+
+/** Every stored event as the reference suite reads it: snake_case, times as ISO strings in UTC. */
+export async function storedRawEvents(t: TestApp): Promise<Record<string, unknown>[]> {
+  const rows = await queryRows<{ j: string | Record<string, unknown> }>(
+    t.deps.database.db,
+    sql`select json_build_object(
+        'event_id', event_id, 'funnel_id', funnel_id, 'event_type', event_type, 'visitor_id', visitor_id,
+        'session_id', session_id, 'funnel_step_id', funnel_step_id, 'previous_step_id', previous_step_id,
+        'next_step_id', next_step_id, 'exit_outcome', exit_outcome, 'conversion_type', conversion_type,
+        'value_cents', value_cents, 'order_id', order_id, 'referrer', referrer, 'utm_source', utm_source,
+        'device_type', device_type, 'browser', browser, 'is_bot', is_bot, 'metadata', metadata,
+        'created_at', to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      )::text as j
+      from analytics_events`,
+  );
+  return rows.map((r) => (typeof r.j === "string" ? JSON.parse(r.j) : r.j) as Record<string, unknown>);
 }

@@ -15,4 +15,4 @@ export {
   seedFunnel,
 } from "./catalog";
 export { createTestApp, makeTestDeps, type TestApp, type TestDeps, type TestDepsOptions } from "./deps";
-export { type EventPipeline, startEventPipeline } from "./events";
+export { type EventPipeline, startEventPipeline, storedRawEvents } from "./events";
