@@ -3,9 +3,7 @@
  * opens a demo funnel page that loads t.js from the edge worker under `wrangler dev`; the visitor
  * clicks through two steps and buys; the edge validates, limits, enriches, queues and forwards signed
  * batches to the real API process, whose worker stores them in TimescaleDB.
- *
- * FOLLOW-UP: when the API's overview report route lands, also assert that the overview of this
- * funnel counts this visitor, these two steps and this conversion.
+ * The API's reports then count that visitor, those steps and that conversion.
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -33,6 +31,7 @@ let edge: EdgeProcess;
 let site: DemoSite;
 let browser: Browser;
 let apiEnv: Record<string, string>;
+let apiKey: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -49,8 +48,9 @@ beforeAll(async () => {
     { cwd: repoRoot, env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8" },
   );
   const key = out.trim().split("\n").pop() ?? "";
-  apiEnv = env;
-  api = await startApi(env);
+  apiKey = key;
+  apiEnv = { ...env, REPORT_CACHE_SECONDS: "0" };
+  api = await startApi(apiEnv);
   const catalog = await fetch(`${api.url}/api/v1/funnels/${springSale.id}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -177,7 +177,9 @@ describe("a visitor in Chromium, tracked through the edge", () => {
       conversion_type: "purchase",
       value_cents: 4900,
       order_id: "order-e2e-1",
-      metadata: { products: [{ id: "sku-1", name: "Spring bundle", quantity: 1, value_cents: 4900 }] },
+      metadata: {
+        products: [{ product_id: "sku-1", product_name: "Spring bundle", quantity: 1, price_cents: 4900 }],
+      },
     });
     for (const event of events) {
       expect(event).toMatchObject({
@@ -189,6 +191,40 @@ describe("a visitor in Chromium, tracked through the edge", () => {
         ip_address: "127.0.0.0",
       });
     }
+
+    // The reports, read from TimescaleDB's rollups, count this visitor, both steps and the purchase.
+    const day = 86_400_000;
+    const query = new URLSearchParams({
+      date_from: new Date(Date.now() - day).toISOString().slice(0, 10),
+      date_to: new Date(Date.now() + day).toISOString().slice(0, 10),
+    });
+    const report = async <T>(path: string): Promise<T> => {
+      const response = await fetch(`${api.url}/api/v1/analytics/funnels/${springSale.id}/${path}?${query}`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as T;
+    };
+    const overview = await report<{
+      visitors: { unique: number; total: number; new: number };
+      conversions: { total: number; rate: number; value_cents: number };
+      steps: { step_id: string; visitors: number; entries: number; exits: number; drop_offs: number }[];
+    }>("overview");
+    expect(overview.visitors).toMatchObject({ unique: 1, total: 1, new: 1 });
+    expect(overview.conversions).toEqual({ total: 1, rate: 1, value_cents: 4900 });
+    for (const step of [landing, sales]) {
+      expect(overview.steps.find((s) => s.step_id === step?.id)).toMatchObject({
+        visitors: 1,
+        entries: 1,
+        exits: 1,
+        drop_offs: 0,
+      });
+    }
+    const revenue = await report<{ by_source: unknown[]; top_products: unknown[] }>("revenue");
+    expect(revenue.by_source).toEqual([{ source: "newsletter", revenue_cents: 4900, percentage: 1 }]);
+    expect(revenue.top_products).toEqual([
+      { product_id: "sku-1", product_name: "Spring bundle", revenue_cents: 4900, units_sold: 1 },
+    ]);
   });
 
   it("retries a batch the edge did not take, and the event is stored once", async () => {

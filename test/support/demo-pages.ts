@@ -33,7 +33,7 @@ export async function serveDemoFunnel(funnel: FunnelFixture, edgeUrl: string): P
       second.page_id,
       `<script>funnel.enterStep(${JSON.stringify(second.id)}, ${JSON.stringify(first.id)});</script>
 <button id="buy" onclick="funnel.convert('purchase', { value_cents: 4900, order_id: 'order-e2e-1',
-  products: [{ id: 'sku-1', name: 'Spring bundle', quantity: 1, value_cents: 4900 }] });
+  products: [{ product_id: 'sku-1', product_name: 'Spring bundle', quantity: 1, price_cents: 4900 }] });
   funnel.exitStep('forward'); location.href = '${paths.thanks}';">Buy</button>`,
     ),
     [paths.thanks]: "<!doctype html><html><head><title>Thanks</title></head><body>Thanks!</body></html>",

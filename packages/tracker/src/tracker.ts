@@ -30,7 +30,8 @@ export interface ConversionDetails {
   value_cents?: number;
   order_id?: string;
   goal_id?: string;
-  products?: { id: string; name?: string; quantity?: number; value_cents?: number }[];
+  /** Reports read them as docs/metrics.md says: revenue = Σ quantity × price_cents per product_id. */
+  products?: { product_id: string; product_name?: string; quantity: number; price_cents: number }[];
 }
 
 export interface Tracker {
