@@ -2,12 +2,15 @@ import { resolve } from "node:path";
 import { createDatabase, type DatabaseHandle } from "@funnel/db/client";
 import { migrate } from "@funnel/db/migrate";
 import { ensurePartitions } from "@funnel/db/partitions";
+import { applyRetention } from "@funnel/db/retention";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { createApp } from "./app";
 import type { Config } from "./config";
 import type { AppEnv, Deps } from "./deps";
+import { createExportDeps } from "./exports/runtime";
+import { startExportWorker } from "./exports/worker";
 import { MemoryCache } from "./infra/cache-memory";
 import { RedisCache } from "./infra/cache-redis";
 import { createLogger } from "./infra/logger";
@@ -16,7 +19,7 @@ import { RedisRateLimiter } from "./infra/rate-limiter-redis";
 import { createIngestHandler } from "./ingest/handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./ingest/queue-bullmq";
 import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memory";
-import type { IngestWorker } from "./ports";
+import type { ExportWorker, IngestWorker } from "./ports";
 import { MemoryRealtimeStore } from "./realtime/store-memory";
 import { RedisRealtimeStore } from "./realtime/store-redis";
 
@@ -28,6 +31,7 @@ export interface Runtime {
 }
 
 const PARTITION_JOB_INTERVAL_MS = 6 * 3600 * 1000;
+const RETENTION_JOB_INTERVAL_MS = 3600 * 1000;
 
 /**
  * Chooses, once, the implementations behind the ports: TimescaleDB/PostgreSQL, BullMQ and Redis
@@ -69,7 +73,8 @@ export async function boot(config: Config): Promise<Runtime> {
     ? new RedisRealtimeStore(redis, `${config.QUEUE_PREFIX}:rt:`)
     : new MemoryRealtimeStore();
 
-  const deps: Deps = { config, database, queue, limiter, cache, realtime, logger, metrics };
+  const exports = await createExportDeps(config, { logger });
+  const deps: Deps = { config, database, queue, limiter, cache, realtime, logger, metrics, exports };
 
   const health = await queue.health();
   if (!health.durable) {
@@ -94,6 +99,10 @@ export async function boot(config: Config): Promise<Runtime> {
             logger,
           });
   }
+  // Export jobs run beside ingest in worker processes (RUN_WORKER), on the queue chosen above.
+  const exportWorker: ExportWorker | undefined = config.RUN_WORKER
+    ? await startExportWorker(deps)
+    : undefined;
   // Monthly partitions ahead of time (a no-op on a hypertable), so writers never wait on DDL.
   const partitionJob = config.RUN_WORKER
     ? setInterval(() => {
@@ -103,16 +112,38 @@ export async function boot(config: Config): Promise<Runtime> {
       }, PARTITION_JOB_INTERVAL_MS)
     : undefined;
   partitionJob?.unref();
+  // Retention (13 months): at start, so frequent restarts never postpone it, then hourly.
+  let retention: Promise<void> | undefined;
+  const retain = () => {
+    retention ??= applyRetention(database.db)
+      .then(({ cutoff, dropped, deleted }) => {
+        const rows = Object.values(deleted).reduce((n, d) => n + d, 0);
+        if (dropped.length > 0 || rows > 0) {
+          logger.info({ cutoff: cutoff.toISOString(), dropped, deleted }, "retention: old data dropped");
+        }
+      })
+      .catch((error: unknown) => logger.error({ err: error }, "retention job failed"))
+      .finally(() => {
+        retention = undefined;
+      });
+  };
+  if (config.RUN_WORKER) retain();
+  const retentionJob = config.RUN_WORKER ? setInterval(retain, RETENTION_JOB_INTERVAL_MS) : undefined;
+  retentionJob?.unref();
 
   return {
     deps,
     app: createApp(deps),
     async close() {
       clearInterval(partitionJob);
+      clearInterval(retentionJob);
+      await retention;
       // Queue first (it drains adds in flight; the in-process one waits for its jobs to be
       // written), then the worker (it finishes the jobs in hand), then the connections.
       await queue.close();
       await worker?.close();
+      await exports.queue.close();
+      await exportWorker?.close();
       redis?.disconnect();
       await database.close();
     },

@@ -60,20 +60,41 @@ const schema = z
       .enum(["true", "false"])
       .default("true")
       .transform((v) => v === "true"),
+    /** Signs export download links (HMAC-SHA256); unset: generated once into DATA_DIR (required in production). */
+    EXPORT_SIGNING_SECRET: z.string().min(32, { message: "must be at least 32 characters" }).optional(),
+    /** Where export files are kept for 24 hours; default DATA_DIR/exports. API and workers must share it. */
+    EXPORT_DIR: z.string().optional(),
+    /** Export jobs rendered at once per worker process. */
+    EXPORT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
+    /** smtp:// or smtps:// URL for "export ready" mail; unset: each message is written to DATA_DIR/outbox. */
+    SMTP_URL: z.url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" }).optional(),
+    EXPORT_MAIL_FROM: z.string().default("Funnel analytics <exports@localhost>"),
+    /** Base URL of the API as users reach it, for links in mail; default http://localhost:PORT. */
+    PUBLIC_URL: z.url({ protocol: /^https?$/, message: "must be an http(s):// URL" }).optional(),
   })
   .refine((c) => (c.DATABASE_URL === undefined) === (c.REDIS_URL === undefined), {
     message: "set both DATABASE_URL and REDIS_URL for production, or neither for the embedded default",
     path: ["DATABASE_URL"],
   });
 
-export type Config = z.infer<typeof schema>;
+/** EXPORT_DIR is always resolved: the setting, or DATA_DIR/exports. */
+export type Config = Omit<z.infer<typeof schema>, "EXPORT_DIR"> & { EXPORT_DIR: string };
 
 export class ConfigError extends Error {}
 
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = schema.safeParse(env);
   if (parsed.success) {
-    return { ...parsed.data, DATA_DIR: resolve(parsed.data.INIT_CWD ?? process.cwd(), parsed.data.DATA_DIR) };
+    const cwd = parsed.data.INIT_CWD ?? process.cwd();
+    const dataDir = resolve(cwd, parsed.data.DATA_DIR);
+    return {
+      ...parsed.data,
+      DATA_DIR: dataDir,
+      EXPORT_DIR:
+        parsed.data.EXPORT_DIR === undefined
+          ? resolve(dataDir, "exports")
+          : resolve(cwd, parsed.data.EXPORT_DIR),
+    };
   }
   const lines = parsed.error.issues.map((i) => `  ${i.path.join(".") || "env"}: ${i.message}`);
   throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);

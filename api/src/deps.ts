@@ -2,7 +2,7 @@ import type { DatabaseHandle } from "@funnel/db/client";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "./config";
-import type { Cache, IngestQueue, RateLimiter } from "./ports";
+import type { Cache, ExportQueue, IngestQueue, Mailer, RateLimiter } from "./ports";
 import type { RealtimeStore } from "./realtime/store";
 
 /** Everything a route or service may reach, chosen once at boot (see boot.ts). */
@@ -16,6 +16,19 @@ export interface Deps {
   realtime: RealtimeStore;
   logger: Logger;
   metrics: Registry;
+  /** Export jobs: their queue, files, signed links and mail (api/src/exports/). */
+  exports: ExportDeps;
+}
+
+export interface ExportDeps {
+  queue: ExportQueue;
+  /** Folder of the export files (EXPORT_DIR). */
+  dir: string;
+  /** HMAC-SHA256 key of download links (EXPORT_SIGNING_SECRET, or generated in DATA_DIR). */
+  signingSecret: string;
+  mailer: Mailer;
+  /** The clock of export times, expiry and links; tests move it. */
+  now: () => Date;
 }
 
 /** The authenticated caller of a keyed route. Every service query takes it, so none forgets the account. */

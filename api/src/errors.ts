@@ -44,6 +44,13 @@ export class ForbiddenError extends DomainError {
   }
 }
 
+/** Existed, but no longer (an expired export link). */
+export class GoneError extends DomainError {
+  constructor(message: string) {
+    super("GONE", message);
+  }
+}
+
 export class PayloadTooLargeError extends DomainError {
   constructor(limitBytes: number) {
     super("PAYLOAD_TOO_LARGE", `request body exceeds ${limitBytes} bytes`);

@@ -49,3 +49,26 @@ export interface Cache {
   set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
   deleteByPrefix(prefix: string): Promise<void>;
 }
+
+/** One export job: the `exports` row it renders (its id is also the queue's job id). */
+export interface ExportJobData {
+  exportId: string;
+  accountId: string;
+}
+
+/** The export job queue (REQ-FUN-004-12): BullMQ on Redis, or in process in the embedded default. */
+export interface ExportQueue {
+  /** Resolves once the job is queued; queueing an id already queued changes nothing. */
+  enqueue(job: ExportJobData): Promise<void>;
+  /** Jobs waiting, delayed for a retry, or running. */
+  depth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A running export worker: closing stops taking jobs and waits for those in hand. */
+export type ExportWorker = IngestWorker;
+
+/** Sends mail: SMTP, or in the embedded default one .eml file per message in an outbox folder. */
+export interface Mailer {
+  send(message: { to: string; subject: string; text: string }): Promise<void>;
+}

@@ -8,5 +8,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$here/timescaledb.sh" start >&2
 bash "$here/redis.sh" start >&2
 bash "$here/chromium.sh" >&2
+bash "$here/poppler.sh" >&2
 echo "DATABASE_URL=$(bash "$here/timescaledb.sh" url)"
 echo "REDIS_URL=$(bash "$here/redis.sh" url)"

@@ -9,7 +9,7 @@
  * (`bench_reports`) is kept, so a second run only measures; BENCH_REPORTS_FRESH=true reloads it.
  *
  * Options (env): BENCH_REPORTS_SIZES (comma-separated event counts, default 1000000,10000000),
- * BENCH_REPORTS_RUNS (requests per route and mode, default 7).
+ * BENCH_REPORTS_RUNS (requests per route and mode, default 7), BENCH_REPORTS_MEASURE=false (load only).
  */
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -25,6 +25,8 @@ import { repoRoot, servicesUp, withDatabase } from "../support/services";
 const sizes = (process.env.BENCH_REPORTS_SIZES ?? "1000000,10000000").split(",").map(Number);
 const runs = Number(process.env.BENCH_REPORTS_RUNS ?? 7);
 const fresh = process.env.BENCH_REPORTS_FRESH === "true";
+/** false: only load the data (e.g. ahead of a measurement on a quiet machine). */
+const measuring = process.env.BENCH_REPORTS_MEASURE !== "false";
 
 const ACCOUNT = "be9c0000-0000-4000-8000-000000000001";
 const YEAR_END = new Date("2026-11-01T00:00:00Z");
@@ -102,9 +104,15 @@ try {
   await putFunnels();
   for (const size of sizes) {
     const loaded = await loadUpTo(size);
+    if (!measuring) continue;
     console.log(`measuring at ${loaded.toLocaleString("en")} events`);
     await sql`vacuum analyze`;
-    results.push(...(await measure(loaded)));
+    const measured = await measure(loaded);
+    for (const r of measured)
+      console.log(
+        `  ${r.route}: uncached p50 ${r.uncachedP50.toFixed(0)} ms, cached p50 ${r.cachedP50.toFixed(2)} ms`,
+      );
+    results.push(...measured);
   }
 } finally {
   await sql.end();

@@ -7,6 +7,7 @@ import type { AppEnv } from "../deps";
 import {
   DomainError,
   ForbiddenError,
+  GoneError,
   InvalidError,
   LimitExceededError,
   NotFoundError,
@@ -35,6 +36,7 @@ function statusOf(error: DomainError): ContentfulStatusCode {
   if (error instanceof LimitExceededError) return 429;
   if (error instanceof UnauthorizedError) return 401;
   if (error instanceof ForbiddenError) return 403;
+  if (error instanceof GoneError) return 410;
   if (error instanceof PayloadTooLargeError) return 413;
   if (error instanceof UnavailableError) return 503;
   return 500;

@@ -9,6 +9,8 @@ import { Registry } from "prom-client";
 import { createApp } from "../app";
 import { type Config, loadConfig } from "../config";
 import type { Deps } from "../deps";
+import { MemoryExportQueue } from "../exports/queue-memory";
+import { createExportDeps } from "../exports/runtime";
 import { MemoryCache } from "../infra/cache-memory";
 import { RedisRateLimiter } from "../infra/rate-limiter-redis";
 import type { IngestWorker } from "../ports";
@@ -59,6 +61,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     EDGE_SIGNING_SECRET: TEST_EDGE_SECRET,
+    EXPORT_SIGNING_SECRET: TEST_EDGE_SECRET,
     ...options.config,
   });
   const redis = new Redis(redisUrl);
@@ -77,6 +80,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
     realtime: new RedisRealtimeStore(redis, `${prefix}:rt:`),
     logger,
     metrics: new Registry(),
+    exports: await createExportDeps(config, { queue: new MemoryExportQueue() }),
   };
   const workers: IngestWorker[] = [];
   const handler = createIngestHandler({ database: database.handle, logger, realtime: deps.realtime });

@@ -5,6 +5,7 @@ import {
   type RealtimeSnapshot,
   type RealtimeStore,
   type RecentEvent,
+  type VisitorRename,
 } from "./store";
 
 interface FunnelPicture {
@@ -97,6 +98,27 @@ export class MemoryRealtimeStore implements RealtimeStore {
           : picture.recent.map(({ eventId: _, ...event }) => event),
       conversions: { count, valueCents },
     };
+  }
+
+  async renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void> {
+    for (const funnelId of funnelIds) {
+      const picture = this.funnels.get(funnelId);
+      if (!picture) continue;
+      const last = picture.visitors.get(rename.from);
+      if (last !== undefined) {
+        picture.visitors.delete(rename.from);
+        picture.visitors.set(rename.to, Math.max(picture.visitors.get(rename.to) ?? 0, last));
+      }
+      for (const [key, at] of [...picture.entries]) {
+        const [visitorId, stepId] = key.split(" ");
+        if (visitorId !== rename.from) continue;
+        picture.entries.delete(key);
+        const renamed = `${rename.to} ${stepId}`;
+        picture.entries.set(renamed, Math.max(picture.entries.get(renamed) ?? 0, at));
+      }
+      for (const event of picture.recent)
+        event.sessionId = rename.sessions.get(event.sessionId) ?? event.sessionId;
+    }
   }
 
   private picture(funnelId: string): FunnelPicture {

@@ -6,6 +6,7 @@ import {
   type RealtimeSnapshot,
   type RealtimeStore,
   type RecentEvent,
+  type VisitorRename,
 } from "./store";
 
 /**
@@ -108,6 +109,23 @@ export class RedisRealtimeStore implements RealtimeStore {
     };
   }
 
+  async renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void> {
+    const sessions = [...rename.sessions].flat();
+    for (const funnelId of funnelIds) {
+      const key = this.keys(funnelId);
+      await this.redis.eval(
+        RENAME_SCRIPT,
+        3,
+        key.visitors,
+        key.entries,
+        key.recent,
+        rename.from,
+        rename.to,
+        ...sessions,
+      );
+    }
+  }
+
   private keys(funnelId: string) {
     // The braces make a Redis Cluster keep a funnel's keys on one node (one pipeline).
     const base = `${this.prefix}{${funnelId}}`;
@@ -119,6 +137,43 @@ export class RedisRealtimeStore implements RealtimeStore {
     };
   }
 }
+
+/**
+ * One funnel's rename, atomic against concurrent record() calls. New members are added before old
+ * ones are removed, so a set never empties (which would drop its key and its expiry with it).
+ * KEYS: visitors, entries, recent. ARGV: from, to, then old and new session ids in pairs.
+ */
+const RENAME_SCRIPT = `
+local from, to = ARGV[1], ARGV[2]
+local score = redis.call('ZSCORE', KEYS[1], from)
+if score then
+  redis.call('ZADD', KEYS[1], 'GT', score, to)
+  redis.call('ZREM', KEYS[1], from)
+end
+local prefix = from .. ' '
+local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local member = entries[i]
+  if string.sub(member, 1, #prefix) == prefix then
+    redis.call('ZADD', KEYS[2], 'GT', entries[i + 1], to .. ' ' .. string.sub(member, #prefix + 1))
+    redis.call('ZREM', KEYS[2], member)
+  end
+end
+if #ARGV > 2 then
+  local sessions = {}
+  for i = 3, #ARGV - 1, 2 do sessions[ARGV[i]] = ARGV[i + 1] end
+  local recent = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+  for i = 1, #recent, 2 do
+    local ok, event = pcall(cjson.decode, recent[i])
+    if ok and type(event) == 'table' and sessions[event[4]] then
+      event[4] = sessions[event[4]]
+      redis.call('ZADD', KEYS[3], recent[i + 1], cjson.encode(event))
+      redis.call('ZREM', KEYS[3], recent[i])
+    end
+  end
+end
+return 1
+`;
 
 /** The event id keeps two events with equal fields distinct members. */
 function encodeRecent(e: RealtimeEvent): string {

@@ -153,7 +153,71 @@ describe.each(stores)("%s real-time store", (_name, make) => {
   });
 });
 
+describe.each(stores)("%s real-time store after a consent withdrawal", (_name, make) => {
+  it("renames the visitor and its sessions, keeping every count, and keeps nothing of the old ids", async () => {
+    const funnel = randomUUID();
+    const s = make(() => NOW);
+    const [visitor, other, anonymous] = [randomUUID(), randomUUID(), randomUUID()];
+    const [step1, step2] = [randomUUID(), randomUUID()];
+    await s.record([
+      event(funnel, {
+        visitorId: visitor,
+        sessionId: "old/session",
+        eventType: "step_entry",
+        stepId: step1,
+        occurredAt: NOW - 6 * MIN,
+      }),
+      event(funnel, {
+        visitorId: visitor,
+        sessionId: "old/session",
+        eventType: "conversion",
+        valueCents: 500,
+        occurredAt: NOW - MIN,
+      }),
+      event(funnel, {
+        visitorId: other,
+        sessionId: "kept",
+        eventType: "step_entry",
+        stepId: step2,
+        occurredAt: NOW - 2 * MIN,
+      }),
+    ]);
+    const before = await s.snapshot(funnel, NOW);
+    await s.renameVisitor([funnel, randomUUID()], {
+      from: visitor,
+      to: anonymous,
+      sessions: new Map([["old/session", "new-session"]]),
+    });
+    const after = await s.snapshot(funnel, NOW);
+    expect(after).toEqual({
+      ...before,
+      recentEvents: before.recentEvents.map((e) => ({
+        ...e,
+        sessionId: e.sessionId === "old/session" ? "new-session" : e.sessionId,
+      })),
+    });
+    expect(after.recentEvents.filter((e) => e.sessionId === "new-session")).toHaveLength(2);
+    // The old id is a stranger now: its next event is one more active visitor.
+    await s.record([event(funnel, { visitorId: visitor, occurredAt: NOW })]);
+    expect((await s.snapshot(funnel, NOW)).activeVisitors).toBe(before.activeVisitors + 1);
+  });
+});
+
 describe("redis real-time store memory", () => {
+  it("keeps the expiry of a set whose only member was renamed", async () => {
+    const s = new RedisRealtimeStore(redis, prefix, () => NOW);
+    const funnel = randomUUID();
+    const visitor = randomUUID();
+    await s.record([event(funnel, { visitorId: visitor, eventType: "step_entry", stepId: randomUUID() })]);
+    await s.renameVisitor([funnel], { from: visitor, to: randomUUID(), sessions: new Map() });
+    const base = `${prefix}{${funnel}}`;
+    for (const set of ["visitors", "entries"]) {
+      expect(await redis.zcard(`${base}:${set}`)).toBe(1);
+      expect(await redis.pttl(`${base}:${set}`)).toBeGreaterThan(30 * MIN);
+    }
+    expect(await redis.zscore(`${base}:visitors`, visitor)).toBeNull();
+  });
+
   it("trims and expires what left its window", async () => {
     let now = NOW;
     const s = new RedisRealtimeStore(redis, prefix, () => now);

@@ -55,6 +55,19 @@ export interface RealtimeStore {
   record(events: RealtimeEvent[]): Promise<void>;
   /** The funnel's picture at `now` (unix ms). */
   snapshot(funnelId: string, now: number): Promise<RealtimeSnapshot>;
+  /**
+   * Consent withdrawal: in each funnel, the visitor's activity and step entries move to the id
+   * `rename.to` (so every count stays), and the newest events of the renamed sessions show their
+   * new session ids. Nothing of the old id is left.
+   */
+  renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void>;
+}
+
+export interface VisitorRename {
+  from: string;
+  to: string;
+  /** Session ids to replace: old → new. */
+  sessions: Map<string, string>;
 }
 
 /** Per visitor, the step of its latest entry: from (visitor, step) → latest entry time. */

@@ -28,8 +28,24 @@ describe("GET /openapi.json", () => {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/api/v1/analytics/funnels/{funnel_id}/overview",
+        "/api/v1/analytics/funnels/{funnel_id}/steps/{step_id}",
+        "/api/v1/analytics/funnels/{funnel_id}/conversions",
+        "/api/v1/analytics/funnels/{funnel_id}/dropoffs",
+        "/api/v1/analytics/funnels/{funnel_id}/revenue",
+        "/api/v1/analytics/funnels/{funnel_id}/ab-tests",
+        "/api/v1/analytics/funnels/{funnel_id}/realtime",
       ]),
     );
+    for (const schema of [
+      "FunnelOverview",
+      "StepAnalytics",
+      "ConversionMetrics",
+      "DropOffAnalysis",
+      "RevenueMetrics",
+    ]) {
+      expect(doc.components.schemas).toHaveProperty(schema);
+    }
     expect(Object.keys(doc.paths["/api/v1/funnels/{funnel_id}"] ?? {}).sort()).toEqual([
       "delete",
       "get",

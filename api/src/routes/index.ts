@@ -2,8 +2,13 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv, Deps } from "../deps";
 import abTests from "./ab-tests";
 import analyticsAbTests from "./analytics-ab-tests";
+import analyticsConsent from "./analytics-consent";
 import analyticsConversions from "./analytics-conversions";
 import analyticsDropoffs from "./analytics-dropoffs";
+import analyticsExport from "./analytics-export";
+import analyticsExportDownload from "./analytics-export-download";
+import analyticsExportStatus from "./analytics-export-status";
+import analyticsJourney from "./analytics-journey";
 import analyticsOverview from "./analytics-overview";
 import analyticsRealtime from "./analytics-realtime";
 import analyticsRevenue from "./analytics-revenue";
@@ -35,5 +40,10 @@ export const routes: RegisterRoute[] = [
   analyticsRevenue,
   analyticsAbTests,
   analyticsRealtime,
+  analyticsExport,
+  analyticsExportStatus,
+  analyticsExportDownload,
+  analyticsJourney,
+  analyticsConsent,
   docs,
 ];

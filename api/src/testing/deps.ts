@@ -8,6 +8,8 @@ import { Registry } from "prom-client";
 import { createApp } from "../app";
 import { type Config, loadConfig } from "../config";
 import type { AppEnv, Deps } from "../deps";
+import { MemoryExportQueue } from "../exports/queue-memory";
+import { createExportDeps } from "../exports/runtime";
 import { MemoryCache } from "../infra/cache-memory";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { MemoryIngestQueue } from "../ingest/queue-memory";
@@ -41,6 +43,8 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
   const database = given.database ?? testDatabase?.handle;
   if (!database) throw new Error("makeTestDeps: no database");
   const queue = given.queue ?? new MemoryIngestQueue();
+  // In process unless given, like the ingest queue; files, outbox and secret in the temporary DATA_DIR.
+  const exports = given.exports ?? (await createExportDeps(config, { queue: new MemoryExportQueue() }));
 
   return {
     config,
@@ -51,10 +55,12 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
     realtime: given.realtime ?? new MemoryRealtimeStore(),
     logger: given.logger ?? pino({ level: "silent" }),
     metrics: given.metrics ?? new Registry(),
+    exports,
     databaseUrl: testDatabase?.url,
     async close() {
       // What the test passed in is the test's to close; what was made here is closed here.
       if (!given.queue) await queue.close();
+      if (!given.exports) await exports.queue.close();
       await testDatabase?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },

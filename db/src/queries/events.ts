@@ -5,6 +5,7 @@ import { eq, inArray, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { ensurePartitions } from "../partitions";
 import { accounts, type analyticsEvents, funnels, rejectedEvents } from "../schema";
+import { anonymiseWithdrawn } from "./privacy";
 import { writeRollups } from "./rollups";
 import { chunks, type UnnestColumn, unnestInsert } from "./unnest";
 
@@ -265,8 +266,10 @@ function jsonValue(raw: unknown): unknown {
 // The transaction.
 
 async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
+  // Events of visitors whose consent was withdrawn are stored anonymised, never linked again.
+  const batch = await anonymiseWithdrawn(tx, plan.events, plan.rejected);
   let rejectedStored = 0;
-  for (const rows of chunks(plan.rejected)) {
+  for (const rows of chunks(batch.rejected)) {
     const stored = await tx
       .insert(rejectedEvents)
       .values(rows)
@@ -276,7 +279,7 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
   }
 
   const fresh = new Set<string>();
-  for (const rows of chunks(plan.events)) {
+  for (const rows of chunks(batch.events)) {
     const inserted = await queryRows<{ account_id: string; event_id: string }>(
       tx,
       sql`${unnestInsert("event_ids", [
@@ -287,7 +290,7 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
     );
     for (const row of inserted) fresh.add(`${row.account_id}/${row.event_id}`);
   }
-  const events = plan.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
+  const events = batch.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
   for (const rows of chunks(events)) await insertEvents(tx, rows);
   await writeRollups(
     tx,

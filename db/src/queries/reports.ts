@@ -17,85 +17,185 @@ export interface ReportScope {
   funnelId: string;
   start: Date;
   end: Date;
+  /**
+   * Start instants of the report's time buckets, when a figure is read per bucket: a rollup level is
+   * then used only where its buckets cannot straddle two report buckets.
+   */
+  buckets?: Date[] | undefined;
 }
 
 const QUARTER_HOUR_MS = 900_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
-interface Slices {
-  /** Quarter hours read from the rollups: [alignedStart, alignedEnd). */
-  alignedStart: string;
-  alignedEnd: string;
-  start: string;
-  end: string;
+interface Level {
+  table: string;
+  ms: number;
 }
 
-function slices(scope: ReportScope): Slices {
+/** A stretch of the period and the rollup table that answers it. */
+interface Segment {
+  table: string;
+  from: string;
+  to: string;
+}
+
+interface Cover {
+  segments: Segment[];
+  /** The unaligned ends, read from raw events. */
+  raw: [string, string][];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Splits the period into the coarsest rollup buckets that fit: whole days of the daily table,
+ * then whole hours, then quarter hours, and raw events for what is left at the ends (less than a
+ * quarter hour on each side). Levels are the table's, finest first.
+ */
+export function coverPeriod(scope: Pick<ReportScope, "start" | "end" | "buckets">, levels: Level[]): Cover {
   const s = scope.start.getTime();
   const e = scope.end.getTime();
-  let alignedStart = Math.ceil(s / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
-  let alignedEnd = Math.floor(e / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
-  if (alignedStart >= alignedEnd) {
-    // Shorter than a quarter hour of rollups: all from raw events.
-    alignedStart = e;
-    alignedEnd = e;
-  }
-  const iso = (ms: number) => new Date(ms).toISOString();
-  return { alignedStart: iso(alignedStart), alignedEnd: iso(alignedEnd), start: iso(s), end: iso(e) };
+  // A level may serve a bucketed figure only if every report bucket starts on its grid.
+  const usable = levels.filter(
+    (level, i) => i === 0 || (scope.buckets ?? []).every((b) => b.getTime() % level.ms === 0),
+  );
+  const finest = usable[0];
+  if (!finest) return { segments: [], raw: [[iso(s), iso(e)]] };
+  const fs = Math.ceil(s / finest.ms) * finest.ms;
+  const fe = Math.floor(e / finest.ms) * finest.ms;
+  if (fs >= fe) return { segments: [], raw: [[iso(s), iso(e)]] };
+  const segments: Segment[] = [];
+  const fill = (from: number, to: number, index: number): void => {
+    if (from >= to) return;
+    const level = usable[index];
+    if (!level) return;
+    if (index === 0) {
+      segments.push({ table: level.table, from: iso(from), to: iso(to) });
+      return;
+    }
+    const ls = Math.ceil(from / level.ms) * level.ms;
+    const le = Math.floor(to / level.ms) * level.ms;
+    if (ls >= le) {
+      fill(from, to, index - 1);
+      return;
+    }
+    segments.push({ table: level.table, from: iso(ls), to: iso(le) });
+    fill(from, ls, index - 1);
+    fill(le, to, index - 1);
+  };
+  fill(fs, fe, usable.length - 1);
+  return {
+    segments,
+    raw: [
+      [iso(s), iso(fs)],
+      [iso(fe), iso(e)],
+    ].filter(([a, b]) => a !== b) as [string, string][],
+  };
 }
 
-const ts = (iso: string) => sql`${iso}::timestamptz`;
+const COUNT_LEVELS: Level[] = [
+  { table: "agg_event_counts", ms: QUARTER_HOUR_MS },
+  { table: "agg_event_counts_hourly", ms: HOUR_MS },
+  { table: "agg_event_counts_daily", ms: DAY_MS },
+];
+const SESSION_LEVELS: Level[] = [
+  { table: "agg_session_buckets", ms: QUARTER_HOUR_MS },
+  { table: "agg_session_buckets_daily", ms: DAY_MS },
+];
+const STEP_LEVELS: Level[] = [
+  { table: "agg_step_buckets", ms: QUARTER_HOUR_MS },
+  { table: "agg_step_buckets_daily", ms: DAY_MS },
+];
 
-/** Raw, counted events of the funnel in the unaligned ends of the period. */
-function rawEdges(scope: ReportScope, extra: SQL = sql``): SQL {
-  const p = slices(scope);
+const ts = (value: string) => sql`${value}::timestamptz`;
+
+function periodBounds(scope: ReportScope) {
+  return { start: scope.start.toISOString(), end: scope.end.toISOString() };
+}
+
+/** Raw, counted events of the funnel in the given stretches. */
+function rawEvents(scope: ReportScope, stretches: [string, string][], extra: SQL = sql``): SQL {
+  const within =
+    stretches.length === 0
+      ? sql`false`
+      : sql.join(
+          stretches.map(([from, to]) => sql`(created_at >= ${ts(from)} and created_at < ${ts(to)})`),
+          sql` or `,
+        );
   return sql`select * from analytics_events
     where account_id = ${scope.accountId}::uuid and funnel_id = ${scope.funnelId}::uuid
-      and not is_bot ${extra}
-      and ((created_at >= ${ts(p.start)} and created_at < ${ts(p.alignedStart)})
-        or (created_at >= ${ts(p.alignedEnd)} and created_at < ${ts(p.end)}))`;
+      and not is_bot ${extra} and (${within})`;
 }
 
-/** (visitor_id, session_id, at): who was there, per quarter hour or per raw event. */
+/** `columns` of each segment's table, union all. */
+function fromSegments(scope: ReportScope, segments: Segment[], columns: string, where: SQL = sql``): SQL[] {
+  return segments.map(
+    (seg) => sql`select ${sql.raw(columns)} from ${sql.raw(seg.table)}
+      where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
+  );
+}
+
+function unionAll(parts: SQL[]): SQL {
+  return sql`(${sql.join(parts, sql` union all `)})`;
+}
+
+/** (visitor_id, session_id, at): who was there, per rollup bucket or per raw event. */
 function sessionRows(scope: ReportScope): SQL {
-  const p = slices(scope);
-  return sql`(select visitor_id, session_id, bucket as at from agg_session_buckets
-      where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(p.alignedStart)} and bucket < ${ts(p.alignedEnd)}
-    union all
-    select visitor_id, session_id::text, created_at from (${rawEdges(scope)}) r)`;
+  const cover = coverPeriod(scope, SESSION_LEVELS);
+  return unionAll([
+    ...fromSegments(scope, cover.segments, "visitor_id, session_id, bucket as at"),
+    sql`select visitor_id, session_id::text as session_id, created_at as at from (${rawEvents(scope, cover.raw)}) r`,
+  ]);
 }
 
 /** (step_id, visitor_id, session_id, first_entry_at, at): step entries. */
-function stepRows(scope: ReportScope): SQL {
-  const p = slices(scope);
-  return sql`(select step_id, visitor_id, session_id, first_entry_at, bucket as at from agg_step_buckets
-      where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(p.alignedStart)} and bucket < ${ts(p.alignedEnd)}
-    union all
-    select funnel_step_id, visitor_id, session_id::text, created_at, created_at
-    from (${rawEdges(scope, sql`and event_type = 'step_entry' and funnel_step_id is not null`)}) r)`;
+function stepRows(scope: ReportScope, stepId?: string): SQL {
+  const cover = coverPeriod(scope, STEP_LEVELS);
+  const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
+  const rawStep = stepId ? sql`and funnel_step_id = ${stepId}::uuid` : sql``;
+  return unionAll([
+    ...fromSegments(
+      scope,
+      cover.segments,
+      "step_id, visitor_id, session_id, first_entry_at, bucket as at",
+      step,
+    ),
+    sql`select funnel_step_id as step_id, visitor_id, session_id::text as session_id, created_at as first_entry_at,
+      created_at as at
+    from (${rawEvents(scope, cover.raw, sql`and event_type = 'step_entry' and funnel_step_id is not null ${rawStep}`)}) r`,
+  ]);
 }
 
 /** (event_type, step_id, conversion_type, exit_outcome, at, events, value_cents). */
-function countRows(scope: ReportScope): SQL {
-  const p = slices(scope);
-  return sql`(select event_type, step_id, conversion_type, exit_outcome, bucket as at, events, value_cents
-      from agg_event_counts
-      where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(p.alignedStart)} and bucket < ${ts(p.alignedEnd)}
-    union all
-    select event_type::text, coalesce(funnel_step_id, ${NO_STEP}::uuid), coalesce(conversion_type, '')::text,
-      coalesce(exit_outcome, '')::text, created_at, 1::bigint, coalesce(value_cents, 0)::bigint
-    from (${rawEdges(scope)}) r)`;
+function countRows(scope: ReportScope, stepId?: string): SQL {
+  const cover = coverPeriod(scope, COUNT_LEVELS);
+  const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
+  const rawStep = stepId ? sql`and funnel_step_id = ${stepId}::uuid` : sql``;
+  return unionAll([
+    ...fromSegments(
+      scope,
+      cover.segments,
+      "event_type, step_id, conversion_type, exit_outcome, bucket as at, events, value_cents",
+      step,
+    ),
+    sql`select event_type::text as event_type, coalesce(funnel_step_id, ${NO_STEP}::uuid) as step_id,
+      coalesce(conversion_type, '')::text as conversion_type, coalesce(exit_outcome, '')::text as exit_outcome,
+      created_at as at, 1::bigint as events, coalesce(value_cents, 0)::bigint as value_cents
+    from (${rawEvents(scope, cover.raw, rawStep)}) r`,
+  ]);
 }
 
 /** Conversions (`kind` conversion or refund) with exact times inside the period. */
 function conversionRows(scope: ReportScope, kind: "conversion" | "refund", extra: SQL = sql``): SQL {
-  const p = slices(scope);
+  const p = periodBounds(scope);
   return sql`(select * from agg_conversions
     where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
       and at >= ${ts(p.start)} and at < ${ts(p.end)} ${extra})`;
 }
 
 function inPeriod(column: string, scope: ReportScope): SQL {
-  const p = slices(scope);
+  const p = periodBounds(scope);
   return sql`${sql.raw(column)} >= ${ts(p.start)} and ${sql.raw(column)} < ${ts(p.end)}`;
 }
 
@@ -139,7 +239,7 @@ export async function visitorsByBucket(
   const rows = await queryRows<{ b: number; visitors: number }>(
     db,
     sql`select b, count(*) as visitors from (
-        select distinct ${bucketOf("at", buckets)} as b, visitor_id from ${sessionRows(scope)} x
+        select distinct ${bucketOf("at", buckets)} as b, visitor_id from ${sessionRows({ ...scope, buckets })} x
       ) d group by b`,
   );
   return new Map(rows.map((r) => [int(r.b), int(r.visitors)]));
@@ -162,7 +262,6 @@ export async function eventCounts(
   options: { buckets?: Date[]; stepId?: string } = {},
 ): Promise<EventCount[]> {
   const bucket = options.buckets ? bucketOf("at", options.buckets) : sql`0`;
-  const step = options.stepId ? sql`where step_id = ${options.stepId}::uuid` : sql``;
   const rows = await queryRows<{
     event_type: string;
     step_id: string;
@@ -175,7 +274,7 @@ export async function eventCounts(
     db,
     sql`select event_type, step_id, conversion_type, exit_outcome, ${bucket} as b,
         sum(events)::text as events, sum(value_cents)::text as value_cents
-      from ${countRows(scope)} x ${step}
+      from ${countRows({ ...scope, buckets: options.buckets }, options.stepId)} x
       group by 1, 2, 3, 4, 5`,
   );
   return rows.map((r) => ({
@@ -201,12 +300,11 @@ export async function stepVisitors(
   scope: ReportScope,
   stepId?: string,
 ): Promise<StepVisitorFigures[]> {
-  const step = stepId ? sql`where step_id = ${stepId}::uuid` : sql``;
   const rows = await queryRows<{ step_id: string; visitors: number; converted: number }>(
     db,
     sql`with firsts as (
         select step_id, visitor_id, min(first_entry_at) as first_entry
-        from ${stepRows(scope)} x ${step}
+        from ${stepRows(scope, stepId)} x
         group by 1, 2
       ),
       converters as (
@@ -231,7 +329,7 @@ export async function stepVisitorsByBucket(
     db,
     sql`select b, count(*) as visitors from (
         select distinct ${bucketOf("at", buckets)} as b, visitor_id
-        from ${stepRows(scope)} x where step_id = ${stepId}::uuid
+        from ${stepRows({ ...scope, buckets }, stepId)} x
       ) d group by b`,
   );
   return new Map(rows.map((r) => [int(r.b), int(r.visitors)]));
@@ -245,20 +343,36 @@ export interface StepTimes {
   totalMs: number;
 }
 
-/** Exited step visits that entered in the period, per step (and per bucket when asked). */
+/**
+ * Exited step visits that entered in the period, per step (and per bucket when asked): whole UTC
+ * days from agg_step_times_daily, the rest from the visits themselves (exact times).
+ */
 export async function stepTimes(
   db: Database,
   scope: ReportScope,
   options: { buckets?: Date[]; stepId?: string } = {},
 ): Promise<StepTimes[]> {
-  const bucket = options.buckets ? bucketOf("entry_at", options.buckets) : sql`0`;
+  const cover = coverPeriod({ ...scope, buckets: options.buckets }, [
+    { table: "agg_step_visits", ms: 1 },
+    { table: "agg_step_times_daily", ms: DAY_MS },
+  ]);
   const step = options.stepId ? sql`and step_id = ${options.stepId}::uuid` : sql``;
-  const rows = await queryRows<{ step_id: string; b: number; visits: number; total_ms: string }>(
+  const parts = cover.segments.map((seg) =>
+    seg.table === "agg_step_visits"
+      ? sql`select step_id, entry_at as at, 1::bigint as visits, duration_ms as total_ms from agg_step_visits
+          where funnel_id = ${scope.funnelId}::uuid and entry_at >= ${ts(seg.from)} and entry_at < ${ts(seg.to)}
+            and exit_at is not null ${step}`
+      : sql`select step_id, bucket as at, visits, total_ms from agg_step_times_daily
+          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${step}`,
+  );
+  if (parts.length === 0) return [];
+  const bucket = options.buckets ? bucketOf("at", options.buckets) : sql`0`;
+  const rows = await queryRows<{ step_id: string; b: number; visits: string; total_ms: string }>(
     db,
-    sql`select step_id, ${bucket} as b, count(*) as visits, sum(duration_ms)::text as total_ms
-      from agg_step_visits
-      where funnel_id = ${scope.funnelId}::uuid and ${inPeriod("entry_at", scope)} and exit_at is not null ${step}
-      group by 1, 2`,
+    sql`select step_id, ${bucket} as b, sum(visits)::text as visits, sum(total_ms)::text as total_ms
+      from ${unionAll(parts)} x
+      group by 1, 2
+      having sum(visits) > 0`,
   );
   return rows.map((r) => ({
     stepId: r.step_id,
@@ -302,10 +416,9 @@ export async function stepVisitorsBy(
   const rows = await queryRows<{ value: string; visitors: number }>(
     db,
     sql`select ${DIMENSION[dimension]} as value, count(distinct x.visitor_id) as visitors
-      from ${stepRows(scope)} x
+      from ${stepRows(scope, stepId)} x
       join agg_sessions s
         on s.funnel_id = ${scope.funnelId}::uuid and s.session_id = x.session_id and s.visitor_id = x.visitor_id
-      where x.step_id = ${stepId}::uuid
       group by 1`,
   );
   return rows.map((r) => ({ value: r.value, visitors: int(r.visitors) }));

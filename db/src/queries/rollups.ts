@@ -21,10 +21,29 @@ export type RollupEvent = typeof analyticsEvents.$inferInsert & {
 };
 
 const QUARTER_HOUR_MS = 900_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
 
 export function quarterHourOf(time: Date): Date {
-  return new Date(Math.floor(time.getTime() / QUARTER_HOUR_MS) * QUARTER_HOUR_MS);
+  return floorTo(time, QUARTER_HOUR_MS);
 }
+
+/** Each time-bucketed rollup exists at these levels: the table's name suffix and its bucket. */
+const COUNT_LEVELS = [
+  { table: "agg_event_counts", ms: QUARTER_HOUR_MS },
+  { table: "agg_event_counts_hourly", ms: HOUR_MS },
+  { table: "agg_event_counts_daily", ms: DAY_MS },
+] as const;
+const SESSION_LEVELS = [
+  { table: "agg_session_buckets", ms: QUARTER_HOUR_MS },
+  { table: "agg_session_buckets_daily", ms: DAY_MS },
+] as const;
+const STEP_LEVELS = [
+  { table: "agg_step_buckets", ms: QUARTER_HOUR_MS },
+  { table: "agg_step_buckets_daily", ms: DAY_MS },
+] as const;
 
 /** Host of a referrer URL, lower-cased and without `www.`; null when it has none. */
 export function referrerHost(referrer: string | null | undefined): string | null {
@@ -76,22 +95,22 @@ interface SessionRow {
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
   const iso = (d: Date) => d.toISOString();
-  const counts = new Map<
-    string,
-    {
-      accountId: string;
-      funnelId: string;
-      bucket: Date;
-      eventType: string;
-      stepId: string;
-      conversionType: string;
-      exitOutcome: string;
-      events: number;
-      valueCents: number;
-    }
-  >();
-  const sessionBuckets = new Map<string, [string, string, Date, string, string]>();
-  const stepBuckets = new Map<string, [string, string, string, Date, string, string, Date]>();
+  type CountRow = {
+    accountId: string;
+    funnelId: string;
+    bucket: Date;
+    eventType: string;
+    stepId: string;
+    conversionType: string;
+    exitOutcome: string;
+    events: number;
+    valueCents: number;
+  };
+  const counts = COUNT_LEVELS.map(() => new Map<string, CountRow>());
+  const sessionBuckets = SESSION_LEVELS.map(() => new Map<string, [string, string, Date, string, string]>());
+  const stepBuckets = STEP_LEVELS.map(
+    () => new Map<string, [string, string, string, Date, string, string, Date]>(),
+  );
   const seen = new Map<
     string,
     { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
@@ -102,50 +121,63 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   const touched = new Map<string, { funnelId: string; sessionId: string }>();
 
   for (const e of events) {
-    const bucket = quarterHourOf(e.createdAt);
-    const b = iso(bucket);
     const stepId = e.funnelStepId ?? NO_STEP;
-    const countKey = [e.funnelId, b, e.eventType, stepId, e.conversionType ?? "", e.exitOutcome ?? ""].join(
-      "|",
-    );
-    const count = counts.get(countKey);
-    if (count) {
-      count.events += 1;
-      count.valueCents += e.valueCents ?? 0;
-    } else {
-      counts.set(countKey, {
-        accountId: e.accountId,
-        funnelId: e.funnelId,
-        bucket,
-        eventType: e.eventType,
+    COUNT_LEVELS.forEach((level, i) => {
+      const bucket = floorTo(e.createdAt, level.ms);
+      const key = [
+        e.funnelId,
+        iso(bucket),
+        e.eventType,
         stepId,
-        conversionType: e.conversionType ?? "",
-        exitOutcome: e.exitOutcome ?? "",
-        events: 1,
-        valueCents: e.valueCents ?? 0,
-      });
-    }
-    sessionBuckets.set([e.funnelId, b, e.visitorId, e.sessionId].join("|"), [
-      e.accountId,
-      e.funnelId,
-      bucket,
-      e.visitorId,
-      e.sessionId,
-    ]);
-    if (e.eventType === "step_entry" && e.funnelStepId) {
-      const key = [e.funnelId, e.funnelStepId, b, e.visitorId, e.sessionId].join("|");
-      const row = stepBuckets.get(key);
-      if (!row || e.createdAt < row[6]) {
-        stepBuckets.set(key, [
-          e.accountId,
-          e.funnelId,
-          e.funnelStepId,
+        e.conversionType ?? "",
+        e.exitOutcome ?? "",
+      ].join("|");
+      const count = counts[i]?.get(key);
+      if (count) {
+        count.events += 1;
+        count.valueCents += e.valueCents ?? 0;
+      } else {
+        counts[i]?.set(key, {
+          accountId: e.accountId,
+          funnelId: e.funnelId,
           bucket,
-          e.visitorId,
-          e.sessionId,
-          e.createdAt,
-        ]);
+          eventType: e.eventType,
+          stepId,
+          conversionType: e.conversionType ?? "",
+          exitOutcome: e.exitOutcome ?? "",
+          events: 1,
+          valueCents: e.valueCents ?? 0,
+        });
       }
+    });
+    SESSION_LEVELS.forEach((level, i) => {
+      const bucket = floorTo(e.createdAt, level.ms);
+      sessionBuckets[i]?.set([e.funnelId, iso(bucket), e.visitorId, e.sessionId].join("|"), [
+        e.accountId,
+        e.funnelId,
+        bucket,
+        e.visitorId,
+        e.sessionId,
+      ]);
+    });
+    if (e.eventType === "step_entry" && e.funnelStepId) {
+      const entered = e.funnelStepId;
+      STEP_LEVELS.forEach((level, i) => {
+        const bucket = floorTo(e.createdAt, level.ms);
+        const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
+        const row = stepBuckets[i]?.get(key);
+        if (!row || e.createdAt < row[6]) {
+          stepBuckets[i]?.set(key, [
+            e.accountId,
+            e.funnelId,
+            entered,
+            bucket,
+            e.visitorId,
+            e.sessionId,
+            e.createdAt,
+          ]);
+        }
+      });
     }
     const seenKey = `${e.funnelId}|${e.visitorId}`;
     const visitor = seen.get(seenKey);
@@ -174,47 +206,53 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     }
   }
 
-  for (const chunk of chunks(sortedValues(counts))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_event_counts", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-        ["event_type", "text", chunk.map((r) => r.eventType)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-        ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
-        ["events", "int8", chunk.map((r) => String(r.events))],
-        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-      ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
-        events = agg_event_counts.events + excluded.events,
-        value_cents = agg_event_counts.value_cents + excluded.value_cents`,
-    );
+  for (const [i, level] of COUNT_LEVELS.entries()) {
+    for (const chunk of chunks(sortedValues(counts[i] ?? new Map<string, CountRow>()))) {
+      await tx.execute(
+        sql`${unnestInsert(level.table, [
+          ["account_id", "uuid", chunk.map((r) => r.accountId)],
+          ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+          ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
+          ["event_type", "text", chunk.map((r) => r.eventType)],
+          ["step_id", "uuid", chunk.map((r) => r.stepId)],
+          ["conversion_type", "text", chunk.map((r) => r.conversionType)],
+          ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
+          ["events", "int8", chunk.map((r) => String(r.events))],
+          ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
+        ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
+          events = ${sql.raw(level.table)}.events + excluded.events,
+          value_cents = ${sql.raw(level.table)}.value_cents + excluded.value_cents`,
+      );
+    }
   }
-  for (const chunk of chunks(sortedValues(sessionBuckets))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_session_buckets", [
-        ["account_id", "uuid", chunk.map((r) => r[0])],
-        ["funnel_id", "uuid", chunk.map((r) => r[1])],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r[2]))],
-        ["visitor_id", "uuid", chunk.map((r) => r[3])],
-        ["session_id", "text", chunk.map((r) => r[4])],
-      ])} on conflict do nothing`,
-    );
+  for (const [i, level] of SESSION_LEVELS.entries()) {
+    for (const chunk of chunks(sortedValues(sessionBuckets[i] ?? new Map()))) {
+      await tx.execute(
+        sql`${unnestInsert(level.table, [
+          ["account_id", "uuid", chunk.map((r) => r[0])],
+          ["funnel_id", "uuid", chunk.map((r) => r[1])],
+          ["bucket", "timestamptz", chunk.map((r) => iso(r[2]))],
+          ["visitor_id", "uuid", chunk.map((r) => r[3])],
+          ["session_id", "text", chunk.map((r) => r[4])],
+        ])} on conflict do nothing`,
+      );
+    }
   }
-  for (const chunk of chunks(sortedValues(stepBuckets))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_buckets", [
-        ["account_id", "uuid", chunk.map((r) => r[0])],
-        ["funnel_id", "uuid", chunk.map((r) => r[1])],
-        ["step_id", "uuid", chunk.map((r) => r[2])],
-        ["bucket", "timestamptz", chunk.map((r) => iso(r[3]))],
-        ["visitor_id", "uuid", chunk.map((r) => r[4])],
-        ["session_id", "text", chunk.map((r) => r[5])],
-        ["first_entry_at", "timestamptz", chunk.map((r) => iso(r[6]))],
-      ])} on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
-        first_entry_at = least(agg_step_buckets.first_entry_at, excluded.first_entry_at)`,
-    );
+  for (const [i, level] of STEP_LEVELS.entries()) {
+    for (const chunk of chunks(sortedValues(stepBuckets[i] ?? new Map()))) {
+      await tx.execute(
+        sql`${unnestInsert(level.table, [
+          ["account_id", "uuid", chunk.map((r) => r[0])],
+          ["funnel_id", "uuid", chunk.map((r) => r[1])],
+          ["step_id", "uuid", chunk.map((r) => r[2])],
+          ["bucket", "timestamptz", chunk.map((r) => iso(r[3]))],
+          ["visitor_id", "uuid", chunk.map((r) => r[4])],
+          ["session_id", "text", chunk.map((r) => r[5])],
+          ["first_entry_at", "timestamptz", chunk.map((r) => iso(r[6]))],
+        ])} on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
+          first_entry_at = least(${sql.raw(level.table)}.first_entry_at, excluded.first_entry_at)`,
+      );
+    }
   }
   for (const chunk of chunks(sortedValues(seen))) {
     await tx.execute(
@@ -477,12 +515,21 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
         join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
           on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
     );
-    await tx.execute(
+    const removed = await queryRows<{
+      account_id: string;
+      funnel_id: string;
+      step_id: string;
+      entry_at: Date | string;
+      duration_ms: string | number | null;
+    }>(
+      tx,
       sql`delete from agg_step_visits v
         using unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
-        where v.funnel_id = k.funnel_id and v.session_id = k.session_id`,
+        where v.funnel_id = k.funnel_id and v.session_id = k.session_id
+        returning v.account_id, v.funnel_id, v.step_id, v.entry_at, v.duration_ms`,
     );
     const visits = stepVisitsOf(stored);
+    await applyStepTimeChanges(tx, removed, visits);
     for (const rows of chunks(visits)) {
       await tx.execute(
         unnestInsert("agg_step_visits", [
@@ -500,6 +547,77 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
       );
     }
     await attributeConversions(tx, chunk, stored);
+  }
+}
+
+/**
+ * Keeps agg_step_times_daily equal to the exited visits: what the derivation removed is taken off,
+ * what it wrote is added. Rows are written in key order, like every other rollup.
+ */
+async function applyStepTimeChanges(
+  tx: Database,
+  removed: {
+    account_id: string;
+    funnel_id: string;
+    step_id: string;
+    entry_at: Date | string;
+    duration_ms: string | number | null;
+  }[],
+  added: StepVisit[],
+): Promise<void> {
+  const changes = new Map<
+    string,
+    { accountId: string; funnelId: string; stepId: string; day: Date; visits: number; totalMs: number }
+  >();
+  const change = (
+    accountId: string,
+    funnelId: string,
+    stepId: string,
+    at: Date,
+    visits: number,
+    ms: number,
+  ) => {
+    const day = floorTo(at, DAY_MS);
+    const key = [funnelId, stepId, day.toISOString()].join("|");
+    const c = changes.get(key) ?? { accountId, funnelId, stepId, day, visits: 0, totalMs: 0 };
+    c.visits += visits;
+    c.totalMs += ms;
+    changes.set(key, c);
+  };
+  for (const r of removed) {
+    if (r.duration_ms === null) continue;
+    change(r.account_id, r.funnel_id, r.step_id, new Date(r.entry_at), -1, -Number(r.duration_ms));
+  }
+  for (const v of added) {
+    if (v.durationMs === null) continue;
+    change(v.accountId, v.funnelId, v.stepId, v.entryAt, 1, v.durationMs);
+  }
+  const rows = sortedValues(changes).filter((c) => c.visits !== 0 || c.totalMs !== 0);
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_times_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day.toISOString())],
+        ["visits", "int8", chunk.map((c) => String(c.visits))],
+        ["total_ms", "int8", chunk.map((c) => String(c.totalMs))],
+      ])} on conflict (funnel_id, step_id, bucket) do update set
+        visits = agg_step_times_daily.visits + excluded.visits,
+        total_ms = agg_step_times_daily.total_ms + excluded.total_ms`,
+    );
+  }
+  // A day whose visits were all re-derived away keeps no empty row (a rebuild would have none).
+  if (rows.length > 0) {
+    await tx.execute(
+      sql`delete from agg_step_times_daily d
+        using unnest(
+          ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
+          ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
+          ${sql.param(rows.map((c) => c.day.toISOString()))}::text[]::timestamptz[]
+        ) as k(funnel_id, step_id, bucket)
+        where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket and d.visits = 0`,
+    );
   }
 }
 

@@ -197,3 +197,100 @@ export const conversions = pgTable(
     index("idx_agg_conversions_session").on(t.funnelId, t.sessionId),
   ],
 );
+
+/**
+ * Coarser copies of the quarter-hour tables, so that a year is a few hundred rows per key rather
+ * than thirty-five thousand. A report reads the coarsest level whose buckets fit inside the period
+ * (and inside its own time buckets), and finer levels for the rest (db/src/queries/reports.ts).
+ */
+export const hourlyEventCounts = pgTable(
+  "agg_event_counts_hourly",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    eventType: text("event_type").notNull(),
+    stepId: uuid("step_id").notNull(),
+    conversionType: text("conversion_type").notNull(),
+    exitOutcome: text("exit_outcome").notNull(),
+    events: bigint("events", { mode: "number" }).notNull(),
+    valueCents: bigint("value_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_event_counts_hourly_pk",
+      columns: [t.funnelId, t.bucket, t.eventType, t.stepId, t.conversionType, t.exitOutcome],
+    }),
+  ],
+);
+
+export const dailyEventCounts = pgTable(
+  "agg_event_counts_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    eventType: text("event_type").notNull(),
+    stepId: uuid("step_id").notNull(),
+    conversionType: text("conversion_type").notNull(),
+    exitOutcome: text("exit_outcome").notNull(),
+    events: bigint("events", { mode: "number" }).notNull(),
+    valueCents: bigint("value_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_event_counts_daily_pk",
+      columns: [t.funnelId, t.bucket, t.eventType, t.stepId, t.conversionType, t.exitOutcome],
+    }),
+  ],
+);
+
+export const dailySessionBuckets = pgTable(
+  "agg_session_buckets_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    sessionId: text("session_id").notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_session_buckets_daily_pk",
+      columns: [t.funnelId, t.bucket, t.visitorId, t.sessionId],
+    }),
+  ],
+);
+
+export const dailyStepBuckets = pgTable(
+  "agg_step_buckets_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    firstEntryAt: timestamp("first_entry_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_step_buckets_daily_pk",
+      columns: [t.funnelId, t.stepId, t.bucket, t.visitorId, t.sessionId],
+    }),
+  ],
+);
+
+/** Exited step visits per step and UTC day of their entry: count and total time. */
+export const dailyStepTimes = pgTable(
+  "agg_step_times_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    visits: bigint("visits", { mode: "number" }).notNull(),
+    totalMs: bigint("total_ms", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ name: "agg_step_times_daily_pk", columns: [t.funnelId, t.stepId, t.bucket] })],
+);

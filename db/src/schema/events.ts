@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import {
   bigserial,
   boolean,
@@ -104,5 +105,7 @@ export const rejectedEvents = pgTable(
     index("idx_rejected_events_received_at").on(t.receivedAt),
     index("idx_rejected_events_funnel").on(t.funnelId),
     uniqueIndex("idx_rejected_events_batch_item").on(t.batchId, t.itemKey),
+    // Consent withdrawal finds a visitor's refused events by the visitor id in their payload.
+    index("idx_rejected_events_visitor").on(t.accountId, sql`lower(${t.payload} ->> 'visitor_id')`),
   ],
 );

@@ -3,4 +3,6 @@ export * from "./accounts";
 export * from "./aggregates";
 export { NO_STEP } from "./columns";
 export * from "./events";
+export * from "./exports";
 export * from "./funnels";
+export * from "./privacy";

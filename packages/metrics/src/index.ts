@@ -6,6 +6,7 @@ export * from "./ab-test";
 export * from "./buckets";
 export * from "./distributions";
 export * from "./drop-off-insights";
+export * from "./journey";
 export * from "./period";
 export * from "./rounding";
 export * from "./significance";

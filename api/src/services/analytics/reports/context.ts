@@ -88,7 +88,8 @@ export async function cachedReport<T>(
   return report;
 }
 
-function periodOf(input: ReportInput): Period {
+/** The request's period, or an InvalidError naming the parameter (exports check it when asked). */
+export function periodOf(input: ReportInput): Period {
   try {
     return parsePeriod(input);
   } catch (error) {

@@ -1,0 +1,141 @@
+import { type SQL, sql } from "drizzle-orm";
+import { type Database, queryRows } from "./client";
+import { RETENTION_MONTHS, storageKind } from "./partitions";
+
+/**
+ * Retention (CONTRACT.md "Operations"): events older than RETENTION_MONTHS are dropped as whole
+ * TimescaleDB chunks (`drop_chunks`) or whole monthly partitions — never row by row — so a chunk or
+ * partition goes only once all of it is older than the cutoff. The rollups, the dedupe ids and the
+ * refused events follow the same cutoff by their own time column. A scheduled job runs it (boot.ts).
+ */
+
+export interface RetentionOptions {
+  /** The moment the cutoff is counted back from; tests move it. Default: now. */
+  now?: Date;
+  months?: number;
+}
+
+export interface RetentionResult {
+  /** Everything wholly older than this went. */
+  cutoff: Date;
+  /** Chunks or partitions of analytics_events dropped. */
+  dropped: string[];
+  /** Rows deleted, per table. */
+  deleted: Record<string, number>;
+}
+
+/**
+ * Time-bucketed rollups and the width of their buckets: a bucket goes once all of it is older than
+ * the cutoff. A table not (or no longer) in the database is skipped; a test checks that every
+ * rollup table is listed here or in TIMED.
+ */
+export const BUCKETED: [table: string, width: string][] = [
+  ["agg_event_counts", "15 minutes"],
+  ["agg_session_buckets", "15 minutes"],
+  ["agg_step_buckets", "15 minutes"],
+  ["agg_event_counts_hourly", "1 hour"],
+  ["agg_event_counts_daily", "1 day"],
+  ["agg_session_buckets_daily", "1 day"],
+  ["agg_step_buckets_daily", "1 day"],
+  ["agg_step_times_daily", "1 day"],
+];
+
+/** Exact-time rollups and other tables, by the time column that dates a row. */
+export const TIMED: [table: string, column: string][] = [
+  ["agg_funnel_visitors", "last_seen_at"],
+  ["agg_sessions", "first_at"],
+  ["agg_step_events", "at"],
+  ["agg_step_visits", "entry_at"],
+  ["agg_conversions", "at"],
+  ["rejected_events", "received_at"],
+];
+
+/** A first run on a large database deletes a lot at once; the pool's usual deadline is too short. */
+const STATEMENT_TIMEOUT = "15min";
+
+export async function applyRetention(db: Database, options: RetentionOptions = {}): Promise<RetentionResult> {
+  const cutoff = monthsBefore(options.now ?? new Date(), options.months ?? RETENTION_MONTHS);
+  const at = sql`${cutoff.toISOString()}::timestamptz`;
+  const dropped = await dropEventStorage(db, cutoff);
+
+  const present = new Set(
+    (
+      await queryRows<{ name: string }>(
+        db,
+        sql`select t as name from unnest(${sql.param(
+          [...BUCKETED, ...TIMED].map(([table]) => table),
+        )}::text[]) as t where to_regclass(t) is not null`,
+      )
+    ).map((r) => r.name),
+  );
+  const deleted: Record<string, number> = {};
+  const remove = async (table: string, where: SQL) => {
+    if (table !== "event_ids" && !present.has(table)) return;
+    deleted[table] = await db.transaction(async (tx) => {
+      await tx.execute(sql.raw(`set local statement_timeout = '${STATEMENT_TIMEOUT}'`));
+      const [row] = await queryRows<{ n: number | string }>(
+        tx as unknown as Database,
+        sql`with gone as (delete from ${sql.identifier(table)} where ${where} returning 1) select count(*) as n from gone`,
+      );
+      return Number(row?.n ?? 0);
+    });
+  };
+  // Dedupe ids go only where their events are gone: a chunk that straddles the cutoff keeps its
+  // events, and a retry of one of them must still be recognised.
+  await remove(
+    "event_ids",
+    sql`created_at < least(${at}, coalesce((select min(created_at) from analytics_events), ${at}))`,
+  );
+  for (const [table, width] of BUCKETED) await remove(table, sql`bucket <= ${at} - ${width}::interval`);
+  for (const [table, column] of TIMED) await remove(table, sql`${sql.identifier(column)} < ${at}`);
+  return { cutoff, dropped, deleted };
+}
+
+/** Drops the chunks or monthly partitions of analytics_events that lie wholly before `cutoff`. */
+async function dropEventStorage(db: Database, cutoff: Date): Promise<string[]> {
+  const at = sql`${cutoff.toISOString()}::timestamptz`;
+  if ((await storageKind(db)) === "timescaledb") {
+    const rows = await queryRows<{ chunk: string }>(
+      db,
+      sql`select drop_chunks('analytics_events', older_than => ${at})::text as chunk`,
+    );
+    return rows.map((r) => r.chunk);
+  }
+  return db.transaction(async (txDb) => {
+    const tx = txDb as unknown as Database;
+    // The lock funnel_ensure_partitions() takes: creating and dropping partitions take turns.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('funnel_ensure_partitions'))`);
+    const partitions = await queryRows<{ schema: string; name: string }>(
+      tx,
+      sql`select n.nspname as schema, c.relname as name
+        from pg_inherits i
+        join pg_class c on c.oid = i.inhrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        where i.inhparent = 'analytics_events'::regclass
+          and substring(pg_get_expr(c.relpartbound, c.oid) from ${"TO \\('([^']+)'\\)"}::text)::timestamptz <= ${at}
+        order by c.relname`,
+    );
+    for (const p of partitions) {
+      await tx.execute(sql`drop table if exists ${sql.identifier(p.schema)}.${sql.identifier(p.name)}`);
+    }
+    return partitions.map((p) => p.name);
+  });
+}
+
+/** `months` calendar months before `now` in UTC, the day clamped to the month's last (Mar 31 → Feb 28). */
+export function monthsBefore(now: Date, months: number): Date {
+  const year = now.getUTCFullYear();
+  const month = now.getUTCMonth() - months;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  return new Date(
+    Date.UTC(
+      year,
+      month,
+      Math.min(now.getUTCDate(), lastDay),
+      now.getUTCHours(),
+      now.getUTCMinutes(),
+      now.getUTCSeconds(),
+      now.getUTCMilliseconds(),
+    ),
+  );
+}
