@@ -38,6 +38,8 @@ export const BUCKETED: [table: string, width: string][] = [
   ["agg_session_buckets_daily", "1 day"],
   ["agg_step_buckets_daily", "1 day"],
   ["agg_step_times_daily", "1 day"],
+  ["agg_step_segments_daily", "1 day"],
+  ["agg_step_paths_daily", "1 day"],
 ];
 
 /** Exact-time rollups and other tables, by the time column that dates a row. */

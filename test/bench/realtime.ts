@@ -31,6 +31,7 @@ const env = {
   QUEUE_PREFIX: `bench-${Date.now()}`,
   CLIENT_IP_HEADER: "x-forwarded-for",
   NODE_ENV: "production",
+  EXPORT_SIGNING_SECRET: "bench-only-export-link-signing-secret-0123456789",
 };
 // As in production: the HTTP API and the ingest worker in separate processes.
 const api = await startApi({ ...env, RUN_WORKER: "false" });

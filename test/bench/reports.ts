@@ -9,7 +9,8 @@
  * (`bench_reports`) is kept, so a second run only measures; BENCH_REPORTS_FRESH=true reloads it.
  *
  * Options (env): BENCH_REPORTS_SIZES (comma-separated event counts, default 1000000,10000000),
- * BENCH_REPORTS_RUNS (requests per route and mode, default 7), BENCH_REPORTS_MEASURE=false (load only).
+ * BENCH_REPORTS_RUNS (requests per route and mode, default 7), BENCH_REPORTS_MEASURE=false (load only),
+ * BENCH_REPORTS_DB (database name, default bench_reports: one per data size keeps each loaded).
  */
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -58,7 +59,7 @@ const FUNNELS: FunnelFixture[] = Array.from({ length: 5 }, (_, f) => {
 });
 
 const { databaseUrl, redisUrl } = servicesUp();
-const dbName = "bench_reports";
+const dbName = process.env.BENCH_REPORTS_DB ?? "bench_reports";
 const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
 const exists = (await admin`select 1 from pg_database where datname = ${dbName}`).length > 0;
 if (exists && fresh) await admin.unsafe(`DROP DATABASE ${dbName} WITH (FORCE)`);
@@ -81,6 +82,7 @@ const env = {
   REDIS_URL: redisUrl,
   QUEUE_PREFIX: `bench-reports-${Date.now()}`,
   NODE_ENV: "production",
+  EXPORT_SIGNING_SECRET: "bench-only-export-link-signing-secret-0123456789",
 };
 const keyOut = execFileSync(
   resolve(repoRoot, "node_modules/.bin/tsx"),

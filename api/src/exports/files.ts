@@ -54,7 +54,12 @@ export async function writeSource(dir: string, id: string, source: DocumentInput
 /** The source of a completed export, or null when it kept none (or it is gone). */
 export async function readSource(dir: string, id: string): Promise<DocumentInput | null> {
   try {
-    return JSON.parse(await readFile(join(dir, sourceFileName(id)), "utf8")) as DocumentInput;
+    const stored = JSON.parse(await readFile(join(dir, sourceFileName(id)), "utf8")) as Omit<
+      DocumentInput,
+      "generatedAt"
+    > & { generatedAt: string };
+    // JSON keeps the date as its ISO string: the re-rendered file says when it was first generated.
+    return { ...stored, generatedAt: new Date(stored.generatedAt) };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;

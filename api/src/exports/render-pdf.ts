@@ -256,7 +256,7 @@ export function formatCell(cell: Cell, column: Column | undefined): string {
   return cell.toFixed(4);
 }
 
-/** Each column as wide as its widest text (sampled), scaled down together when they do not fit. */
+/** Each column as wide as its widest text (sampled); when they do not fit, the text columns are narrowed. */
 function columnWidths(table: Table, fonts: Fonts): number[] {
   const sample = table.rows.slice(0, 500);
   const natural = table.columns.map((column, i) => {
@@ -268,6 +268,16 @@ function columnWidths(table: Table, fonts: Fonts): number[] {
     // +1: room for rounding, so a text measured to fit still fits.
     return Math.min(Math.max(widest + 2 * CELL_PAD + 1, 40), 320);
   });
-  const total = natural.reduce((a, b) => a + b, 0);
-  return total <= CONTENT_WIDTH ? natural : natural.map((w) => (w * CONTENT_WIDTH) / total);
+  const sum = (widths: number[]) => widths.reduce((a, b) => a + b, 0);
+  const total = sum(natural);
+  if (total <= CONTENT_WIDTH) return natural;
+  // Figures and times are never cut short: the text columns give up the room (and get ellipses).
+  const cut = table.columns.map((c) => c.kind === "text");
+  const fixed = sum(natural.filter((_, i) => !cut[i]));
+  const flexible = total - fixed;
+  const room = CONTENT_WIDTH - fixed;
+  if (flexible === 0 || room < 40 * cut.filter(Boolean).length) {
+    return natural.map((w) => (w * CONTENT_WIDTH) / total);
+  }
+  return natural.map((w, i) => (cut[i] ? (w * room) / flexible : w));
 }

@@ -30,7 +30,7 @@ export async function renderXlsx(doc: ExportDocument, file: string): Promise<voi
     ...(doc.granularity ? [["granularity", doc.granularity] as [string, string]] : []),
     ["generated_at", doc.generatedAt],
   ];
-  for (const row of metaRows) meta.addRow(row).commit();
+  for (const row of metaRows) meta.addRow(row.map(asText)).commit();
   await meta.commit();
 
   const used = new Set<string>(["Report"]);
@@ -45,10 +45,20 @@ export async function renderXlsx(doc: ExportDocument, file: string): Promise<voi
     }));
     sheet.getRow(1).font = { bold: true };
     sheet.getRow(1).commit();
-    for (const row of table.rows) sheet.addRow(row.map((cell) => cell ?? null)).commit();
+    for (const row of table.rows)
+      sheet.addRow(row.map((cell) => (typeof cell === "string" ? asText(cell) : cell))).commit();
     await sheet.commit();
   }
   await workbook.commit();
+}
+
+/**
+ * A string as OOXML stores text: XML turns a carriage return into a line feed when read, so it is
+ * written as the `_x000D_` escape, and a literal `_xHHHH_` in the text is escaped in turn
+ * (`_x005F_` is the underscore), so that what a visitor typed reads back unchanged.
+ */
+function asText(text: string): string {
+  return text.replace(/_(x[0-9A-Fa-f]{4}_)/g, "_x005F_$1").replace(/\r/g, "_x000D_");
 }
 
 const NUMBER_FORMATS: Record<ColumnKind, string | undefined> = {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { TrackEvent } from "@funnel/events";
 import { USER_AGENTS } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cachedReport, retireCachedReports } from "../services/analytics/reports/context";
 import {
   type AccountWithKey,
   createAccountWithKey,
@@ -120,6 +121,32 @@ describe("report cache", () => {
     expect(await visitors()).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, CACHE_SECONDS * 1000 + 100));
     expect(await visitors()).toBe(2);
+  });
+
+  it("never serves a report computed while the account's cached reports were retired", async () => {
+    // A consent withdrawal retires the account's cached reports after its commit; a report being
+    // computed at that moment, from the rows as they were, must not be served afterwards.
+    const { funnelId } = await seedFunnel(t.app, a.headers);
+    const input = { funnelId, date_from: "2026-01-01", date_to: "2026-01-31" };
+    let release = () => {};
+    const paused = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let builds = 0;
+    const build = async () => {
+      builds++;
+      const version = builds;
+      if (version === 1) await paused;
+      return { version };
+    };
+    const stale = cachedReport(t.deps, a, "race", input, {}, build);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await retireCachedReports(t.deps, a.accountId);
+    release();
+    expect(await stale).toEqual({ version: 1 });
+    expect(await cachedReport(t.deps, a, "race", input, {}, build)).toEqual({ version: 2 });
+    // And the fresh one is cached as usual.
+    expect(await cachedReport(t.deps, a, "race", input, {}, build)).toEqual({ version: 2 });
   });
 
   it("keeps one account's cached report from another account", async () => {

@@ -16,3 +16,10 @@ export {
 } from "./catalog";
 export { createTestApp, makeTestDeps, type TestApp, type TestDeps, type TestDepsOptions } from "./deps";
 export { type EventPipeline, startEventPipeline, storedRawEvents } from "./events";
+export {
+  rowsContaining,
+  type StoredEventRow,
+  storedEventRows,
+  storedRejectedPayloads,
+  tablesWithColumn,
+} from "./stored-rows";

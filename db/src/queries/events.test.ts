@@ -204,6 +204,25 @@ async function rollupSnapshot(handle: DatabaseHandle) {
     stepEvents: await rows("agg_step_events", "funnel_id, session_id, event_id"),
     stepVisits: await rows("agg_step_visits", "funnel_id, session_id, entry_event_id"),
     conversions: await rows("agg_conversions", "funnel_id, event_id"),
+    hourlyCounts: await rows(
+      "agg_event_counts_hourly",
+      "funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome",
+    ),
+    dailyCounts: await rows(
+      "agg_event_counts_daily",
+      "funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome",
+    ),
+    dailyVisitors: await rows("agg_session_buckets_daily", "funnel_id, bucket, visitor_id, session_id"),
+    dailyStepVisitors: await rows(
+      "agg_step_buckets_daily",
+      "funnel_id, step_id, bucket, visitor_id, session_id",
+    ),
+    dailyStepTimes: await rows("agg_step_times_daily", "funnel_id, step_id, bucket"),
+    dailyStepSegments: await rows("agg_step_segments_daily", "funnel_id, step_id, bucket, dimension, value"),
+    dailyStepPaths: await rows(
+      "agg_step_paths_daily",
+      "funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason",
+    ),
   };
 }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNotNull, isNull, lte, not, sql } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, not, or, sql } from "drizzle-orm";
 import type { Database } from "../client";
 import { accounts, apiKeys, type ExportParams, exportJobs } from "../schema";
 
@@ -160,7 +160,8 @@ export async function addRedactedVisitor(
         inArray(exportJobs.reportType, reportTypes),
         inArray(exportJobs.status, ["queued", "processing", "completed"]),
         isNull(exportJobs.fileDeletedAt),
-        sql`(${exportJobs.expiresAt} is null or ${exportJobs.expiresAt} > ${now})`,
+        // Through the column, so `now` is bound as a timestamp (a bare Date in raw SQL is not).
+        or(isNull(exportJobs.expiresAt), gt(exportJobs.expiresAt, now)),
         not(sql`${visitorHash} = any(${exportJobs.redactedVisitorHashes})`),
       ),
     )

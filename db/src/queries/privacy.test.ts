@@ -466,8 +466,30 @@ describe("anonymised URLs and payloads", () => {
 
   it("clear the personal fields a payload has, and add none", () => {
     expect(
-      anonymisedPayload({ visitor_id: "v", session_id: "s", referrer: "r", n: 1 }, "anon", () => "s2"),
-    ).toEqual({ visitor_id: "anon", session_id: "s2", referrer: null, n: 1 });
+      anonymisedPayload(
+        { visitor_id: "v", session_id: "s", referrer: "r", value_cents: 1 },
+        "anon",
+        () => "s2",
+      ),
+    ).toEqual({ visitor_id: "anon", session_id: "s2", referrer: null, value_cents: 1 });
     expect(anonymisedPayload(null, "anon", () => "s")).toBeNull();
+  });
+
+  it("drop the fields of a refused payload that no stored event keeps, and kept fields that are not plain values", () => {
+    expect(
+      anonymisedPayload(
+        {
+          visitor_id: "v",
+          event_type: "page_view",
+          url: { href: "https://shop.example.com/?email=jane" },
+          utm_source: { email: "jane@example.com" },
+          email: "jane@example.com",
+          customer: { name: "Jane Doe" },
+          metadata: "jane",
+        },
+        "anon",
+        () => "s2",
+      ),
+    ).toEqual({ visitor_id: "anon", event_type: "page_view", url: null, metadata: {} });
   });
 });

@@ -13,7 +13,8 @@ import { chunks } from "./unnest";
  *   session id can be a customer's own identifier). Device type, browser, OS and country (coarse,
  *   derived at ingest), UTM fields, steps, values and event ids stay: reports count them.
  * - Rollups: the same replacements, so every report gives the same figures as before.
- * - Refused events (`rejected_events`) whose payload names the visitor: the same fields cleared.
+ * - Refused events (`rejected_events`) whose payload names the visitor: the same fields cleared,
+ *   and every field a stored event would not keep dropped (a refused payload is kept as sent).
  * - `consent_withdrawals` keeps the account and a SHA-256 of the visitor id, so that the ingest
  *   writer anonymises, the same way, events of the visitor that arrive later (still queued at the
  *   withdrawal, or sent again). Nothing stored leads from the visitor id to the anonymised rows.
@@ -74,18 +75,55 @@ export function anonymisedEvent<T extends PersonalFields>(
   };
 }
 
-/** A refused event's payload, anonymised like an event: fields it does not have stay absent. */
+/**
+ * What a refused payload keeps once anonymised: the event fields a stored event keeps too. A refused
+ * payload is stored as sent, so it may carry any field at all (a client's `email`, `customer`, …):
+ * every other field goes, and so does a kept field that is not a plain value.
+ */
+const PAYLOAD_FIELDS_KEPT = new Set([
+  "event_id",
+  "event_type",
+  "funnel_id",
+  "page_id",
+  "variant_id",
+  "funnel_step_id",
+  "previous_step_id",
+  "next_step_id",
+  "exit_outcome",
+  "conversion_type",
+  "value_cents",
+  "conversion_goal_id",
+  "order_id",
+  "utm_source",
+  "utm_medium",
+  "utm_campaign",
+  "timestamp",
+  "occurred_at",
+  "received_at",
+]);
+
+/**
+ * A refused event's payload, anonymised like an event: the visitor and session replaced, IP, user
+ * agent and referrer null, metadata `{}`, the URL cut (fields the payload lacks stay absent), and
+ * any field an event would not keep dropped.
+ */
 export function anonymisedPayload(
   payload: unknown,
   visitorId: string,
   sessionFor: (sessionId: string) => string,
 ): unknown {
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return payload;
-  const out: Record<string, unknown> = { ...(payload as Record<string, unknown>), visitor_id: visitorId };
-  for (const field of ["ip_address", "user_agent", "referrer"]) if (field in out) out[field] = null;
-  if ("metadata" in out) out.metadata = {};
-  if (typeof out.url === "string") out.url = anonymisedUrl(out.url);
-  if (typeof out.session_id === "string") out.session_id = sessionFor(out.session_id);
+  const sent = payload as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(sent)) {
+    if (PAYLOAD_FIELDS_KEPT.has(field) && (value === null || typeof value !== "object")) out[field] = value;
+  }
+  out.visitor_id = visitorId;
+  for (const field of ["ip_address", "user_agent", "referrer"]) if (field in sent) out[field] = null;
+  if ("metadata" in sent) out.metadata = {};
+  if ("url" in sent) out.url = typeof sent.url === "string" ? anonymisedUrl(sent.url) : null;
+  if ("session_id" in sent)
+    out.session_id = typeof sent.session_id === "string" ? sessionFor(sent.session_id) : null;
   return out;
 }
 

@@ -202,7 +202,8 @@ function inPeriod(column: string, scope: ReportScope): SQL {
 /** 1-based index of the bucket holding `column`, given the buckets' start instants. */
 function bucketOf(column: SQL | string, buckets: Date[]): SQL {
   const col = typeof column === "string" ? sql.raw(column) : column;
-  return sql`width_bucket(${col}, ${sql.param(buckets.map((b) => b.toISOString()))}::text[]::timestamptz[])`;
+  // The scalar subquery is an init plan: the array is parsed once, not for every row.
+  return sql`width_bucket(${col}, (select ${sql.param(buckets.map((b) => b.toISOString()))}::text[]::timestamptz[]))`;
 }
 
 const int = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -400,28 +401,60 @@ export async function medianStepTimeMs(
 
 export type Dimension = "source" | "device" | "browser";
 
-const DIMENSION: Record<Dimension, SQL> = {
-  source: SOURCE,
-  device: sql.raw("s.device_type"),
-  browser: sql.raw("s.browser"),
-};
-
-/** Step visitors per source, device or browser of the sessions they entered the step in. */
-export async function stepVisitorsBy(
+/** Step visitors per source, device and browser of the sessions they entered the step in. */
+export async function stepVisitorsBySegment(
   db: Database,
   scope: ReportScope,
   stepId: string,
-  dimension: Dimension,
-): Promise<{ value: string; visitors: number }[]> {
-  const rows = await queryRows<{ value: string; visitors: number }>(
+): Promise<{ dimension: Dimension; value: string; visitors: number }[]> {
+  const rows = await queryRows<{
+    source: string | null;
+    device: string | null;
+    browser: string | null;
+    visitors: number;
+  }>(
     db,
-    sql`select ${DIMENSION[dimension]} as value, count(distinct x.visitor_id) as visitors
-      from ${stepRows(scope, stepId)} x
-      join agg_sessions s
-        on s.funnel_id = ${scope.funnelId}::uuid and s.session_id = x.session_id and s.visitor_id = x.visitor_id
-      group by 1`,
+    sql`select source, device_type as device, browser, count(distinct visitor_id) as visitors
+      from agg_step_visits
+      where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid and ${inPeriod("entry_at", scope)}
+      group by grouping sets ((source), (device_type), (browser))`,
   );
-  return rows.map((r) => ({ value: r.value, visitors: int(r.visitors) }));
+  return rows.map((r) => {
+    const [dimension, value]: [Dimension, string | null] =
+      r.source !== null
+        ? ["source", r.source]
+        : r.device !== null
+          ? ["device", r.device]
+          : ["browser", r.browser];
+    return { dimension, value: value ?? "", visitors: int(r.visitors) };
+  });
+}
+
+/** Whole UTC days from a daily table, the rest (exact times) from `exact`. */
+function dailyOrExact(scope: ReportScope, exact: string, daily: string): Segment[] {
+  return coverPeriod(scope, [
+    { table: exact, ms: 1 },
+    { table: daily, ms: DAY_MS },
+  ]).segments;
+}
+
+/** Step events (entries or exits) with exact times, or per day, as (step, other step, outcome, reason, events). */
+function stepPathRows(scope: ReportScope, where: SQL): SQL {
+  const parts = dailyOrExact(scope, "agg_step_events", "agg_step_paths_daily").map((seg) =>
+    seg.table === "agg_step_events"
+      ? sql`select step_id, kind, case kind when 'entry' then previous_step_id else next_step_id end as other_step_id,
+            exit_outcome, reason, 1::bigint as events
+          from agg_step_events
+          where funnel_id = ${scope.funnelId}::uuid and at >= ${ts(seg.from)} and at < ${ts(seg.to)} ${where}`
+      : sql`select step_id, kind, nullif(other_step_id, ${NO_STEP}::uuid) as other_step_id,
+            nullif(exit_outcome, '') as exit_outcome, nullif(reason, '') as reason, events
+          from agg_step_paths_daily
+          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
+  );
+  return parts.length === 0
+    ? sql`(select null::uuid as step_id, null::text as kind, null::uuid as other_step_id,
+      null::text as exit_outcome, null::text as reason, 0::bigint as events where false)`
+    : unionAll(parts);
 }
 
 /** The step's entries by previous step, or its exits by next step. */
@@ -431,12 +464,10 @@ export async function stepPaths(
   stepId: string,
   kind: "entry" | "exit",
 ): Promise<{ stepId: string | null; count: number }[]> {
-  const column = sql.raw(kind === "entry" ? "previous_step_id" : "next_step_id");
-  const rows = await queryRows<{ step: string | null; count: number }>(
+  const rows = await queryRows<{ step: string | null; count: string }>(
     db,
-    sql`select ${column} as step, count(*) as count from agg_step_events
-      where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid and kind = ${kind}
-        and ${inPeriod("at", scope)}
+    sql`select other_step_id as step, sum(events)::text as count
+      from ${stepPathRows(scope, sql`and step_id = ${stepId}::uuid and kind = ${kind}`)} x
       group by 1`,
   );
   return rows.map((r) => ({ stepId: r.step, count: int(r.count) }));
@@ -447,13 +478,11 @@ export async function exitReasons(
   db: Database,
   scope: ReportScope,
 ): Promise<{ stepId: string; reason: string; fromMetadata: boolean; count: number }[]> {
-  const rows = await queryRows<{ step_id: string; reason: string; from_metadata: boolean; count: number }>(
+  const rows = await queryRows<{ step_id: string; reason: string; from_metadata: boolean; count: string }>(
     db,
     sql`select step_id, coalesce(reason, exit_outcome) as reason, reason is not null as from_metadata,
-        count(*) as count
-      from agg_step_events
-      where funnel_id = ${scope.funnelId}::uuid and kind = 'exit'
-        and exit_outcome in ('bounce', 'close', 'backward') and ${inPeriod("at", scope)}
+        sum(events)::text as count
+      from ${stepPathRows(scope, sql`and kind = 'exit' and exit_outcome in ('bounce', 'close', 'backward')`)} x
       group by 1, 2, 3`,
   );
   return rows.map((r) => ({
@@ -469,22 +498,30 @@ export async function dropOffsBySegment(
   db: Database,
   scope: ReportScope,
 ): Promise<{ stepId: string; dimension: Dimension; value: string; visits: number; dropOffs: number }[]> {
+  const parts = dailyOrExact(scope, "agg_step_visits", "agg_step_segments_daily").map((seg) =>
+    seg.table === "agg_step_visits"
+      ? sql`select v.step_id, d.dimension, d.value, 1::bigint as visits,
+            (v.exit_outcome in ('bounce', 'close'))::int::bigint as drops
+          from agg_step_visits v
+          cross join lateral (values ('source', v.source), ('device', v.device_type::text), ('browser', v.browser::text))
+            as d(dimension, value)
+          where v.funnel_id = ${scope.funnelId}::uuid and v.entry_at >= ${ts(seg.from)} and v.entry_at < ${ts(seg.to)}`
+      : sql`select step_id, dimension::text as dimension, value, visits, drops from agg_step_segments_daily
+          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
+  );
+  if (parts.length === 0) return [];
   const rows = await queryRows<{
     step_id: string;
     dimension: Dimension;
     value: string;
-    visits: number;
-    drops: number;
+    visits: string;
+    drops: string;
   }>(
     db,
-    sql`select v.step_id, d.dimension, d.value, count(*) as visits,
-        count(*) filter (where v.exit_outcome in ('bounce', 'close')) as drops
-      from agg_step_visits v
-      join agg_sessions s on s.funnel_id = v.funnel_id and s.session_id = v.session_id and s.visitor_id = v.visitor_id
-      cross join lateral (values ('source', ${SOURCE}), ('device', s.device_type::text), ('browser', s.browser::text))
-        as d(dimension, value)
-      where v.funnel_id = ${scope.funnelId}::uuid and ${inPeriod("v.entry_at", scope)}
-      group by 1, 2, 3`,
+    sql`select step_id, dimension, value, sum(visits)::text as visits, sum(coalesce(drops, 0))::text as drops
+      from ${unionAll(parts)} x
+      group by 1, 2, 3
+      having sum(visits) > 0`,
   );
   return rows.map((r) => ({
     stepId: r.step_id,
@@ -521,60 +558,90 @@ export async function conversionTotals(db: Database, scope: ReportScope): Promis
   };
 }
 
-export async function conversionsByType(
-  db: Database,
-  scope: ReportScope,
-): Promise<{ type: string; count: number; visitors: number; valueCents: number }[]> {
-  const rows = await queryRows<{ type: string; n: number; visitors: number; value: string | null }>(
-    db,
-    sql`select conversion_type as type, count(*) as n, count(distinct visitor_id) as visitors,
-        sum(value_cents)::text as value
-      from ${conversionRows(scope, "conversion")} c group by 1`,
-  );
-  return rows.map((r) => ({
-    type: r.type,
-    count: int(r.n),
-    visitors: int(r.visitors),
-    valueCents: int(r.value),
-  }));
+export interface ConversionGroup {
+  count: number;
+  valueCents: number;
+  /** Conversions that carry a value. */
+  valued: number;
+  /** Distinct visitors (0 unless asked). */
+  visitors: number;
+  /** Conversions with a value above 0, and their value. */
+  orders: number;
+  orderCents: number;
 }
 
-/** Conversions (or orders: value > 0) by the step they belong to. */
-export async function conversionsByStep(
-  db: Database,
-  scope: ReportScope,
-  ordersOnly: boolean,
-): Promise<{ stepId: string; count: number; visitors: number; valueCents: number }[]> {
-  const rows = await queryRows<{ step_id: string; n: number; visitors: number; value: string | null }>(
-    db,
-    sql`select step_id, count(*) as n, count(distinct visitor_id) as visitors, sum(value_cents)::text as value
-      from ${conversionRows(scope, "conversion", ordersOnly ? sql`and value_cents > 0` : sql``)} c
-      where step_id is not null group by 1`,
-  );
-  return rows.map((r) => ({
-    stepId: r.step_id,
-    count: int(r.n),
-    visitors: int(r.visitors),
-    valueCents: int(r.value),
-  }));
+export interface ConversionBreakdown {
+  total: ConversionGroup;
+  byType: Map<string, ConversionGroup>;
+  /** Conversions that belong to a step. */
+  byStep: Map<string, ConversionGroup>;
+  /** 1-based bucket. */
+  byBucket: Map<number, ConversionGroup>;
 }
 
-/** Conversions (or orders) per bucket. */
-export async function conversionsByBucket(
+const NO_CONVERSIONS: ConversionGroup = {
+  count: 0,
+  valueCents: 0,
+  valued: 0,
+  visitors: 0,
+  orders: 0,
+  orderCents: 0,
+};
+
+/**
+ * The period's conversions in total, by type, by step and by bucket, in one pass (grouping sets).
+ * Distinct visitors cost a sort per grouping: counted only when asked.
+ */
+export async function conversionBreakdown(
   db: Database,
   scope: ReportScope,
   buckets: Date[],
-  ordersOnly: boolean,
-): Promise<Map<number, { count: number; visitors: number; valueCents: number }>> {
-  const rows = await queryRows<{ b: number; n: number; visitors: number; value: string | null }>(
+  options: { visitors: boolean },
+): Promise<ConversionBreakdown> {
+  const visitors = options.visitors ? sql`count(distinct visitor_id)` : sql`0`;
+  const rows = await queryRows<{
+    g: number;
+    conversion_type: string | null;
+    step_id: string | null;
+    b: number | null;
+    n: number;
+    value: string | null;
+    valued: number;
+    visitors: number;
+    orders: number;
+    order_value: string | null;
+  }>(
     db,
-    sql`select ${bucketOf("at", buckets)} as b, count(*) as n, count(distinct visitor_id) as visitors,
-        sum(value_cents)::text as value
-      from ${conversionRows(scope, "conversion", ordersOnly ? sql`and value_cents > 0` : sql``)} c group by 1`,
+    sql`select grouping(conversion_type, step_id, b) as g, conversion_type, step_id, b,
+        count(*) as n, sum(value_cents)::text as value, count(value_cents) as valued, ${visitors} as visitors,
+        count(*) filter (where value_cents > 0) as orders,
+        sum(value_cents) filter (where value_cents > 0)::text as order_value
+      from (select c.*, ${bucketOf("at", buckets)} as b from ${conversionRows(scope, "conversion")} c) x
+      group by grouping sets ((), (conversion_type), (step_id), (b))`,
   );
-  return new Map(
-    rows.map((r) => [int(r.b), { count: int(r.n), visitors: int(r.visitors), valueCents: int(r.value) }]),
-  );
+  const result: ConversionBreakdown = {
+    total: NO_CONVERSIONS,
+    byType: new Map(),
+    byStep: new Map(),
+    byBucket: new Map(),
+  };
+  for (const r of rows) {
+    const group: ConversionGroup = {
+      count: int(r.n),
+      valueCents: int(r.value),
+      valued: int(r.valued),
+      visitors: int(r.visitors),
+      orders: int(r.orders),
+      orderCents: int(r.order_value),
+    };
+    // grouping(): a bit per argument left out of the row's grouping set, the first the highest.
+    const g = int(r.g);
+    if (g === 7) result.total = group;
+    else if (g === 3 && r.conversion_type !== null) result.byType.set(r.conversion_type, group);
+    else if (g === 5 && r.step_id !== null) result.byStep.set(r.step_id, group);
+    else if (g === 6 && r.b !== null) result.byBucket.set(int(r.b), group);
+  }
+  return result;
 }
 
 export interface ConvertingVisitor {
@@ -632,33 +699,18 @@ export async function convertingVisitors(
   };
 }
 
-export interface RevenueTotals {
-  orders: number;
-  revenueCents: number;
+export interface RefundTotals {
   refunds: number;
   refundCents: number;
 }
 
-export async function revenueTotals(db: Database, scope: ReportScope): Promise<RevenueTotals> {
-  const [row] = await queryRows<{
-    orders: number;
-    revenue: string | null;
-    refunds: number;
-    refunded: string | null;
-  }>(
+export async function refundTotals(db: Database, scope: ReportScope): Promise<RefundTotals> {
+  const [row] = await queryRows<{ refunds: number; refunded: string | null }>(
     db,
-    sql`select
-        (select count(*) from ${conversionRows(scope, "conversion", sql`and value_cents > 0`)} o) as orders,
-        (select sum(value_cents)::text from ${conversionRows(scope, "conversion", sql`and value_cents > 0`)} o) as revenue,
-        (select count(*) from ${conversionRows(scope, "refund")} r) as refunds,
-        (select sum(coalesce(value_cents, 0))::text from ${conversionRows(scope, "refund")} r) as refunded`,
+    sql`select count(*) as refunds, sum(coalesce(value_cents, 0))::text as refunded
+      from ${conversionRows(scope, "refund")} r`,
   );
-  return {
-    orders: int(row?.orders),
-    revenueCents: int(row?.revenue),
-    refunds: int(row?.refunds),
-    refundCents: int(row?.refunded),
-  };
+  return { refunds: int(row?.refunds), refundCents: int(row?.refunded) };
 }
 
 export async function revenueBySource(

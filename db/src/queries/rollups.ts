@@ -267,8 +267,15 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
         last_seen_at = greatest(agg_funnel_visitors.last_seen_at, excluded.last_seen_at)`,
     );
   }
-  await upsertSessions(tx, sortedValues(sessions));
-  await insertStepEvents(tx, stepEvents);
+  // A session whose source, device or browser changed (an earlier event arrived late) moves its
+  // step visits to another segment: derive it again too.
+  for (const changed of await upsertSessions(tx, sortedValues(sessions))) {
+    touched.set(`${changed.funnel_id}|${changed.session_id}`, {
+      funnelId: changed.funnel_id,
+      sessionId: changed.session_id,
+    });
+  }
+  await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
   await deriveSessions(tx, sortedValues(touched));
 }
@@ -321,8 +328,15 @@ function foldSession(sessions: Map<string, SessionRow>, e: RollupEvent): void {
   }
 }
 
-/** Each attribute is replaced only by one from an earlier event (ties: the smaller event id). */
-async function upsertSessions(tx: Database, rows: SessionRow[]): Promise<void> {
+/**
+ * Each attribute is replaced only by one from an earlier event (ties: the smaller event id). Returns
+ * the sessions that existed and changed.
+ */
+async function upsertSessions(
+  tx: Database,
+  rows: SessionRow[],
+): Promise<{ funnel_id: string; session_id: string }[]> {
+  const changed: { funnel_id: string; session_id: string }[] = [];
   const iso = (d: Date | null) => (d === null ? null : d.toISOString());
   const before = (at: string, id: string, thanAt: string, thanId: string) =>
     sql.raw(`(excluded.${at}, excluded.${id}) < (agg_sessions.${thanAt}, agg_sessions.${thanId})`);
@@ -331,7 +345,8 @@ async function upsertSessions(tx: Database, rows: SessionRow[]): Promise<void> {
       `excluded.${at} is not null and (agg_sessions.${at} is null or (excluded.${at}, excluded.${id}) < (agg_sessions.${at}, agg_sessions.${id}))`,
     );
   for (const chunk of chunks(rows)) {
-    await tx.execute(
+    const written = await queryRows<{ funnel_id: string; session_id: string; updated: boolean }>(
+      tx,
       sql`${unnestInsert("agg_sessions", [
         ["account_id", "uuid", chunk.map((r) => r.accountId)],
         ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
@@ -357,14 +372,33 @@ async function upsertSessions(tx: Database, rows: SessionRow[]): Promise<void> {
         utm_source = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_source else agg_sessions.utm_source end,
         referrer_at = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_at else agg_sessions.referrer_at end,
         referrer_event_id = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_event_id else agg_sessions.referrer_event_id end,
-        referrer_host = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_host else agg_sessions.referrer_host end`,
+        referrer_host = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_host else agg_sessions.referrer_host end
+      where ${before("first_at", "first_event_id", "first_at", "first_event_id")}
+        or ${takes("utm_at", "utm_event_id")} or ${takes("referrer_at", "referrer_event_id")}
+      returning funnel_id, session_id, xmax <> 0 as updated`,
     );
+    for (const row of written) if (row.updated === true || String(row.updated) === "true") changed.push(row);
   }
+  return changed;
 }
 
-async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<void> {
+interface StepPathRow {
+  account_id: string;
+  funnel_id: string;
+  step_id: string;
+  at: Date | string;
+  kind: "entry" | "exit";
+  other_step_id: string | null;
+  exit_outcome: string | null;
+  reason: string | null;
+}
+
+/** Stores the step events; returns those stored (an event already there is not counted again). */
+async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<StepPathRow[]> {
+  const stored: StepPathRow[] = [];
   for (const chunk of chunks(events)) {
-    await tx.execute(
+    const rows = await queryRows<StepPathRow>(
+      tx,
       sql`${unnestInsert("agg_step_events", [
         ["account_id", "uuid", chunk.map((e) => e.accountId)],
         ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
@@ -378,7 +412,66 @@ async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<vo
         ["next_step_id", "uuid", chunk.map((e) => e.nextStepId ?? null)],
         ["exit_outcome", "text", chunk.map((e) => e.exitOutcome ?? null)],
         ["reason", "text", chunk.map((e) => (e.eventType === "step_exit" ? reasonOf(e.metadata) : null))],
-      ])} on conflict do nothing`,
+      ])} on conflict do nothing
+      returning account_id, funnel_id, step_id, at, kind,
+        case kind when 'entry' then previous_step_id else next_step_id end as other_step_id, exit_outcome, reason`,
+    );
+    stored.push(...rows);
+  }
+  return stored;
+}
+
+/** agg_step_paths_daily: the stored step events counted per step, day, kind, path, outcome, reason. */
+async function insertStepPaths(tx: Database, rows: StepPathRow[]): Promise<void> {
+  const counts = new Map<
+    string,
+    {
+      accountId: string;
+      funnelId: string;
+      stepId: string;
+      day: string;
+      kind: string;
+      other: string;
+      outcome: string;
+      reason: string;
+      events: number;
+    }
+  >();
+  for (const r of rows) {
+    const day = floorTo(new Date(r.at), DAY_MS).toISOString();
+    const other = r.other_step_id ?? NO_STEP;
+    const outcome = r.exit_outcome ?? "";
+    const reason = r.reason ?? "";
+    const key = [r.funnel_id, r.step_id, day, r.kind, other, outcome, reason].join("|");
+    const c = counts.get(key);
+    if (c) c.events += 1;
+    else
+      counts.set(key, {
+        accountId: r.account_id,
+        funnelId: r.funnel_id,
+        stepId: r.step_id,
+        day,
+        kind: r.kind,
+        other,
+        outcome,
+        reason,
+        events: 1,
+      });
+  }
+  for (const chunk of chunks(sortedValues(counts))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_paths_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day)],
+        ["kind", "text", chunk.map((c) => c.kind)],
+        ["other_step_id", "uuid", chunk.map((c) => c.other)],
+        ["exit_outcome", "text", chunk.map((c) => c.outcome)],
+        ["reason", "text", chunk.map((c) => c.reason)],
+        ["events", "int8", chunk.map((c) => String(c.events))],
+      ])} on conflict (funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason) do update set
+        events = agg_step_paths_daily.events + excluded.events`,
     );
   }
 }
@@ -515,21 +608,47 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
         join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
           on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
     );
-    const removed = await queryRows<{
-      account_id: string;
-      funnel_id: string;
-      step_id: string;
-      entry_at: Date | string;
-      duration_ms: string | number | null;
-    }>(
+    const removed = await queryRows<RemovedVisit>(
       tx,
       sql`delete from agg_step_visits v
         using unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
         where v.funnel_id = k.funnel_id and v.session_id = k.session_id
-        returning v.account_id, v.funnel_id, v.step_id, v.entry_at, v.duration_ms`,
+        returning v.account_id, v.funnel_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
+          v.source, v.device_type, v.browser`,
     );
-    const visits = stepVisitsOf(stored);
+    const segments = new Map(
+      (
+        await queryRows<{
+          funnel_id: string;
+          session_id: string;
+          visitor_id: string;
+          source: string;
+          device_type: string;
+          browser: string;
+        }>(
+          tx,
+          sql`select s.funnel_id, s.session_id, s.visitor_id,
+              coalesce(s.utm_source, s.referrer_host, 'direct') as source, s.device_type, s.browser
+            from agg_sessions s
+            join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
+              on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
+        )
+      ).map((r) => [`${r.funnel_id}|${r.session_id}|${r.visitor_id}`, r]),
+    );
+    const visits: SegmentedVisit[] = [];
+    for (const visit of stepVisitsOf(stored)) {
+      // Every step event's session has its row (both are written from the same non-bot events).
+      const segment = segments.get(`${visit.funnelId}|${visit.sessionId}|${visit.visitorId}`);
+      if (!segment) continue;
+      visits.push({
+        ...visit,
+        source: segment.source,
+        deviceType: segment.device_type,
+        browser: segment.browser,
+      });
+    }
     await applyStepTimeChanges(tx, removed, visits);
+    await applySegmentChanges(tx, removed, visits);
     for (const rows of chunks(visits)) {
       await tx.execute(
         unnestInsert("agg_step_visits", [
@@ -543,10 +662,138 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
           ["exit_at", "timestamptz", rows.map((v) => v.exitAt?.toISOString() ?? null)],
           ["exit_outcome", "text", rows.map((v) => v.exitOutcome)],
           ["duration_ms", "int8", rows.map((v) => (v.durationMs === null ? null : String(v.durationMs)))],
+          ["source", "text", rows.map((v) => v.source)],
+          ["device_type", "text", rows.map((v) => v.deviceType)],
+          ["browser", "text", rows.map((v) => v.browser)],
         ]),
       );
     }
     await attributeConversions(tx, chunk, stored);
+  }
+}
+
+interface RemovedVisit {
+  account_id: string;
+  funnel_id: string;
+  step_id: string;
+  entry_at: Date | string;
+  duration_ms: string | number | null;
+  exit_outcome: string | null;
+  source: string;
+  device_type: string;
+  browser: string;
+}
+
+type SegmentedVisit = StepVisit & { source: string; deviceType: string; browser: string };
+
+const DROPPED_OUTCOMES = new Set(["bounce", "close"]);
+
+/**
+ * Keeps agg_step_segments_daily equal to the visits per segment, like applyStepTimeChanges: what
+ * the derivation removed is taken off, what it wrote is added.
+ */
+async function applySegmentChanges(tx: Database, removed: RemovedVisit[], added: SegmentedVisit[]) {
+  const changes = new Map<
+    string,
+    {
+      accountId: string;
+      funnelId: string;
+      stepId: string;
+      day: string;
+      dimension: string;
+      value: string;
+      visits: number;
+      drops: number;
+    }
+  >();
+  const change = (
+    v: { accountId: string; funnelId: string; stepId: string; at: Date; outcome: string | null },
+    values: [string, string][],
+    sign: number,
+  ) => {
+    const day = floorTo(v.at, DAY_MS).toISOString();
+    const dropped = v.outcome !== null && DROPPED_OUTCOMES.has(v.outcome) ? sign : 0;
+    for (const [dimension, value] of values) {
+      const key = [v.funnelId, v.stepId, day, dimension, value].join("|");
+      const c = changes.get(key) ?? {
+        accountId: v.accountId,
+        funnelId: v.funnelId,
+        stepId: v.stepId,
+        day,
+        dimension,
+        value,
+        visits: 0,
+        drops: 0,
+      };
+      c.visits += sign;
+      c.drops += dropped;
+      changes.set(key, c);
+    }
+  };
+  for (const r of removed) {
+    change(
+      {
+        accountId: r.account_id,
+        funnelId: r.funnel_id,
+        stepId: r.step_id,
+        at: new Date(r.entry_at),
+        outcome: r.exit_outcome,
+      },
+      [
+        ["source", r.source],
+        ["device", r.device_type],
+        ["browser", r.browser],
+      ],
+      -1,
+    );
+  }
+  for (const v of added) {
+    change(
+      {
+        accountId: v.accountId,
+        funnelId: v.funnelId,
+        stepId: v.stepId,
+        at: v.entryAt,
+        outcome: v.exitOutcome,
+      },
+      [
+        ["source", v.source],
+        ["device", v.deviceType],
+        ["browser", v.browser],
+      ],
+      1,
+    );
+  }
+  const rows = sortedValues(changes).filter((c) => c.visits !== 0 || c.drops !== 0);
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_segments_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day)],
+        ["dimension", "text", chunk.map((c) => c.dimension)],
+        ["value", "text", chunk.map((c) => c.value)],
+        ["visits", "int8", chunk.map((c) => String(c.visits))],
+        ["drops", "int8", chunk.map((c) => String(c.drops))],
+      ])} on conflict (funnel_id, step_id, bucket, dimension, value) do update set
+        visits = agg_step_segments_daily.visits + excluded.visits,
+        drops = agg_step_segments_daily.drops + excluded.drops`,
+    );
+  }
+  if (rows.length > 0) {
+    await tx.execute(
+      sql`delete from agg_step_segments_daily d
+        using unnest(
+          ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
+          ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
+          ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[],
+          ${sql.param(rows.map((c) => c.dimension))}::text[],
+          ${sql.param(rows.map((c) => c.value))}::text[]
+        ) as k(funnel_id, step_id, bucket, dimension, value)
+        where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket
+          and d.dimension = k.dimension and d.value = k.value and d.visits = 0`,
+    );
   }
 }
 

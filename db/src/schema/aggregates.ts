@@ -162,6 +162,10 @@ export const stepVisits = pgTable(
     exitAt: timestamp("exit_at", { withTimezone: true }),
     exitOutcome: varchar("exit_outcome", { length: 20 }),
     durationMs: bigint("duration_ms", { mode: "number" }),
+    /** The session's traffic source, device and browser (agg_sessions), kept right as it changes. */
+    source: text("source").notNull(),
+    deviceType: varchar("device_type", { length: 10 }).notNull(),
+    browser: varchar("browser", { length: 64 }).notNull(),
   },
   (t) => [
     primaryKey({ name: "agg_step_visits_pk", columns: [t.funnelId, t.sessionId, t.entryEventId] }),
@@ -293,4 +297,57 @@ export const dailyStepTimes = pgTable(
     totalMs: bigint("total_ms", { mode: "number" }).notNull(),
   },
   (t) => [primaryKey({ name: "agg_step_times_daily_pk", columns: [t.funnelId, t.stepId, t.bucket] })],
+);
+
+/**
+ * Step visits per step, UTC day of their entry and segment of their session (dimension `source`,
+ * `device` or `browser`): visits, and those that dropped off (exit outcome bounce or close).
+ */
+export const dailyStepSegments = pgTable(
+  "agg_step_segments_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    dimension: varchar("dimension", { length: 10 }).notNull(),
+    value: text("value").notNull(),
+    visits: bigint("visits", { mode: "number" }).notNull(),
+    drops: bigint("drops", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_step_segments_daily_pk",
+      columns: [t.funnelId, t.stepId, t.bucket, t.dimension, t.value],
+    }),
+  ],
+);
+
+/**
+ * Step entries and exits per step and UTC day, by the step before (entries) or after (exits), and
+ * for exits by outcome and reason: paths and exit reasons over a long period in a few rows a day.
+ */
+export const dailyStepPaths = pgTable(
+  "agg_step_paths_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    /** `entry` or `exit`. */
+    kind: varchar("kind", { length: 5 }).notNull(),
+    /** previous_step_id of an entry, next_step_id of an exit; NO_STEP when none. */
+    otherStepId: uuid("other_step_id").notNull(),
+    /** '' when none. */
+    exitOutcome: varchar("exit_outcome", { length: 20 }).notNull(),
+    /** '' when none. */
+    reason: varchar("reason", { length: 100 }).notNull(),
+    events: bigint("events", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_step_paths_daily_pk",
+      columns: [t.funnelId, t.stepId, t.bucket, t.kind, t.otherStepId, t.exitOutcome, t.reason],
+    }),
+  ],
 );

@@ -25,9 +25,9 @@ export interface JourneySession<E extends JourneyEventInput> {
   endedAt: Date | null;
   /** Time of the last event, open or not. */
   lastEventAt: Date;
-  /** URL of the first page_view; null when none has one. */
+  /** URL of the first page_view; null when there is none, or it was sent without a URL. */
   entryPage: string | null;
-  /** URL of the last page_view once the session has ended; null while open or when none. */
+  /** URL of the last page_view once the session has ended; null while open, or as entryPage. */
   exitPage: string | null;
   pageViews: number;
   conversions: number;

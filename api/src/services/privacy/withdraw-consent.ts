@@ -1,5 +1,7 @@
 import { withdrawConsent as anonymiseVisitor } from "@funnel/db/queries/privacy";
 import type { AccountScope, Deps } from "../../deps";
+import { retireCachedReports } from "../analytics/reports/context";
+import { anonymiseVisitorInExports } from "../exports/anonymise-visitor";
 
 /**
  * Consent withdrawal (CONTRACT.md "Privacy", METRICS.md "Visitor journey"): every stored trace of
@@ -13,7 +15,7 @@ import type { AccountScope, Deps } from "../../deps";
  * Events of the visitor still queued, or sent later, are anonymised by the ingest writer.
  */
 
-export type WithdrawConsentContext = Pick<Deps, "database" | "cache" | "realtime" | "logger">;
+export type WithdrawConsentContext = Pick<Deps, "database" | "cache" | "realtime" | "logger" | "exports">;
 
 export interface ConsentWithdrawnEvent {
   accountId: string;
@@ -35,8 +37,12 @@ export type ConsentWithdrawnHook = (
   event: ConsentWithdrawnEvent,
 ) => Promise<void>;
 
-/** Exports (api/src/exports/) add their anonymiser here. */
-export const consentWithdrawnHooks: ConsentWithdrawnHook[] = [];
+/** Exports not yet expired that list the visitor: re-rendered without its id (api/src/exports/). */
+const anonymiseExports: ConsentWithdrawnHook = async (ctx, event) => {
+  await anonymiseVisitorInExports(ctx, event.accountId, event.visitorId);
+};
+
+export const consentWithdrawnHooks: ConsentWithdrawnHook[] = [anonymiseExports];
 
 export interface ConsentWithdrawnView {
   visitor_id: string;
@@ -63,7 +69,7 @@ export async function withdrawConsent(
   });
   // After the commit: a report computed meanwhile from the old rows must not be served again.
   await Promise.all([
-    ctx.cache.deleteByPrefix(`report:${scope.accountId}:`),
+    retireCachedReports(ctx, scope.accountId),
     ctx.cache.deleteByPrefix(`realtime:${scope.accountId}:`),
   ]);
   for (const hook of input.hooks ?? consentWithdrawnHooks) {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type FunnelRecord, getFunnel } from "@funnel/db/queries/catalog";
 import type { ReportScope } from "@funnel/db/queries/reports";
 import {
@@ -59,9 +60,12 @@ export async function cachedReport<T>(
 ): Promise<T> {
   const period = periodOf(input);
   const granularity = input.granularity ?? "day";
+  const ttl = ctx.config.REPORT_CACHE_SECONDS;
+  const generation = ttl > 0 ? await reportGeneration(ctx, account.accountId) : "";
   const cacheKey = [
     "report",
     account.accountId,
+    generation,
     input.funnelId,
     name,
     period.start.toISOString(),
@@ -70,7 +74,6 @@ export async function cachedReport<T>(
     granularity,
     ...Object.entries(key).map(([k, v]) => `${k}=${v}`),
   ].join(":");
-  const ttl = ctx.config.REPORT_CACHE_SECONDS;
   if (ttl > 0) {
     const hit = await ctx.cache.get<T>(cacheKey);
     if (hit !== undefined) return hit;
@@ -86,6 +89,24 @@ export async function cachedReport<T>(
   });
   if (ttl > 0) await ctx.cache.set(cacheKey, report, ttl);
   return report;
+}
+
+const GENERATION_TTL_SECONDS = 30 * 86_400;
+const generationKey = (accountId: string) => `report-generation:${accountId}`;
+
+/** The account's report generation: part of every cache key, so a new one retires every entry. */
+async function reportGeneration(ctx: Pick<Deps, "cache">, accountId: string): Promise<string> {
+  return (await ctx.cache.get<string>(generationKey(accountId))) ?? "0";
+}
+
+/**
+ * Retires every cached report of the account (a consent withdrawal changed stored rows). Deleting
+ * the entries is not enough: a report being computed meanwhile, from the rows as they were, would
+ * be cached after the deletion; it is cached under the old generation, which is never read again.
+ */
+export async function retireCachedReports(ctx: Pick<Deps, "cache">, accountId: string): Promise<void> {
+  await ctx.cache.set(generationKey(accountId), randomUUID(), GENERATION_TTL_SECONDS);
+  await ctx.cache.deleteByPrefix(`report:${accountId}:`);
 }
 
 /** The request's period, or an InvalidError naming the parameter (exports check it when asked). */

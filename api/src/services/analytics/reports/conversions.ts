@@ -1,8 +1,5 @@
 import {
-  conversionsByBucket,
-  conversionsByStep,
-  conversionsByType,
-  conversionTotals,
+  conversionBreakdown,
   convertingVisitors,
   stepVisitors,
   visitorsByBucket,
@@ -66,28 +63,26 @@ export function getConversions(
     key,
     async ({ funnel, period, granularity, buckets, scope }) => {
       const { db } = ctx.database;
-      const [visitors, totals, byType, byStep, steps, byBucket, visitorsPerBucket, page] = await Promise.all([
+      const [visitors, breakdown, steps, visitorsPerBucket, page] = await Promise.all([
         visitorTotals(db, scope),
-        conversionTotals(db, scope),
-        conversionsByType(db, scope),
-        conversionsByStep(db, scope, false),
+        conversionBreakdown(db, scope, buckets, { visitors: true }),
         stepVisitors(db, scope),
-        conversionsByBucket(db, scope, buckets, false),
         visitorsByBucket(db, scope, buckets),
         convertingVisitors(db, scope, { offset: (input.page - 1) * input.pageSize, limit: input.pageSize }),
       ]);
+      const totals = breakdown.total;
       return {
         funnel_id: funnel.id,
         period: periodView(period),
         granularity,
         summary: {
-          total_conversions: totals.conversions,
-          conversion_rate: rate(totals.converters, visitors.unique),
+          total_conversions: totals.count,
+          conversion_rate: rate(totals.visitors, visitors.unique),
           total_value_cents: totals.valueCents,
           avg_value_cents: averageCents(totals.valueCents, totals.valued),
         },
         by_type: CONVERSION_TYPES.map((type) => {
-          const t = byType.find((x) => x.type === type);
+          const t = breakdown.byType.get(type);
           return {
             conversion_type: type,
             count: t?.count ?? 0,
@@ -96,7 +91,7 @@ export function getConversions(
           };
         }),
         by_step: funnel.steps.map((step) => {
-          const s = byStep.find((x) => x.stepId === step.id);
+          const s = breakdown.byStep.get(step.id);
           return {
             step_id: step.id,
             step_name: step.name,
@@ -105,7 +100,7 @@ export function getConversions(
           };
         }),
         over_time: overTime(buckets, (b) => {
-          const c = byBucket.get(b);
+          const c = breakdown.byBucket.get(b);
           return {
             conversions: c?.count ?? 0,
             rate: rate(c?.visitors ?? 0, visitorsPerBucket.get(b) ?? 0),

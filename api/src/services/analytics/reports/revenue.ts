@@ -1,9 +1,7 @@
 import {
-  conversionsByBucket,
-  conversionsByStep,
-  conversionTotals,
+  conversionBreakdown,
+  refundTotals,
   revenueBySource,
-  revenueTotals,
   topProducts,
   visitorTotals,
 } from "@funnel/db/queries/reports";
@@ -58,16 +56,14 @@ export function getRevenue(
     {},
     async ({ funnel, period, granularity, buckets, scope }) => {
       const { db } = ctx.database;
-      const [visitors, conversions, totals, sources, byStep, byBucket, products] = await Promise.all([
+      const [visitors, conversions, refunds, sources, products] = await Promise.all([
         visitorTotals(db, scope),
-        conversionTotals(db, scope),
-        revenueTotals(db, scope),
+        conversionBreakdown(db, scope, buckets, { visitors: false }),
+        refundTotals(db, scope),
         revenueBySource(db, scope),
-        conversionsByStep(db, scope, true),
-        conversionsByBucket(db, scope, buckets, true),
         topProducts(db, scope, TOP_PRODUCTS),
       ]);
-      const revenue = totals.revenueCents;
+      const revenue = conversions.total.orderCents;
       return {
         funnel_id: funnel.id,
         period: periodView(period),
@@ -75,9 +71,9 @@ export function getRevenue(
         summary: {
           total_revenue_cents: revenue,
           revenue_per_visitor_cents: averageCents(revenue, visitors.unique),
-          revenue_per_conversion_cents: averageCents(revenue, conversions.conversions),
-          refund_rate: rate(totals.refunds, totals.orders),
-          net_revenue_cents: revenue - totals.refundCents,
+          revenue_per_conversion_cents: averageCents(revenue, conversions.total.count),
+          refund_rate: rate(refunds.refunds, conversions.total.orders),
+          net_revenue_cents: revenue - refunds.refundCents,
         },
         by_source: [...sources]
           .sort(
@@ -90,21 +86,21 @@ export function getRevenue(
             percentage: rate(s.revenueCents, revenue),
           })),
         by_step: funnel.steps.map((step) => {
-          const s = byStep.find((x) => x.stepId === step.id);
+          const s = conversions.byStep.get(step.id);
           return {
             step_id: step.id,
             step_name: step.name,
-            revenue_cents: s?.valueCents ?? 0,
-            orders: s?.count ?? 0,
-            avg_order_value_cents: averageCents(s?.valueCents ?? 0, s?.count ?? 0),
+            revenue_cents: s?.orderCents ?? 0,
+            orders: s?.orders ?? 0,
+            avg_order_value_cents: averageCents(s?.orderCents ?? 0, s?.orders ?? 0),
           };
         }),
         over_time: overTime(buckets, (b) => {
-          const o = byBucket.get(b);
+          const o = conversions.byBucket.get(b);
           return {
-            revenue_cents: o?.valueCents ?? 0,
-            orders: o?.count ?? 0,
-            avg_order_value_cents: averageCents(o?.valueCents ?? 0, o?.count ?? 0),
+            revenue_cents: o?.orderCents ?? 0,
+            orders: o?.orders ?? 0,
+            avg_order_value_cents: averageCents(o?.orderCents ?? 0, o?.orders ?? 0),
           };
         }),
         top_products: products.map((p) => ({

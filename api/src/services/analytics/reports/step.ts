@@ -1,11 +1,12 @@
 import {
+  type Dimension,
   eventCounts,
   medianStepTimeMs,
   stepPaths,
   stepTimes,
   stepVisitors,
-  stepVisitorsBy,
   stepVisitorsByBucket,
+  stepVisitorsBySegment,
 } from "@funnel/db/queries/reports";
 import { type Granularity, rate } from "@funnel/metrics";
 import type { AccountScope } from "../../../deps";
@@ -69,36 +70,26 @@ export function getStepReport(
     if (!step) throw new NotFoundError("step");
     const { db } = ctx.database;
     const isLast = funnel.steps[funnel.steps.length - 1]?.id === step.id;
-    const [
-      counts,
-      visitors,
-      times,
-      median,
-      byBucket,
-      bucketCounts,
-      bucketTimes,
-      sources,
-      devices,
-      browsers,
-      entries,
-      exits,
-    ] = await Promise.all([
-      eventCounts(db, scope, { stepId: step.id }),
-      stepVisitors(db, scope, step.id),
-      stepTimes(db, scope, { stepId: step.id }),
-      medianStepTimeMs(db, scope, step.id),
-      stepVisitorsByBucket(db, scope, step.id, buckets),
-      eventCounts(db, scope, { stepId: step.id, buckets }),
-      stepTimes(db, scope, { stepId: step.id, buckets }),
-      stepVisitorsBy(db, scope, step.id, "source"),
-      stepVisitorsBy(db, scope, step.id, "device"),
-      stepVisitorsBy(db, scope, step.id, "browser"),
-      stepPaths(db, scope, step.id, "entry"),
-      stepPaths(db, scope, step.id, "exit"),
-    ]);
+    const [counts, visitors, times, median, byBucket, bucketCounts, bucketTimes, segments, entries, exits] =
+      await Promise.all([
+        eventCounts(db, scope, { stepId: step.id }),
+        stepVisitors(db, scope, step.id),
+        stepTimes(db, scope, { stepId: step.id }),
+        medianStepTimeMs(db, scope, step.id),
+        stepVisitorsByBucket(db, scope, step.id, buckets),
+        eventCounts(db, scope, { stepId: step.id, buckets }),
+        stepTimes(db, scope, { stepId: step.id, buckets }),
+        stepVisitorsBySegment(db, scope, step.id),
+        stepPaths(db, scope, step.id, "entry"),
+        stepPaths(db, scope, step.id, "exit"),
+      ]);
     const [row] = stepRows(funnel, counts, visitors, times).filter((r) => r.step_id === step.id);
     if (!row) throw new NotFoundError("step");
-    const share = (list: { value: string; visitors: number }[]) => top(list, row.visitors);
+    const share = (dimension: Dimension) =>
+      top(
+        segments.filter((s) => s.dimension === dimension),
+        row.visitors,
+      );
     return {
       funnel_id: funnel.id,
       step_id: step.id,
@@ -138,9 +129,9 @@ export function getStepReport(
           avg_time_seconds: t && t.visits > 0 ? seconds(t.totalMs / t.visits) : 0,
         };
       }),
-      traffic_sources: share(sources).map(({ value, ...r }) => ({ source: value, ...r })),
-      devices: share(devices).map(({ value, ...r }) => ({ device_type: value, ...r })),
-      browsers: share(browsers).map(({ value, ...r }) => ({ browser: value, ...r })),
+      traffic_sources: share("source").map(({ value, ...r }) => ({ source: value, ...r })),
+      devices: share("device").map(({ value, ...r }) => ({ device_type: value, ...r })),
+      browsers: share("browser").map(({ value, ...r }) => ({ browser: value, ...r })),
       entry_paths: paths(entries).map((p) => ({ previous_step_id: p.stepId, count: p.count })),
       exit_paths: paths(exits).map((p) => ({ next_step_id: p.stepId, count: p.count })),
     };
