@@ -47,6 +47,8 @@ export interface RateLimiter {
 export interface Cache {
   get<T>(key: string): Promise<T | undefined>;
   set(key: string, value: unknown, ttlSeconds: number): Promise<void>;
+  /** Sets `key` for `ttlSeconds` unless it is set already; true for the one caller that set it. */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
   deleteByPrefix(prefix: string): Promise<void>;
 }
 

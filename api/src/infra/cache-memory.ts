@@ -22,6 +22,14 @@ export class MemoryCache implements Cache {
     });
   }
 
+  async claim(key: string, ttlSeconds: number): Promise<boolean> {
+    // No await between the check and the write: two concurrent claims cannot both win.
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt > Date.now()) return false;
+    this.entries.set(key, { value: true, expiresAt: Date.now() + ttlSeconds * 1000 });
+    return true;
+  }
+
   async deleteByPrefix(prefix: string): Promise<void> {
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
   }

@@ -17,6 +17,11 @@ export class RedisCache implements Cache {
     await this.redis.set(this.prefix + key, JSON.stringify(value), "PX", Math.round(ttlSeconds * 1000));
   }
 
+  async claim(key: string, ttlSeconds: number): Promise<boolean> {
+    const set = await this.redis.set(this.prefix + key, "1", "PX", Math.round(ttlSeconds * 1000), "NX");
+    return set === "OK";
+  }
+
   async deleteByPrefix(prefix: string): Promise<void> {
     let cursor = "0";
     do {

@@ -1,4 +1,4 @@
-import { acceptedEvent, LIMITS } from "@funnel/events";
+import { acceptedEvent, isStorableText, LIMITS, UNSTORABLE_TEXT_MESSAGE } from "@funnel/events";
 import { z } from "zod";
 
 /**
@@ -6,7 +6,11 @@ import { z } from "zod";
  * back from Redis): the wire shape plus the column limits, so one bad event is refused on its own
  * instead of failing the database write of the whole batch it travels in.
  */
-const bounded = (max: number) => z.string().max(max, { message: `must be at most ${max} characters` });
+const bounded = (max: number) =>
+  z
+    .string()
+    .max(max, { message: `must be at most ${max} characters` })
+    .refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
 
 export const storedEvent = acceptedEvent.extend({
   ip_address: z.union([z.ipv4(), z.ipv6()], { message: "must be an IPv4 or IPv6 address" }).nullable(),

@@ -1,6 +1,6 @@
 import type { DatabaseHandle } from "@funnel/db/client";
 import { writeBatch } from "@funnel/db/queries/events";
-import { fieldErrors } from "@funnel/events";
+import { fieldErrors, toStorableJson } from "@funnel/events";
 import type { Logger } from "pino";
 import type { IngestBatch } from "../ports";
 import { feedRealtime } from "../realtime/feed";
@@ -24,11 +24,26 @@ export function createIngestHandler(deps: {
       const issue = envelope.error.issues[0];
       throw new InvalidBatchError(`job payload does not match the batch schema at ${issue?.path.join(".")}`);
     }
-    const checked: IngestBatch = { ...envelope.data, accepted: [] };
+    // Refused events are kept as sent, but a NUL or half a surrogate pair would make the database
+    // refuse the whole batch, accepted events included: those characters are replaced in the copy.
+    const checked: IngestBatch = {
+      ...envelope.data,
+      accepted: [],
+      rejected: envelope.data.rejected.map((item) => ({
+        index: item.index,
+        errors: toStorableJson(item.errors),
+        raw: toStorableJson(item.raw),
+      })),
+    };
     envelope.data.accepted.forEach((raw, index) => {
       const event = storedEvent.safeParse(raw);
       if (event.success) checked.accepted.push(event.data);
-      else checked.rejected.push({ index, errors: fieldErrors(event.error), raw });
+      else
+        checked.rejected.push({
+          index,
+          errors: toStorableJson(fieldErrors(event.error)),
+          raw: toStorableJson(raw),
+        });
     });
     try {
       const { written, ...result } = await writeBatch(deps.database.db, checked, {

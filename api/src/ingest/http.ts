@@ -1,4 +1,4 @@
-import { LIMITS, trackEvent } from "@funnel/events";
+import { LIMITS, nestsDeeperThan, trackEvent } from "@funnel/events";
 import type { HttpBindings } from "@hono/node-server";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
@@ -64,10 +64,21 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
   return Buffer.concat(chunks, size).toString("utf8");
 }
 
+/**
+ * The body parsed, refused (400) when it is not JSON or nests deeper than `LIMITS.bodyDepth`: every
+ * later step (validation, the queue's serialisation, jsonb) may recurse, and must not run out of stack.
+ */
 export function parseJson(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new InvalidError("request body is not JSON", [{ field: "body", message: "must be valid JSON" }]);
   }
+  if (nestsDeeperThan(value, LIMITS.bodyDepth)) {
+    throw new InvalidError("request body nests too deeply", [
+      { field: "body", message: `must nest at most ${LIMITS.bodyDepth} levels of arrays and objects` },
+    ]);
+  }
+  return value;
 }

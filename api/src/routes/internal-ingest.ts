@@ -1,4 +1,9 @@
-import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyBatchSignature } from "@funnel/events/signing";
+import {
+  SIGNATURE_HEADER,
+  SIGNATURE_MAX_SKEW_MS,
+  TIMESTAMP_HEADER,
+  verifyBatchSignature,
+} from "@funnel/events/signing";
 import { createRoute, z } from "@hono/zod-openapi";
 import { UnauthorizedError, UnavailableError } from "../errors";
 import { errorResponses } from "../http/errors";
@@ -17,7 +22,8 @@ export const route = createRoute({
   description:
     `Signed with EDGE_SIGNING_SECRET: \`${TIMESTAMP_HEADER}\` is the signing time (unix ms) and ` +
     `\`${SIGNATURE_HEADER}\` the hex HMAC-SHA256 of \`<timestamp>.<raw body>\`. Unsigned, mis-signed and ` +
-    "stale (more than 5 minutes off) batches are refused; 503 when no secret is configured.",
+    "stale (more than 5 minutes off) batches are refused, and so is a signature already used; 503 when no " +
+    "secret is configured.",
   request: {
     headers: z.object({ [TIMESTAMP_HEADER]: z.string(), [SIGNATURE_HEADER]: z.string() }),
     body: {
@@ -57,6 +63,13 @@ const register: RegisterRoute = (app, deps) => {
       rawBody,
     });
     if (!check.ok) throw new UnauthorizedError(`batch signature ${check.reason}`);
+    // A captured batch replayed inside the skew window is refused: each signature is taken once, and
+    // remembered for as long as its timestamp would pass. The edge signs every delivery attempt anew.
+    const signature = c.req.header(SIGNATURE_HEADER) ?? "";
+    if (
+      !(await deps.cache.claim(`edge-batch:${signature.toLowerCase()}`, (2 * SIGNATURE_MAX_SKEW_MS) / 1000))
+    )
+      throw new UnauthorizedError("batch signature replayed");
     const result: AcceptResponse = await acceptEdgeBatch(deps, parseJson(rawBody));
     return c.json(result, 202);
   });

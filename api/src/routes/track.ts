@@ -1,3 +1,4 @@
+import { LIMITS } from "@funnel/events";
 import { createRoute } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { errorResponses } from "../http/errors";
@@ -44,7 +45,8 @@ const register: RegisterRoute = (app, deps) => {
     const body = parseJson(await readBodyText(c, deps.config.TRACK_BODY_LIMIT_BYTES));
     const result: AcceptResponse = await acceptTrack(deps, body, {
       ip: clientIp(c, deps.config),
-      userAgent: c.req.header("user-agent"),
+      // The header is the browser's, not a body field to refuse: kept to the column's length.
+      userAgent: c.req.header("user-agent")?.slice(0, LIMITS.userAgentLength),
       receivedAt: new Date(),
     });
     return c.json(result, 202);

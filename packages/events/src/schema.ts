@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { hasUnstorableText, isStorableText, nestsDeeperThan, UNSTORABLE_TEXT_MESSAGE } from "./storable";
 
 /**
  * Wire schemas of the tracking API, shared by the edge worker and the Node API.
@@ -23,23 +24,37 @@ export const LIMITS = {
   sessionIdLength: 100,
   utmLength: 255,
   orderIdLength: 100,
+  /** Levels of arrays and objects in `metadata` (`{}` is one). */
+  metadataDepth: 32,
+  /** Levels of arrays and objects in a whole request body. */
+  bodyDepth: 64,
   /** Client timestamps later than receive time by more than this are clamped to receive time. */
   futureSkewMs: 5 * 60 * 1000,
 } as const;
 
 const uuid = z.uuid({ message: "must be a UUID" });
-const text = (max: number) => z.string().max(max, { message: `must be at most ${max} characters` });
+/** A string the database can store (see storable.ts). */
+const storableString = () => z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
+const text = (max: number) => storableString().max(max, { message: `must be at most ${max} characters` });
 
-const metadata = z
-  .record(z.string(), z.unknown())
-  .refine((value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= LIMITS.metadataBytes, {
-    message: `must serialise to at most ${LIMITS.metadataBytes} bytes of JSON`,
-  });
+/** Any JSON object the database can store; depth is checked first, so nothing below recurses deeply. */
+const storableObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  if (nestsDeeperThan(value, LIMITS.metadataDepth)) {
+    ctx.addIssue({ code: "custom", message: `must nest at most ${LIMITS.metadataDepth} levels` });
+  } else if (hasUnstorableText(value)) {
+    ctx.addIssue({ code: "custom", message: UNSTORABLE_TEXT_MESSAGE });
+  }
+});
+
+const metadata = storableObject.refine(
+  (value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= LIMITS.metadataBytes,
+  { message: `must serialise to at most ${LIMITS.metadataBytes} bytes of JSON`, abort: true },
+);
 
 const common = {
   event_id: uuid.optional(),
   funnel_id: uuid,
-  session_id: z.string().min(1, { message: "must not be empty" }).max(LIMITS.sessionIdLength),
+  session_id: text(LIMITS.sessionIdLength).min(1, { message: "must not be empty" }),
   visitor_id: uuid,
   timestamp: z.iso.datetime({ offset: true, message: "must be an ISO8601 date-time" }).optional(),
   page_id: uuid.optional(),
@@ -131,7 +146,7 @@ export const acceptedEvent = z.object({
   event_id: uuid,
   event_type: z.enum(EVENT_TYPES),
   funnel_id: uuid,
-  session_id: z.string().min(1).max(LIMITS.sessionIdLength),
+  session_id: storableString().min(1).max(LIMITS.sessionIdLength),
   visitor_id: uuid,
   occurred_at: z.iso.datetime({ offset: true }),
   received_at: z.iso.datetime({ offset: true }),
@@ -143,25 +158,25 @@ export const acceptedEvent = z.object({
   conversion_type: z.enum(CONVERSION_TYPES).nullable(),
   value_cents: z.number().int().nullable(),
   conversion_goal_id: uuid.nullable(),
-  order_id: z.string().nullable(),
+  order_id: storableString().nullable(),
   variant_id: uuid.nullable(),
-  url: z.string().nullable(),
-  referrer: z.string().nullable(),
-  utm_source: z.string().nullable(),
-  utm_medium: z.string().nullable(),
-  utm_campaign: z.string().nullable(),
-  user_agent: z.string().nullable(),
+  url: storableString().nullable(),
+  referrer: storableString().nullable(),
+  utm_source: storableString().nullable(),
+  utm_medium: storableString().nullable(),
+  utm_campaign: storableString().nullable(),
+  user_agent: storableString().nullable(),
   /** Already truncated unless the account opted in to full IPs (applied by the writer). */
   ip_address: z.string().nullable(),
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: storableObject,
   /** Null when no edge enriched it; the ingest worker fills it from user_agent. */
   enrichment: z
     .object({
       device_type: z.enum(DEVICE_TYPES),
-      browser: z.string().nullable(),
-      os: z.string().nullable(),
+      browser: storableString().nullable(),
+      os: storableString().nullable(),
       is_bot: z.boolean(),
-      country: z.string().nullable(),
+      country: storableString().nullable(),
     })
     .nullable(),
 });

@@ -1,0 +1,354 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startExportWorker } from "../exports/worker";
+import type { ExportWorker } from "../ports";
+import { type AccountWithKey, createTestApp, type EventPipeline, startEventPipeline } from "../testing";
+import {
+  type AccountData,
+  leakedSecrets,
+  matrixPeriod,
+  seedAccountData,
+  unknownKey,
+} from "./isolation-fixtures";
+import { documentedOperations, fillPath, type Operation, registeredHandlers } from "./routes";
+
+/**
+ * The isolation matrix. Every operation of the OpenAPI document is either keyed, and then run
+ * through every case below with two accounts A and B that each own one of everything, or listed
+ * in PUBLIC with its reason. A route added later is picked up from the document (and from Hono's
+ * handler table, should it be left out of the document) and fails here until it is covered.
+ *
+ * Per keyed operation: no key, an unknown key and A's revoked key are 401; B's key with one of
+ * A's ids in place of B's own (each path parameter, each id in the query, the body) is a 404 (or
+ * the answer the contract gives) and carries none of A's ids, names or markers; B's own request
+ * carries none either; A's own key gets through. Afterwards A's data answers exactly as before.
+ */
+
+/** Operations without an API key, and why. Every one is still checked to leak nothing. */
+const PUBLIC: Record<string, string> = {
+  "GET /healthz": "liveness probe (CONTRACT: health needs no key)",
+  "GET /readyz": "readiness probe (CONTRACT: health needs no key)",
+  "GET /metrics": "Prometheus scrape; process and route-pattern figures, no account data",
+  "POST /api/v1/analytics/track":
+    "browsers send events without a key; limited per client IP (limits.test.ts)",
+  "POST /internal/ingest": "the edge's batches; the HMAC signature is the credential (limits.test.ts)",
+  "GET /api/v1/analytics/export/{job_id}/download": "the signed link is the credential (checked below)",
+};
+
+/** Handlers outside the OpenAPI document: the document itself and its browsable reference. */
+const UNDOCUMENTED: Record<string, string> = {
+  "GET /openapi.json": "the OpenAPI document",
+  "GET /docs": "the API reference page",
+};
+
+/** Request bodies of keyed operations, built from one account's data. */
+const BODIES: Record<string, (d: AccountData) => unknown> = {
+  "PUT /api/v1/funnels/{funnel_id}": (d) => d.funnel,
+  "PUT /api/v1/ab-tests/{test_id}": (d) => d.abTest,
+  "POST /api/v1/analytics/import": (d) => ({
+    events: [
+      {
+        event_type: "page_view",
+        funnel_id: d.funnelId,
+        page_id: d.funnel.pages?.[0]?.id,
+        visitor_id: d.visitorId,
+        session_id: d.sessionId,
+      },
+    ],
+  }),
+  "POST /api/v1/analytics/export": (d) => ({
+    funnel_id: d.funnelId,
+    report_type: "overview",
+    format: "csv",
+    ...matrixPeriod(),
+  }),
+};
+
+/** Answers other than a 404 when B names A's resource, as the contract has them. */
+const CROSS_ACCOUNT_STATUS: Record<string, number> = {
+  // "Idempotent; never a 404": recorded for B's account only (A's answers are unchanged, below).
+  "POST /api/v1/analytics/visitors/{visitor_id}/consent-withdrawn": 202,
+  // Events of another account's funnel are accepted and kept aside as unknown_funnel, never counted.
+  "POST /api/v1/analytics/import": 202,
+};
+
+/** Answers that move with the clock (sliding windows), left out of the before/after comparison. */
+const TIME_DEPENDENT = new Set(["GET /api/v1/analytics/funnels/{funnel_id}/realtime"]);
+
+type Slot = { in: "path" | "query" | "body"; name: string };
+
+function pathValue(d: AccountData, name: string): string {
+  const values: Record<string, string | undefined> = {
+    funnel_id: d.funnelId,
+    step_id: d.funnel.steps[1]?.id,
+    test_id: d.testId,
+    visitor_id: d.visitorId,
+    job_id: d.exportId,
+  };
+  const value = values[name];
+  if (value === undefined) throw new Error(`isolation matrix: no value for path parameter ${name}`);
+  return value;
+}
+
+function queryValue(d: AccountData, name: string): string {
+  const values: Record<string, string> = {
+    ...matrixPeriod(),
+    tz: "Europe/Berlin",
+    granularity: "day",
+    page: "1",
+    page_size: "50",
+    test_id: d.testId,
+    funnel_id: d.funnelId,
+  };
+  const value = values[name];
+  if (value === undefined) throw new Error(`isolation matrix: no value for query parameter ${name}`);
+  return value;
+}
+
+const ID_QUERY_PARAMETERS = new Set(["test_id", "funnel_id"]);
+
+/** The id-bearing parts of a request: each one is swapped for the other account's in turn. */
+function slotsOf(op: Operation): Slot[] {
+  return [
+    ...op.parameters.filter((p) => p.in === "path").map((p) => ({ in: "path" as const, name: p.name })),
+    ...op.parameters
+      .filter((p) => p.in === "query" && ID_QUERY_PARAMETERS.has(p.name))
+      .map((p) => ({ in: "query" as const, name: p.name })),
+    ...(op.hasBody ? [{ in: "body" as const, name: "body" }] : []),
+  ];
+}
+
+const t = await createTestApp({ config: { REPORT_CACHE_SECONDS: 0 } });
+const operations = await documentedOperations(t);
+const keyed = operations.filter((op) => op.keyed);
+const publicOps = operations.filter((op) => !op.keyed);
+
+let pipeline: EventPipeline;
+let exportWorker: ExportWorker;
+let a: AccountData;
+let b: AccountData;
+/** A's answers to every GET before B's requests, to compare with afterwards. */
+const before = new Map<string, { status: number; body: string }>();
+
+async function waitForExport(account: AccountWithKey, jobId: string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const response = await t.app.request(`/api/v1/analytics/export/${jobId}`, { headers: account.headers });
+    const status = (await response.json()) as { status: string; download_url?: string; error?: string };
+    if (status.status === "completed" && status.download_url) return status.download_url;
+    if (status.status === "failed") throw new Error(`export failed: ${status.error}`);
+    if (Date.now() > deadline) throw new Error(`export still ${status.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The request of `op` about `owner`'s resources with `authorization`; `swap` puts `other`'s value
+ * in that one slot (B's key naming one of A's ids among B's own).
+ */
+function send(
+  op: Operation,
+  owner: AccountData,
+  authorization: string | undefined,
+  swap?: { slot: Slot; other: AccountData },
+): Promise<Response> {
+  const whose = (slot: Slot) =>
+    swap && swap.slot.in === slot.in && swap.slot.name === slot.name ? swap.other : owner;
+  const path = fillPath(
+    op.path,
+    Object.fromEntries(
+      op.parameters
+        .filter((p) => p.in === "path")
+        .map((p) => [p.name, pathValue(whose({ in: "path", name: p.name }), p.name)]),
+    ),
+  );
+  const query = new URLSearchParams(
+    op.parameters
+      .filter((p) => p.in === "query")
+      .map((p): [string, string] => [p.name, queryValue(whose({ in: "query", name: p.name }), p.name)]),
+  ).toString();
+  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+  const init: RequestInit = { method: op.method, headers };
+  if (op.hasBody) {
+    const body = BODIES[op.key];
+    if (!body) throw new Error(`isolation matrix: no request body for ${op.key}`);
+    init.body = JSON.stringify(body(whose({ in: "body", name: "body" })));
+    headers["content-type"] = "application/json";
+  }
+  const url = query ? `${path}?${query}` : path;
+  return Promise.resolve(t.app.request(url, init)).then((response) => {
+    sentWith.set(response, `${decodeURIComponent(url)} ${String(init.body ?? "")}`);
+    return response;
+  });
+}
+
+/** What each response's request carried (its URL and body), for `expectNoLeak`. */
+const sentWith = new WeakMap<Response, string>();
+
+async function expectNoLeak(response: Response, from: AccountData, what: string): Promise<string> {
+  const text = await response.text();
+  expect(
+    leakedSecrets(from, text, sentWith.get(response)),
+    `${what}: answered ${response.status} with account ${from.label}'s data`,
+  ).toEqual([]);
+  return text;
+}
+
+/** Status and body, but for the request id every answer has its own of. */
+async function comparable(response: Response): Promise<{ status: number; body: string }> {
+  const body = (await response.text()).replace(/"request_id":"[^"]*"/g, '"request_id":""');
+  return { status: response.status, body };
+}
+
+beforeAll(async () => {
+  exportWorker = await startExportWorker(t.deps, { cleanup: false });
+  pipeline = startEventPipeline(t);
+  a = await seedAccountData(t, pipeline, "A", waitForExport);
+  b = await seedAccountData(t, pipeline, "B", waitForExport);
+  for (const op of keyed.filter((o) => o.method === "GET" && !TIME_DEPENDENT.has(o.key))) {
+    const response = await send(op, a, a.account.headers.authorization);
+    before.set(op.key, await comparable(response));
+  }
+});
+
+afterAll(async () => {
+  await pipeline?.close();
+  await exportWorker?.close();
+  await t.close();
+});
+
+describe("the route list", () => {
+  it("has every documented operation either keyed or listed as public, and nothing stale", () => {
+    expect(operations.length).toBeGreaterThan(20);
+    const unlisted = publicOps.filter((op) => !(op.key in PUBLIC)).map((op) => op.key);
+    expect(unlisted, "operations without an API key that are not listed in PUBLIC").toEqual([]);
+    const listedButKeyed = keyed.filter((op) => op.key in PUBLIC).map((op) => op.key);
+    expect(listedButKeyed, "PUBLIC lists operations that require a key").toEqual([]);
+    const documented = new Set(operations.map((op) => op.key));
+    expect(
+      Object.keys(PUBLIC).filter((k) => !documented.has(k)),
+      "stale PUBLIC entries",
+    ).toEqual([]);
+    expect(
+      Object.keys(BODIES).filter((k) => !documented.has(k)),
+      "stale BODIES entries",
+    ).toEqual([]);
+    const bodiless = keyed.filter((op) => op.hasBody && !(op.key in BODIES)).map((op) => op.key);
+    expect(bodiless, "keyed operations with a body but no BODIES entry").toEqual([]);
+  });
+
+  it("has every handler Hono runs in the OpenAPI document, or listed as undocumented", () => {
+    const documented = new Set(operations.map((op) => op.key));
+    const missing = registeredHandlers(t).filter((k) => !documented.has(k) && !(k in UNDOCUMENTED));
+    expect(missing, "handlers outside the OpenAPI document").toEqual([]);
+  });
+});
+
+describe.each(keyed.map((op) => [op.key, op] as const))("%s", (_key, op) => {
+  it("refuses no key, an unknown key and a revoked key (401), saying nothing of the account", async () => {
+    for (const [label, authorization] of [
+      ["no key", undefined],
+      ["an unknown key", unknownKey()],
+      ["a revoked key", `Bearer ${a.revokedKey}`],
+    ] as const) {
+      const response = await send(op, a, authorization);
+      expect(response.status, label).toBe(401);
+      const text = await expectNoLeak(response, a, label);
+      expect(JSON.parse(text)).toMatchObject({ error: { code: "UNAUTHORIZED" } });
+    }
+  });
+
+  it("shows another account's key none of the account's data", async () => {
+    const slots = slotsOf(op);
+    for (const slot of slots) {
+      const response = await send(op, b, b.account.headers.authorization, { slot, other: a });
+      const what = `B's key with A's ${slot.in} ${slot.name}`;
+      expect(response.status, what).toBeLessThan(500);
+      const expected = CROSS_ACCOUNT_STATUS[op.key];
+      if (expected !== undefined) expect(response.status, what).toBe(expected);
+      else if (slot.in === "path") expect(response.status, what).toBe(404);
+      else if (response.status >= 300) expect([400, 404], what).toContain(response.status);
+      const text = await expectNoLeak(response, a, what);
+      if (response.status === 404) expect(JSON.parse(text)).toMatchObject({ error: { code: "NOT_FOUND" } });
+    }
+    // The other account's own request (a list, a report of its own funnel) holds nothing of A's.
+    if (op.method === "GET") {
+      const own = await send(op, b, b.account.headers.authorization);
+      expect(own.status, "B's own request").toBe(200);
+      await expectNoLeak(own, a, "B's own request");
+    }
+  });
+});
+
+describe("after every request of the other account", () => {
+  it("the account's own answers are what they were", async () => {
+    // Sends nothing; waits until the events B imported into A's funnel are written (kept aside).
+    await pipeline.importEvents(b.account.headers, []);
+    for (const [key, was] of before) {
+      const op = keyed.find((o) => o.key === key);
+      if (!op) throw new Error(key);
+      const response = await send(op, a, a.account.headers.authorization);
+      expect(await comparable(response), key).toEqual(was);
+    }
+  });
+});
+
+describe("public operations", () => {
+  it.each(
+    publicOps
+      .filter((op) => op.method === "GET" && !op.path.includes("{"))
+      .map((op) => [op.key, op] as const),
+  )("%s answers without a key and with no account's data", async (_key, op) => {
+    const response = await t.app.request(op.path);
+    expect(response.status).toBeLessThan(500);
+    const text = await expectNoLeak(response, a, op.key);
+    expect(leakedSecrets(b, text)).toEqual([]);
+  });
+
+  it.each(Object.keys(UNDOCUMENTED))("%s answers without a key and with no account's data", async (key) => {
+    const response = await t.app.request(key.split(" ")[1] ?? "");
+    expect(response.status).toBe(200);
+    await expectNoLeak(response, a, key);
+  });
+
+  it("POST /api/v1/analytics/track and /internal/ingest refuse a bare body, naming none of the data", async () => {
+    for (const path of ["/api/v1/analytics/track", "/internal/ingest"]) {
+      const response = await t.app.request(path, {
+        method: "POST",
+        headers: { ...a.account.headers, "content-type": "application/json" },
+        body: JSON.stringify({ funnel_id: a.funnelId }),
+      });
+      expect([400, 401, 503]).toContain(response.status);
+      // The refused body is echoed by index and field at most, never by value.
+      await expectNoLeak(response, a, path);
+    }
+  });
+
+  it("an export link opens only its own file: another job's signature, or a changed one, is a 403", async () => {
+    const own = await t.app.request(a.downloadUrl);
+    expect(own.status).toBe(200);
+    const mine = new URL(a.downloadUrl, "http://api");
+    const theirs = new URL(b.downloadUrl, "http://api");
+    const cases = [
+      `${mine.pathname}?${theirs.searchParams}`,
+      `${mine.pathname}?expires=${mine.searchParams.get("expires")}&signature=${"0".repeat(64)}`,
+      `${mine.pathname}?expires=${Number(mine.searchParams.get("expires")) + 1}&signature=${mine.searchParams.get("signature")}`,
+    ];
+    for (const url of cases) {
+      const response = await t.app.request(url);
+      expect(response.status, url).toBe(403);
+      await expectNoLeak(response, a, url);
+    }
+    const unsigned = await t.app.request(mine.pathname);
+    expect(unsigned.status).toBe(400);
+  });
+});
+
+describe("the account's own key", () => {
+  // Reads first; then writes; deletes last (tests before funnels, whose deletion takes its tests along).
+  const order = (op: Operation) => ["GET", "PUT", "POST", "DELETE"].indexOf(op.method);
+  const ordered = [...keyed].sort((x, y) => order(x) - order(y) || x.path.localeCompare(y.path));
+  it.each(ordered.map((op) => [op.key, op] as const))("gets through %s", async (_key, op) => {
+    const response = await send(op, a, a.account.headers.authorization);
+    expect(response.status, await response.clone().text()).toBeLessThan(300);
+  });
+});

@@ -1,0 +1,333 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { LIMITS } from "@funnel/events";
+import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
+import { serve } from "@hono/node-server";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../app";
+import { type Config, loadConfig } from "../config";
+import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
+import { pageView } from "../ingest/testing";
+import { storedEventRows } from "../testing";
+import { FUZZ_SEED, fuzzParameters } from "./fuzz";
+import { createIngestHarness, type IngestHarness } from "./harness";
+
+/**
+ * The README's limits, each tried at its boundary and one past it; the per-IP limit against
+ * clients that send their own forwarding headers, over a real socket; signed edge batches replayed
+ * or altered. Formula neutralisation in CSV/XLSX exports is api/src/exports/render.test.ts's.
+ */
+
+const EDGE_SECRET = "reliability-edge-signing-secret-0123456789";
+const TRACK = "/api/v1/analytics/track";
+const IMPORT = "/api/v1/analytics/import";
+
+let h: IngestHarness;
+
+beforeAll(async () => {
+  h = await createIngestHarness({
+    config: { RATE_LIMIT_EVENTS_PER_SECOND: 1_000_000, EDGE_SIGNING_SECRET: EDGE_SECRET },
+  });
+});
+afterAll(() => h?.close());
+
+const event = (overrides: Record<string, unknown> = {}) =>
+  pageView(h.funnelId, { event_id: randomUUID(), page_id: h.funnel.pages?.[0]?.id, ...overrides });
+
+/** Sends one event through /import and returns the field names it was refused for (none: accepted). */
+async function refusedFields(overrides: Record<string, unknown>): Promise<string[]> {
+  const response = await h.post(IMPORT, { events: [event(), event(overrides)] }, h.account.headers);
+  expect(response.status).toBe(202);
+  const body = (await response.json()) as { rejected: { errors: { field: string }[] }[] };
+  return body.rejected.flatMap((r) => r.errors.map((e) => e.field));
+}
+
+/** `{ p: "xxx…" }` serialising to exactly `bytes` bytes of JSON. */
+const metadataOf = (bytes: number) => ({ p: "x".repeat(bytes - '{"p":""}'.length) });
+
+const nestedObject = (depth: number): unknown => {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { k: value };
+  return value;
+};
+
+describe("the README's limits, at the boundary", () => {
+  it("events per request: 100 on /track, 10,000 on /import; one more is a 400 naming `events`", async () => {
+    for (const [path, max] of [
+      [TRACK, LIMITS.eventsPerTrackRequest],
+      [IMPORT, LIMITS.eventsPerImportRequest],
+    ] as const) {
+      const at = await h.post(
+        path,
+        { events: Array.from({ length: max }, () => event()) },
+        h.account.headers,
+      );
+      expect(at.status, `${path} with ${max}`).toBe(202);
+      expect(((await at.json()) as { accepted: number }).accepted).toBe(max);
+      const past = await h.post(
+        path,
+        { events: Array.from({ length: max + 1 }, () => event()) },
+        h.account.headers,
+      );
+      expect(past.status).toBe(400);
+      expect(await past.json()).toMatchObject({ error: { details: [{ field: "events" }] } });
+    }
+  });
+
+  it("metadata: 8 KiB of JSON and 32 levels; one byte or one level more is refused by field", async () => {
+    expect(await refusedFields({ metadata: metadataOf(LIMITS.metadataBytes) })).toEqual([]);
+    expect(await refusedFields({ metadata: metadataOf(LIMITS.metadataBytes + 1) })).toEqual(["metadata"]);
+    expect(await refusedFields({ metadata: nestedObject(LIMITS.metadataDepth) })).toEqual([]);
+    expect(await refusedFields({ metadata: nestedObject(LIMITS.metadataDepth + 1) })).toEqual(["metadata"]);
+  });
+
+  it("url and referrer 2,048, user_agent 512, session_id 100 characters", async () => {
+    for (const [field, max] of [
+      ["url", LIMITS.urlLength],
+      ["referrer", LIMITS.urlLength],
+      ["user_agent", LIMITS.userAgentLength],
+      ["session_id", LIMITS.sessionIdLength],
+    ] as const) {
+      expect(await refusedFields({ [field]: "u".repeat(max) }), field).toEqual([]);
+      expect(await refusedFields({ [field]: "u".repeat(max + 1) }), field).toEqual([field]);
+    }
+  });
+
+  it("a User-Agent header longer than 512 characters is kept to 512, not a reason to lose the event", async () => {
+    const id = randomUUID();
+    const response = await h.post(TRACK, event({ event_id: id, user_agent: undefined }), {
+      "user-agent": `Mozilla/5.0 ${"u".repeat(1_000)}`,
+    });
+    expect(response.status).toBe(202);
+    await h.drained();
+    const row = (await storedEventRows(h.t)).find((r) => r.event_id === id);
+    expect(row?.user_agent).toHaveLength(LIMITS.userAgentLength);
+  });
+
+  it("client timestamp: up to 5 minutes ahead is kept, further ahead is receive time; 396 days old at most", async () => {
+    const day = 86_400_000;
+    const ahead = { near: randomUUID(), far: randomUUID() };
+    const sentAt = Date.now();
+    const near = new Date(sentAt + LIMITS.futureSkewMs - 10_000).toISOString();
+    expect(await refusedFields({ event_id: ahead.near, timestamp: near })).toEqual([]);
+    expect(
+      await refusedFields({
+        event_id: ahead.far,
+        timestamp: new Date(sentAt + LIMITS.futureSkewMs + 10_000).toISOString(),
+      }),
+    ).toEqual([]);
+    expect(
+      await refusedFields({ timestamp: new Date(Date.now() - 396 * day + 60_000).toISOString() }),
+    ).toEqual([]);
+    expect(
+      await refusedFields({ timestamp: new Date(Date.now() - 396 * day - 60_000).toISOString() }),
+    ).toEqual(["timestamp"]);
+    await h.drained();
+    const rows = await storedEventRows(h.t);
+    expect(rows.find((r) => r.event_id === ahead.near)?.created_at).toBe(near);
+    const far = Date.parse(rows.find((r) => r.event_id === ahead.far)?.created_at ?? "");
+    expect(far).toBeGreaterThanOrEqual(sentAt);
+    expect(far).toBeLessThan(sentAt + LIMITS.futureSkewMs);
+  });
+
+  it("a body nests at most 64 levels; deeper is a 400 naming the body, never a crash", async () => {
+    const at = await h.post(
+      IMPORT,
+      { events: [event()], extra: nestedObject(LIMITS.bodyDepth - 1) },
+      h.account.headers,
+    );
+    expect(at.status).toBe(202);
+    for (const path of [TRACK, IMPORT]) {
+      const past = await h.post(
+        path,
+        { events: [event()], extra: nestedObject(LIMITS.bodyDepth) },
+        h.account.headers,
+      );
+      expect(past.status).toBe(400);
+      expect(await past.json()).toMatchObject({ error: { details: [{ field: "body" }] } });
+      // Far deeper than any stack: JSON text of 100,000 nested arrays.
+      const deep = `{"events":[${"[".repeat(100_000)}${"]".repeat(100_000)}]}`;
+      expect((await h.post(path, deep, h.account.headers)).status).toBe(400);
+    }
+  });
+
+  it("body bytes: the configured limit passes, one byte more is a 413; the defaults are the README's", async () => {
+    const defaults = loadConfig({ NODE_ENV: "test" });
+    expect(defaults.TRACK_BODY_LIMIT_BYTES).toBe(262_144);
+    expect(defaults.IMPORT_BODY_LIMIT_BYTES).toBe(33_554_432);
+    const limit = 4_096;
+    const app = createApp({
+      ...h.t.deps,
+      config: { ...h.t.deps.config, TRACK_BODY_LIMIT_BYTES: limit, IMPORT_BODY_LIMIT_BYTES: limit },
+    });
+    const bodyOf = (bytes: number) => {
+      const base = JSON.stringify({ events: [event({ metadata: { p: "" } })] });
+      return base.replace('"p":""', `"p":"${"x".repeat(bytes - base.length)}"`);
+    };
+    for (const path of [TRACK, IMPORT]) {
+      for (const [bytes, status] of [
+        [limit, 202],
+        [limit + 1, 413],
+      ] as const) {
+        const body = bodyOf(bytes);
+        expect(Buffer.byteLength(body)).toBe(bytes);
+        const response = await app.request(path, {
+          method: "POST",
+          headers: { ...h.account.headers, "content-type": "application/json" },
+          body,
+        });
+        expect(response.status, `${path} ${bytes} bytes`).toBe(status);
+      }
+    }
+  });
+});
+
+describe(`the per-IP limit of /track against forged forwarding headers (seed ${FUZZ_SEED})`, () => {
+  /** The app over a real socket, with its own limiter whose clock stands still. */
+  async function listen(config: Partial<Config>) {
+    const limiter = new MemoryRateLimiter({ eventsPerSecond: 100, now: () => 1_000_000 });
+    const app = createApp({ ...h.t.deps, limiter, config: { ...h.t.deps.config, ...config } });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise<void>((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as AddressInfo;
+    const track = (events: number, headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${port}${TRACK}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ events: Array.from({ length: events }, () => event()) }),
+      });
+    return { track, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  const headerText = fc.string({
+    unit: fc.constantFrom(..."0123456789abcdef.:, ;=unknown[]fF"),
+    maxLength: 60,
+  });
+  const address = fc.oneof(fc.ipV4(), fc.ipV6(), headerText);
+  const forged = fc.record({
+    "x-forwarded-for": fc.array(address, { maxLength: 4 }).map((a) => a.join(", ")),
+    "x-real-ip": address,
+    forwarded: address.map((a) => `for=${a}`),
+    "cf-connecting-ip": address,
+    "true-client-ip": address,
+  });
+
+  it("without CLIENT_IP_HEADER, the socket peer is the client whatever headers it sends", async () => {
+    const server = await listen({ CLIENT_IP_HEADER: undefined });
+    try {
+      expect((await server.track(100, {})).status).toBe(202);
+      await fc.assert(
+        fc.asyncProperty(forged, async (headers) => {
+          const response = await server.track(1, headers);
+          expect(response.status).toBe(429);
+          await response.arrayBuffer();
+        }),
+        fuzzParameters(40),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("with CLIENT_IP_HEADER, only the entry the trusted proxy added counts", async () => {
+    const server = await listen({ CLIENT_IP_HEADER: "x-forwarded-for", TRUSTED_PROXY_HOPS: 1 });
+    const proxySaw = "203.0.113.9";
+    try {
+      expect((await server.track(100, { "x-forwarded-for": proxySaw })).status).toBe(202);
+      await fc.assert(
+        fc.asyncProperty(forged, async (headers) => {
+          // What the proxy forwards: the client's own header, then the address it saw.
+          const sent = headers["x-forwarded-for"];
+          const response = await server.track(1, {
+            ...headers,
+            "x-forwarded-for": sent ? `${sent}, ${proxySaw}` : proxySaw,
+          });
+          expect(response.status).toBe(429);
+          await response.arrayBuffer();
+        }),
+        fuzzParameters(40),
+      );
+      // Another client behind the same proxy has its own budget.
+      expect((await server.track(1, { "x-forwarded-for": "203.0.113.10" })).status).toBe(202);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("signed edge batches", () => {
+  const edgeEvent = () => {
+    const now = new Date().toISOString();
+    return {
+      event_id: randomUUID(),
+      event_type: "page_view",
+      funnel_id: h.funnelId,
+      session_id: `s-${randomUUID()}`,
+      visitor_id: randomUUID(),
+      occurred_at: now,
+      received_at: now,
+      page_id: h.funnel.pages?.[0]?.id ?? null,
+      funnel_step_id: null,
+      previous_step_id: null,
+      next_step_id: null,
+      exit_outcome: null,
+      conversion_type: null,
+      value_cents: null,
+      conversion_goal_id: null,
+      order_id: null,
+      variant_id: null,
+      url: "https://shop.example.com/",
+      referrer: null,
+      utm_source: null,
+      utm_medium: null,
+      utm_campaign: null,
+      user_agent: "Mozilla/5.0",
+      ip_address: "198.51.100.0",
+      metadata: {},
+      enrichment: null,
+    };
+  };
+  const send = (raw: string, headers: Record<string, string>) => h.post("/internal/ingest", raw, headers);
+
+  it("a batch replayed as captured is refused, even all at once, and its events are stored once", async () => {
+    const first = edgeEvent();
+    const raw = JSON.stringify({ events: [first] });
+    const headers = await signatureHeaders(EDGE_SECRET, raw);
+    const statuses = await Promise.all(
+      Array.from({ length: 5 }, () => send(raw, headers).then((r) => r.status)),
+    );
+    expect(statuses.sort()).toEqual([202, 401, 401, 401, 401]);
+    const upper = { ...headers, [SIGNATURE_HEADER]: (headers[SIGNATURE_HEADER] ?? "").toUpperCase() };
+    const replay = await send(raw, upper);
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({
+      error: { code: "UNAUTHORIZED", message: "batch signature replayed" },
+    });
+    // The edge's retry of the same batch is signed anew, and is taken (the event stays stored once).
+    expect((await send(raw, await signatureHeaders(EDGE_SECRET, raw, Date.now() + 1))).status).toBe(202);
+    await h.drained();
+    expect((await storedEventRows(h.t)).filter((r) => r.event_id === first.event_id)).toHaveLength(1);
+  });
+
+  it(`a batch altered anywhere after signing is refused (seed ${FUZZ_SEED})`, async () => {
+    const raw = JSON.stringify({ events: [edgeEvent(), edgeEvent()] });
+    const headers = await signatureHeaders(EDGE_SECRET, raw);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: raw.length - 1 }),
+        fc.string({ minLength: 1, maxLength: 3 }),
+        fc.integer({ min: -1_000, max: 1_000 }),
+        async (at, insert, shift) => {
+          const altered = raw.slice(0, at) + insert + raw.slice(at + 1);
+          fc.pre(altered !== raw);
+          expect((await send(altered, headers)).status).toBe(401);
+          fc.pre(shift !== 0);
+          const moved = { ...headers, [TIMESTAMP_HEADER]: String(Number(headers[TIMESTAMP_HEADER]) + shift) };
+          expect((await send(raw, moved)).status).toBe(401);
+        },
+      ),
+      fuzzParameters(100),
+    );
+  });
+});
