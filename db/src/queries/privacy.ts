@@ -389,6 +389,7 @@ async function anonymiseRollups(
           ...BUCKETED_VISITOR_ROLLUPS.map((r) => r.table),
           ...SESSION_VISITOR_ROLLUPS,
           "agg_funnel_visitors",
+          "agg_step_visitors",
         ])}::text[]) as t where to_regclass(t) is not null`,
       )
     ).map((r) => r.name),
@@ -433,9 +434,10 @@ async function anonymiseRollups(
     }
   }
   const funnelIds = [...new Set(counted.map((e) => e.funnel_id))];
-  if (present.has("agg_funnel_visitors")) {
+  for (const table of ["agg_funnel_visitors", "agg_step_visitors"]) {
+    if (!present.has(table)) continue;
     await tx.execute(
-      sql`update agg_funnel_visitors a set visitor_id = ${anonymous}::uuid
+      sql`update ${sql.identifier(table)} a set visitor_id = ${anonymous}::uuid
         where a.funnel_id = any(${text(funnelIds)}::uuid[]) and ${mine}`,
     );
   }

@@ -301,20 +301,34 @@ export async function stepVisitors(
   scope: ReportScope,
   stepId?: string,
 ): Promise<StepVisitorFigures[]> {
+  // A visitor whose first or last entry into the step falls in the period entered it in the period;
+  // one whose entries straddle the whole period is looked up in its visits. Likewise its first entry
+  // in the period is its first entry, unless that came before the period.
+  const p = periodBounds(scope);
+  const [start, end] = [ts(p.start), ts(p.end)];
+  const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
+  const visitIn = (until: SQL) => sql`exists (select 1 from agg_step_visits v
+    where v.funnel_id = ${scope.funnelId}::uuid and v.visitor_id = x.visitor_id and v.step_id = x.step_id
+      and v.entry_at >= ${start} and ${until})`;
   const rows = await queryRows<{ step_id: string; visitors: number; converted: number }>(
     db,
-    sql`with firsts as (
-        select step_id, visitor_id, min(first_entry_at) as first_entry
-        from ${stepRows(scope, stepId)} x
-        group by 1, 2
-      ),
-      converters as (
+    sql`with converters as (
         select visitor_id, max(at) as last_conversion from ${conversionRows(scope, "conversion")} c group by 1
+      ),
+      x as (
+        select a.step_id, a.visitor_id, a.first_entry_at, a.last_entry_at, c.last_conversion
+        from agg_step_visitors a left join converters c using (visitor_id)
+        where a.funnel_id = ${scope.funnelId}::uuid ${step}
+          and a.first_entry_at < ${end} and a.last_entry_at >= ${start}
       )
-      select f.step_id, count(*) as visitors,
-        count(*) filter (where c.last_conversion >= f.first_entry) as converted
-      from firsts f left join converters c using (visitor_id)
-      group by f.step_id`,
+      select step_id,
+        count(*) filter (where first_entry_at >= ${start} or last_entry_at < ${end}
+          or ${visitIn(sql`v.entry_at < ${end}`)}) as visitors,
+        count(*) filter (where last_conversion is not null and (
+          case when first_entry_at >= ${start} then last_conversion >= first_entry_at
+            else ${visitIn(sql`v.entry_at <= x.last_conversion`)} end)) as converted
+      from x
+      group by step_id`,
   );
   return rows.map((r) => ({ stepId: r.step_id, visitors: int(r.visitors), converted: int(r.converted) }));
 }

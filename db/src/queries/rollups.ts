@@ -115,6 +115,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     string,
     { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
   >();
+  const stepSpans = new Map<
+    string,
+    { accountId: string; funnelId: string; stepId: string; visitorId: string; first: Date; last: Date }
+  >();
   const sessions = new Map<string, SessionRow>();
   const stepEvents: RollupEvent[] = [];
   const conversions: RollupEvent[] = [];
@@ -162,6 +166,21 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     });
     if (e.eventType === "step_entry" && e.funnelStepId) {
       const entered = e.funnelStepId;
+      const spanKey = [e.funnelId, entered, e.visitorId].join("|");
+      const span = stepSpans.get(spanKey);
+      if (!span) {
+        stepSpans.set(spanKey, {
+          accountId: e.accountId,
+          funnelId: e.funnelId,
+          stepId: entered,
+          visitorId: e.visitorId,
+          first: e.createdAt,
+          last: e.createdAt,
+        });
+      } else {
+        if (e.createdAt < span.first) span.first = e.createdAt;
+        if (e.createdAt > span.last) span.last = e.createdAt;
+      }
       STEP_LEVELS.forEach((level, i) => {
         const bucket = floorTo(e.createdAt, level.ms);
         const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
@@ -253,6 +272,20 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
           first_entry_at = least(${sql.raw(level.table)}.first_entry_at, excluded.first_entry_at)`,
       );
     }
+  }
+  for (const chunk of chunks(sortedValues(stepSpans))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_visitors", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["step_id", "uuid", chunk.map((r) => r.stepId)],
+        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
+        ["first_entry_at", "timestamptz", chunk.map((r) => iso(r.first))],
+        ["last_entry_at", "timestamptz", chunk.map((r) => iso(r.last))],
+      ])} on conflict (funnel_id, step_id, visitor_id) do update set
+        first_entry_at = least(agg_step_visitors.first_entry_at, excluded.first_entry_at),
+        last_entry_at = greatest(agg_step_visitors.last_entry_at, excluded.last_entry_at)`,
+    );
   }
   for (const chunk of chunks(sortedValues(seen))) {
     await tx.execute(

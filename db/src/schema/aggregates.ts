@@ -98,6 +98,24 @@ export const funnelVisitors = pgTable(
 );
 
 /**
+ * First and last entry of each visitor into each step: a period that holds a visitor's first entry,
+ * or its last, counts the visitor without reading its days; only visitors whose entries straddle
+ * the whole period are looked up in agg_step_visits (db/src/queries/reports.ts, stepVisitors).
+ */
+export const stepVisitorSpans = pgTable(
+  "agg_step_visitors",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    firstEntryAt: timestamp("first_entry_at", { withTimezone: true }).notNull(),
+    lastEntryAt: timestamp("last_entry_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ name: "agg_step_visitors_pk", columns: [t.funnelId, t.stepId, t.visitorId] })],
+);
+
+/**
  * One row per session: its traffic source and its device and browser (docs/metrics.md). Each
  * attribute keeps the time of the event it came from, so that an earlier event arriving later
  * replaces it: the row does not depend on the order events arrive in.
@@ -170,6 +188,7 @@ export const stepVisits = pgTable(
   (t) => [
     primaryKey({ name: "agg_step_visits_pk", columns: [t.funnelId, t.sessionId, t.entryEventId] }),
     index("idx_agg_step_visits_step_entry").on(t.funnelId, t.stepId, t.entryAt),
+    index("idx_agg_step_visits_visitor").on(t.funnelId, t.visitorId, t.stepId, t.entryAt),
   ],
 );
 
@@ -197,7 +216,7 @@ export const conversions = pgTable(
   },
   (t) => [
     primaryKey({ name: "agg_conversions_pk", columns: [t.funnelId, t.eventId] }),
-    index("idx_agg_conversions_at").on(t.funnelId, t.at),
+    index("idx_agg_conversions_kind_at").on(t.funnelId, t.kind, t.at),
     index("idx_agg_conversions_session").on(t.funnelId, t.sessionId),
   ],
 );
