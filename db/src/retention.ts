@@ -46,6 +46,7 @@ export const BUCKETED: [table: string, width: string][] = [
 export const TIMED: [table: string, column: string][] = [
   ["agg_funnel_visitors", "last_seen_at"],
   ["agg_step_visitors", "last_entry_at"],
+  ["agg_converters", "last_conversion_at"],
   ["agg_sessions", "first_at"],
   ["agg_step_events", "at"],
   ["agg_step_visits", "entry_at"],

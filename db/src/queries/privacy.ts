@@ -390,6 +390,7 @@ async function anonymiseRollups(
           ...SESSION_VISITOR_ROLLUPS,
           "agg_funnel_visitors",
           "agg_step_visitors",
+          "agg_converters",
         ])}::text[]) as t where to_regclass(t) is not null`,
       )
     ).map((r) => r.name),
@@ -434,7 +435,7 @@ async function anonymiseRollups(
     }
   }
   const funnelIds = [...new Set(counted.map((e) => e.funnel_id))];
-  for (const table of ["agg_funnel_visitors", "agg_step_visitors"]) {
+  for (const table of ["agg_funnel_visitors", "agg_step_visitors", "agg_converters"]) {
     if (!present.has(table)) continue;
     await tx.execute(
       sql`update ${sql.identifier(table)} a set visitor_id = ${anonymous}::uuid

@@ -312,9 +312,7 @@ export async function stepVisitors(
       and v.entry_at >= ${start} and ${until})`;
   const rows = await queryRows<{ step_id: string; visitors: number; converted: number }>(
     db,
-    sql`with converters as (
-        select visitor_id, max(at) as last_conversion from ${conversionRows(scope, "conversion")} c group by 1
-      ),
+    sql`with converters as (${convertersIn(scope)}),
       x as (
         select a.step_id, a.visitor_id, a.first_entry_at, a.last_entry_at, c.last_conversion
         from agg_step_visitors a left join converters c using (visitor_id)
@@ -331,6 +329,26 @@ export async function stepVisitors(
       group by step_id`,
   );
   return rows.map((r) => ({ stepId: r.step_id, visitors: int(r.visitors), converted: int(r.converted) }));
+}
+
+/**
+ * (visitor_id, last_conversion): visitors with a conversion in the period, and their last one
+ * there. A visitor whose last conversion falls in the period is read from agg_converters alone;
+ * one whose conversions also go on after it is looked up in its conversions.
+ */
+function convertersIn(scope: ReportScope): SQL {
+  const p = periodBounds(scope);
+  const [start, end] = [ts(p.start), ts(p.end)];
+  return sql`select visitor_id, last_conversion from (
+      select a.visitor_id, case when a.last_conversion_at < ${end} then a.last_conversion_at
+        else (select max(c.at) from agg_conversions c
+          where c.funnel_id = a.funnel_id and c.visitor_id = a.visitor_id and c.kind = 'conversion'
+            and c.at >= ${start} and c.at < ${end}) end as last_conversion
+      from agg_converters a
+      where a.funnel_id = ${scope.funnelId}::uuid and a.first_conversion_at < ${end}
+        and a.last_conversion_at >= ${start}
+    ) v
+    where last_conversion is not null`;
 }
 
 /** Distinct visitors entering the step, per bucket. */
@@ -561,7 +579,7 @@ export async function conversionTotals(db: Database, scope: ReportScope): Promis
   const [row] = await queryRows<{ n: number; value: string | null; valued: number; converters: number }>(
     db,
     sql`select count(*) as n, sum(value_cents)::text as value, count(value_cents) as valued,
-        count(distinct visitor_id) as converters
+        (select count(*) from (${convertersIn(scope)}) v) as converters
       from ${conversionRows(scope, "conversion")} c`,
   );
   return {

@@ -119,6 +119,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     string,
     { accountId: string; funnelId: string; stepId: string; visitorId: string; first: Date; last: Date }
   >();
+  const converters = new Map<
+    string,
+    { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
+  >();
   const sessions = new Map<string, SessionRow>();
   const stepEvents: RollupEvent[] = [];
   const conversions: RollupEvent[] = [];
@@ -217,6 +221,22 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       stepEvents.push(e);
       touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
     }
+    if (e.eventType === "conversion") {
+      const key = `${e.funnelId}|${e.visitorId}`;
+      const converter = converters.get(key);
+      if (!converter) {
+        converters.set(key, {
+          accountId: e.accountId,
+          funnelId: e.funnelId,
+          visitorId: e.visitorId,
+          first: e.createdAt,
+          last: e.createdAt,
+        });
+      } else {
+        if (e.createdAt < converter.first) converter.first = e.createdAt;
+        if (e.createdAt > converter.last) converter.last = e.createdAt;
+      }
+    }
     if (e.eventType === "conversion" || e.eventType === "refund") {
       conversions.push(e);
       if (e.eventType === "conversion") {
@@ -285,6 +305,19 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       ])} on conflict (funnel_id, step_id, visitor_id) do update set
         first_entry_at = least(agg_step_visitors.first_entry_at, excluded.first_entry_at),
         last_entry_at = greatest(agg_step_visitors.last_entry_at, excluded.last_entry_at)`,
+    );
+  }
+  for (const chunk of chunks(sortedValues(converters))) {
+    await tx.execute(
+      sql`${unnestInsert("agg_converters", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
+        ["first_conversion_at", "timestamptz", chunk.map((r) => iso(r.first))],
+        ["last_conversion_at", "timestamptz", chunk.map((r) => iso(r.last))],
+      ])} on conflict (funnel_id, visitor_id) do update set
+        first_conversion_at = least(agg_converters.first_conversion_at, excluded.first_conversion_at),
+        last_conversion_at = greatest(agg_converters.last_conversion_at, excluded.last_conversion_at)`,
     );
   }
   for (const chunk of chunks(sortedValues(seen))) {

@@ -116,6 +116,22 @@ export const stepVisitorSpans = pgTable(
 );
 
 /**
+ * First and last conversion of each visitor in each funnel: the visitors converting in a period,
+ * and their last conversion there, without grouping the period's conversions (stepVisitors).
+ */
+export const converterSpans = pgTable(
+  "agg_converters",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    firstConversionAt: timestamp("first_conversion_at", { withTimezone: true }).notNull(),
+    lastConversionAt: timestamp("last_conversion_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ name: "agg_converters_pk", columns: [t.funnelId, t.visitorId] })],
+);
+
+/**
  * One row per session: its traffic source and its device and browser (docs/metrics.md). Each
  * attribute keeps the time of the event it came from, so that an earlier event arriving later
  * replaces it: the row does not depend on the order events arrive in.
@@ -217,6 +233,7 @@ export const conversions = pgTable(
   (t) => [
     primaryKey({ name: "agg_conversions_pk", columns: [t.funnelId, t.eventId] }),
     index("idx_agg_conversions_kind_at").on(t.funnelId, t.kind, t.at),
+    index("idx_agg_conversions_visitor").on(t.funnelId, t.visitorId, t.at),
     index("idx_agg_conversions_session").on(t.funnelId, t.sessionId),
   ],
 );
