@@ -339,16 +339,16 @@ export async function stepVisitors(
 function convertersIn(scope: ReportScope): SQL {
   const p = periodBounds(scope);
   const [start, end] = [ts(p.start), ts(p.end)];
-  return sql`select visitor_id, last_conversion from (
-      select a.visitor_id, case when a.last_conversion_at < ${end} then a.last_conversion_at
-        else (select max(c.at) from agg_conversions c
-          where c.funnel_id = a.funnel_id and c.visitor_id = a.visitor_id and c.kind = 'conversion'
-            and c.at >= ${start} and c.at < ${end}) end as last_conversion
-      from agg_converters a
-      where a.funnel_id = ${scope.funnelId}::uuid and a.first_conversion_at < ${end}
-        and a.last_conversion_at >= ${start}
-    ) v
-    where last_conversion is not null`;
+  // Two plain parts rather than a correlated subquery, so the planner may scan in parallel.
+  return sql`select visitor_id, last_conversion_at as last_conversion from agg_converters
+      where funnel_id = ${scope.funnelId}::uuid and last_conversion_at >= ${start} and last_conversion_at < ${end}
+    union all
+    select c.visitor_id, max(c.at) as last_conversion
+    from agg_converters a
+    join agg_conversions c on c.funnel_id = a.funnel_id and c.visitor_id = a.visitor_id
+    where a.funnel_id = ${scope.funnelId}::uuid and a.first_conversion_at < ${end} and a.last_conversion_at >= ${end}
+      and c.kind = 'conversion' and c.at >= ${start} and c.at < ${end}
+    group by c.visitor_id`;
 }
 
 /** Distinct visitors entering the step, per bucket. */
