@@ -53,6 +53,8 @@ const schema = z
     INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
     REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
+    /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */
+    METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
     /** Name prefix of the BullMQ queues and Redis keys, so several deployments can share a Redis. */
     QUEUE_PREFIX: z.string().default("funnel"),
     /** Seed a demo account, funnels and events in the embedded default when the database is empty. */

@@ -27,7 +27,8 @@ import { documentedOperations, fillPath, type Operation, registeredHandlers } fr
 const PUBLIC: Record<string, string> = {
   "GET /healthz": "liveness probe (CONTRACT: health needs no key)",
   "GET /readyz": "readiness probe (CONTRACT: health needs no key)",
-  "GET /metrics": "Prometheus scrape; process and route-pattern figures, no account data",
+  "GET /metrics":
+    "Prometheus scrape; process and route-pattern figures, no account data (METRICS_TOKEN guards it when set)",
   "POST /api/v1/analytics/track":
     "browsers send events without a key; limited per client IP (limits.test.ts)",
   "POST /internal/ingest": "the edge's batches; the HMAC signature is the credential (limits.test.ts)",

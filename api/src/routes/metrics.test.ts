@@ -80,3 +80,29 @@ describe("httpMetrics", () => {
     }).not.toThrow();
   });
 });
+
+describe("GET /metrics with METRICS_TOKEN", () => {
+  const token = "scraper-token-0123456789";
+  let guarded: TestApp;
+  beforeAll(async () => {
+    guarded = await createTestApp({ config: { METRICS_TOKEN: token } });
+  });
+  afterAll(() => guarded?.close());
+
+  it.each([
+    ["no header", {}],
+    ["another token", { authorization: "Bearer scraper-token-0123456780" }],
+    ["a prefix of it", { authorization: `Bearer ${token.slice(0, -1)}` }],
+    ["not a bearer", { authorization: token }],
+  ])("answers 401 to %s", async (_name, headers: Record<string, string>) => {
+    const response = await guarded.app.request("/metrics", { headers });
+    expect(response.status).toBe(401);
+    expect(await response.text()).not.toContain("process_cpu_user_seconds_total");
+  });
+
+  it("answers the scraper that sends it", async () => {
+    const response = await guarded.app.request("/metrics", { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain("process_cpu_user_seconds_total");
+  });
+});
