@@ -31,6 +31,16 @@ describe("POST /api/v1/analytics/track at the edge", () => {
     expect(res.headers.get("x-request-id")).toBe(body.error.request_id);
   });
 
+  it("refuses a body nested deeper than the API allows, naming the body", async () => {
+    let nested: unknown = { event_type: "page_view" };
+    for (let i = 0; i < 5_000; i++) nested = { metadata: nested };
+    const res = await track(null, { ip: freshIp(), raw: JSON.stringify({ events: [nested] }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { message: "request body nests too deeply", details: [{ field: "body" }] },
+    });
+  });
+
   it("refuses an empty, oversized or malformed batch as the API does", async () => {
     const empty = await track({ events: [] }, { ip: freshIp() });
     expect(empty.status).toBe(400);

@@ -1,3 +1,4 @@
+import { LIMITS, nestsDeeperThan } from "@funnel/events";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -61,10 +62,18 @@ track.post(
   },
 );
 
+/** As the API's: not JSON, or nested deeper than LIMITS.bodyDepth, is a 400 naming `body`. */
 function parseJson(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new InvalidError("request body is not JSON", [{ field: "body", message: "must be valid JSON" }]);
   }
+  if (nestsDeeperThan(value, LIMITS.bodyDepth)) {
+    throw new InvalidError("request body nests too deeply", [
+      { field: "body", message: `must nest at most ${LIMITS.bodyDepth} levels of arrays and objects` },
+    ]);
+  }
+  return value;
 }
