@@ -9,7 +9,8 @@ export default defineConfig({
   test: {
     globalSetup: ["./test/global-setup.ts"],
     include: ["{api,db,packages,test}/**/*.test.ts"],
-    exclude: ["**/node_modules/**", "edge/**"],
+    // test/reliability restarts and kills services: `pnpm test:faults` (vitest.faults.config.ts).
+    exclude: ["**/node_modules/**", "edge/**", "test/reliability/**"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -7,6 +7,8 @@
 # cached outside the repo:
 #   ${FUNNEL_SERVICES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/funnel-analytics}/timescaledb-root
 # It listens on 127.0.0.1:${TSDB_PORT:-55432} with trust auth for user postgres.
+# Each port is a cluster of its own (own data directory, same chroot): `pnpm test:faults` stops and
+# starts one on TSDB_PORT=55433 without touching the default one.
 # `start` is idempotent: when the server already answers it returns silently.
 # Needs root (chroot, debootstrap, apt-get).
 set -euo pipefail

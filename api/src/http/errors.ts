@@ -1,4 +1,4 @@
-import { isDatabaseBusy } from "@funnel/db/client";
+import { isDatabaseBusy, isDatabaseUnavailable } from "@funnel/db/client";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -15,6 +15,7 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from "../errors";
+import { isRedisUnavailable } from "../infra/redis-errors";
 
 /** The one JSON error body of every route. */
 export const errorBody = z
@@ -69,6 +70,11 @@ export function isExpectedError(error: unknown): boolean {
 export function toErrorResponse(c: Context<AppEnv>, error: unknown) {
   if (error instanceof DomainError) return errorResponse(c, error);
   if (isDatabaseBusy(error)) return errorResponse(c, new UnavailableError("database busy, try again"));
+  // An outage of the database or Redis (a restart, a failover) is a 503 a client retries, not a 500.
+  if (isDatabaseUnavailable(error))
+    return errorResponse(c, new UnavailableError("database unavailable, try again"));
+  if (isRedisUnavailable(error))
+    return errorResponse(c, new UnavailableError("redis unavailable, try again"));
   if (error instanceof HTTPException && error.status === 400) {
     return errorResponse(
       c,

@@ -1,0 +1,73 @@
+/**
+ * The database restarted, the ingest worker killed with jobs in hand, and the API killed and
+ * started again, each under load: every event answered 202 is stored exactly once afterwards.
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type DedicatedCluster, dedicatedCluster } from "../support/dedicated-database";
+import { expectCleanRun, outage, runScenario, sleep } from "./scenario";
+import { type Stack, startStack } from "./stack";
+
+let cluster: DedicatedCluster;
+let stack: Stack | undefined;
+
+beforeAll(() => {
+  cluster = dedicatedCluster();
+});
+
+afterEach(async () => {
+  // A failed scenario must not leave the suite's cluster stopped for the next one.
+  await cluster.start();
+  await stack?.close();
+  stack = undefined;
+});
+
+describe("processes failing under load", () => {
+  it("the database restarted (fast shutdown, 5 s away): every accepted event stored once", async () => {
+    stack = await startStack(cluster, { appendfsync: "everysec" });
+    const result = await runScenario(
+      stack,
+      "database-restart",
+      201,
+      outage(
+        () => cluster.stop(),
+        () => cluster.start(),
+        5_000,
+      ),
+    );
+    expectCleanRun(result);
+    expect(result.accounting.missing, "accepted events lost").toBe(0);
+  });
+
+  it("the ingest worker killed (SIGKILL) with jobs in hand: every accepted event stored once", async () => {
+    stack = await startStack(cluster, { appendfsync: "everysec" });
+    const current = stack;
+    let activeAtKill = 0;
+    const result = await runScenario(current, "worker-sigkill", 202, async () => {
+      // Kill only while the worker holds jobs, so some are half-written when it dies.
+      for (let i = 0; i < 200 && activeAtKill === 0; i++) {
+        activeAtKill = (await current.queue()).active;
+        if (activeAtKill === 0) await sleep(25);
+      }
+      const faultAt = Date.now();
+      await current.restartWorker("SIGKILL");
+      return { faultAt, restoredAt: Date.now() };
+    });
+    console.log(`[faults] worker-sigkill jobs in hand at the kill: ${activeAtKill}`);
+    expect(activeAtKill).toBeGreaterThan(0);
+    expectCleanRun(result);
+    expect(result.accounting.missing, "accepted events lost").toBe(0);
+  });
+
+  it("the API killed (SIGKILL) with requests in flight and started again: every accepted event stored once", async () => {
+    stack = await startStack(cluster, { appendfsync: "everysec" });
+    const current = stack;
+    const result = await runScenario(current, "api-sigkill", 203, async () => {
+      const faultAt = Date.now();
+      await current.restartApi("SIGKILL");
+      return { faultAt, restoredAt: Date.now() };
+    });
+    expectCleanRun(result);
+    expect(result.load.refusedAt.length, "the outage was seen by clients").toBeGreaterThan(0);
+    expect(result.accounting.missing, "accepted events lost").toBe(0);
+  });
+});

@@ -1,0 +1,222 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { springSale } from "@funnel/fixtures";
+import { Redis } from "ioredis";
+import postgres from "postgres";
+import { type ApiProcess, freePort, startApi } from "../support/api-process";
+import {
+  createFaultsDatabase,
+  type DedicatedCluster,
+  type FaultsDatabase,
+} from "../support/dedicated-database";
+import { type Appendfsync, type RedisServer, startRedisServer } from "../support/redis-server";
+
+/**
+ * The production shape, each part a real process of its own: a Redis configured as the README
+ * says, a fresh database on the suite's own TimescaleDB cluster, the HTTP API (RUN_WORKER=false)
+ * and one ingest worker process (RUN_API=false), so each can be restarted or killed alone.
+ */
+export interface Stack {
+  redis: RedisServer;
+  database: FaultsDatabase;
+  sql: postgres.Sql;
+  api: ApiProcess;
+  worker: ApiProcess;
+  prefix: string;
+  restartApi(signal: NodeJS.Signals): Promise<void>;
+  restartWorker(signal: NodeJS.Signals): Promise<void>;
+  queue(): Promise<QueueCounts>;
+  /** Waits until the queue is empty and every accepted event is stored, or nothing changes for long. */
+  settle(accepted: number, timeoutMs?: number): Promise<Settled>;
+  account(accepted: Set<string>): Promise<Accounting>;
+  close(): Promise<void>;
+}
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+export interface Settled {
+  at: number;
+  storedRows: number;
+  queue: QueueCounts;
+}
+
+/** Every event answered 202, looked up in the events table after recovery. */
+export interface Accounting {
+  accepted: number;
+  storedRows: number;
+  /** Accepted ids with no row. */
+  missing: number;
+  /** Rows beyond the first for an event id. */
+  duplicateRows: number;
+  /** Rows whose id was never answered 202 (a request cut off after its batch was queued). */
+  storedUnacknowledged: number;
+}
+
+export async function startStack(
+  cluster: DedicatedCluster,
+  options: { appendfsync: Appendfsync; ingestConcurrency?: number },
+): Promise<Stack> {
+  const redis = await startRedisServer({ appendfsync: options.appendfsync });
+  const database = await createFaultsDatabase(cluster, redis.url);
+  const sql = postgres(database.url, { max: 2, onnotice: () => {} });
+  const dataDir = mkdtempSync(join(tmpdir(), "funnel-faults-data-"));
+  const prefix = `faults-${Date.now().toString(36)}`;
+  const env = {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    CLIENT_IP_HEADER: "x-forwarded-for",
+    NODE_ENV: "production",
+    EXPORT_SIGNING_SECRET: "faults-only-export-link-signing-secret-0123456789",
+  };
+  const apiEnv = { ...env, RUN_WORKER: "false", PORT: String(await freePort()) };
+  const workerEnv = {
+    ...env,
+    RUN_API: "false",
+    INGEST_CONCURRENCY: String(options.ingestConcurrency ?? 4),
+  };
+  const monitor = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  monitor.on("error", () => {});
+
+  const stack: Stack = {
+    redis,
+    database,
+    sql,
+    api: await startApi(apiEnv),
+    worker: await startApi(workerEnv, { waitReady: false }),
+    prefix,
+    async restartApi(signal) {
+      await stack.api.stop(signal);
+      // The same port: clients keep their address, as behind a process manager.
+      stack.api = await startApi(apiEnv);
+    },
+    async restartWorker(signal) {
+      await stack.worker.stop(signal);
+      stack.worker = await startApi(workerEnv, { waitReady: false });
+    },
+    async queue() {
+      const key = (name: string) => `${prefix}:ingest:${name}`;
+      const [waiting, paused, prioritized, active, delayed, failed] = await Promise.all([
+        monitor.llen(key("wait")),
+        monitor.llen(key("paused")),
+        monitor.zcard(key("prioritized")),
+        monitor.llen(key("active")),
+        monitor.zcard(key("delayed")),
+        monitor.zcard(key("failed")),
+      ]);
+      return { waiting: waiting + paused + prioritized, active, delayed, failed };
+    },
+    async settle(accepted, timeoutMs = 300_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = -1;
+      let unchangedSince = Date.now();
+      for (;;) {
+        const [queue, rows] = await Promise.all([stack.queue(), storedRows(sql)]);
+        const now = Date.now();
+        if (rows !== last) {
+          last = rows;
+          unchangedSince = now;
+        }
+        const empty = queue.waiting + queue.active + queue.delayed === 0;
+        // An empty queue with rows still missing is a loss once nothing has moved for a while.
+        if ((empty && rows >= accepted) || (empty && now - unchangedSince > 15_000) || now > deadline) {
+          return { at: now, storedRows: rows, queue };
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    account: (accepted) => account(sql, accepted),
+    async close() {
+      await stack.api.stop();
+      await stack.worker.stop();
+      monitor.disconnect();
+      await sql.end();
+      await database.drop();
+      await redis.remove();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  await pushCatalog(stack.api.url, database.key);
+  return stack;
+}
+
+async function pushCatalog(url: string, key: string): Promise<void> {
+  const res = await fetch(`${url}/api/v1/funnels/${springSale.id}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: springSale.name, steps: springSale.steps, pages: springSale.pages }),
+  });
+  if (res.status !== 200) throw new Error(`catalog PUT answered ${res.status}: ${await res.text()}`);
+}
+
+async function storedRows(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from analytics_events`;
+  return row?.n ?? 0;
+}
+
+async function account(sql: postgres.Sql, accepted: Set<string>): Promise<Accounting> {
+  const ids = [...accepted];
+  return sql.begin(async (tx) => {
+    await tx`create temp table accepted_ids (event_id uuid primary key) on commit drop`;
+    for (let i = 0; i < ids.length; i += 50_000) {
+      await tx`insert into accepted_ids select unnest(${ids.slice(i, i + 50_000)}::uuid[])`;
+    }
+    const [row] = await tx<Omit<Accounting, "accepted">[]>`
+      select
+        (select count(*)::int from analytics_events) as "storedRows",
+        (select count(*)::int from accepted_ids a
+          where not exists (select 1 from analytics_events e where e.event_id = a.event_id)) as missing,
+        (select (count(*) - count(distinct event_id))::int from analytics_events) as "duplicateRows",
+        (select count(*)::int from analytics_events e
+          where not exists (select 1 from accepted_ids a where a.event_id = e.event_id)) as "storedUnacknowledged"`;
+    if (!row) throw new Error("no accounting row");
+    return { accepted: ids.length, ...row };
+  });
+}
+
+/** Resident memory of a process in bytes, from /proc (Linux). */
+export function residentBytes(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) * 1024;
+}
+
+/** Values of unlabelled metrics from a Prometheus text exposition. */
+export function metricValues(text: string, names: string[]): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const name of names) {
+    const match = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    values[name] = match?.[1] === undefined ? Number.NaN : Number(match[1]);
+  }
+  return values;
+}
+
+/**
+ * What clients saw of a fault: answers other than 202, the longest stretch without a 202, and how
+ * long after the service came back the first 202 was answered.
+ */
+export function clientView(
+  acceptedAt: { at: number }[],
+  refusedAt: number[],
+  restoredAt: number,
+): { refusedAnswers: number; longestGapMs: number; firstAcceptAfterRestoreMs: number } {
+  const times = acceptedAt.map((a) => a.at).sort((a, b) => a - b);
+  let longestGapMs = 0;
+  for (let i = 1; i < times.length; i++) {
+    longestGapMs = Math.max(longestGapMs, (times[i] ?? 0) - (times[i - 1] ?? 0));
+  }
+  const next = times.find((t) => t >= restoredAt);
+  return {
+    refusedAnswers: refusedAt.length,
+    longestGapMs,
+    firstAcceptAfterRestoreMs: next === undefined ? Number.NaN : next - restoredAt,
+  };
+}
