@@ -3,7 +3,9 @@
  * 200 requests/s while /track ingest runs, real API and worker processes on TimescaleDB and Redis.
  *
  * Options (env): BENCH_REALTIME_RATE (req/s, default 200), BENCH_REALTIME_SECONDS (default 30),
- * BENCH_TRACK_RATE (ingest req/s during the run, one event each, default 1000).
+ * BENCH_TRACK_RATE (ingest req/s during the run, one event each, default 1000),
+ * BENCH_REALTIME_API=separate (read the real-time view from a second API process, as a deployment
+ * with several API processes behind its proxy would; default: the one taking /track).
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -17,6 +19,7 @@ import { repoRoot, servicesUp, withDatabase } from "../support/services";
 const realtimeRate = Number(process.env.BENCH_REALTIME_RATE ?? 200);
 const seconds = Number(process.env.BENCH_REALTIME_SECONDS ?? 30);
 const trackRate = Number(process.env.BENCH_TRACK_RATE ?? 1_000);
+const separateReader = process.env.BENCH_REALTIME_API === "separate";
 
 const { databaseUrl, redisUrl } = servicesUp();
 const dbName = `bench_realtime_${Date.now()}`;
@@ -36,6 +39,7 @@ const env = {
 // As in production: the HTTP API and the ingest worker in separate processes.
 const api = await startApi({ ...env, RUN_WORKER: "false" });
 const worker = await startApi({ ...env, RUN_API: "false", INGEST_CONCURRENCY: "4" }, { waitReady: false });
+const reader = separateReader ? await startApi({ ...env, RUN_WORKER: "false" }) : api;
 
 try {
   const keyOut = execFileSync(
@@ -103,7 +107,7 @@ try {
   await new Promise((r) => setTimeout(r, 3_000));
 
   const realtime = await autocannon({
-    url: `${api.url}/api/v1/analytics/funnels/${funnel.id}/realtime`,
+    url: `${reader.url}/api/v1/analytics/funnels/${funnel.id}/realtime`,
     connections: 20,
     overallRate: realtimeRate,
     duration: seconds,
@@ -117,6 +121,7 @@ try {
 
   const report = {
     date: new Date().toISOString().slice(0, 10),
+    reader: separateReader ? "a second API process" : "the API process taking /track",
     realtime: {
       target_rps: realtimeRate,
       achieved_rps: Math.round(realtime.requests.average),
@@ -142,6 +147,7 @@ try {
   };
   console.log(JSON.stringify(report, null, 2));
 } finally {
+  if (reader !== api) await reader.stop();
   await api.stop();
   await worker.stop();
   await sql.end();
