@@ -40,6 +40,7 @@ export const BUCKETED: [table: string, width: string][] = [
   ["agg_step_times_daily", "1 day"],
   ["agg_step_segments_daily", "1 day"],
   ["agg_step_paths_daily", "1 day"],
+  ["agg_products_daily", "1 day"],
 ];
 
 /** Exact-time rollups and other tables, by the time column that dates a row. */

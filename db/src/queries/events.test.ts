@@ -202,6 +202,7 @@ async function rollupSnapshot(handle: DatabaseHandle) {
     funnelVisitors: await rows("agg_funnel_visitors", "funnel_id, visitor_id"),
     stepVisitorSpans: await rows("agg_step_visitors", "funnel_id, step_id, visitor_id"),
     converterSpans: await rows("agg_converters", "funnel_id, visitor_id"),
+    dailyProducts: await rows("agg_products_daily", "funnel_id, bucket, product_id"),
     sessions: await rows("agg_sessions", "funnel_id, session_id, visitor_id"),
     stepEvents: await rows("agg_step_events", "funnel_id, session_id, event_id"),
     stepVisits: await rows("agg_step_visits", "funnel_id, session_id, entry_event_id"),

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
+import { productItems } from "./rollups";
 
 /**
  * The figures the report routes are built from, read from the rollups (schema/aggregates.ts), not
@@ -771,19 +772,26 @@ export async function topProducts(
   scope: ReportScope,
   limit: number,
 ): Promise<ProductFigures[]> {
+  // Whole UTC days from agg_products_daily, the rest from the orders themselves; the name is the
+  // latest order's (by time, then event id) that gave one.
+  const parts = dailyOrExact(scope, "agg_conversions", "agg_products_daily").map((seg) =>
+    seg.table === "agg_conversions"
+      ? sql`select id, q * price as revenue, q as units, name, at as name_at, event_id as name_event_id
+          from (${productItems(sql`(select * from agg_conversions
+            where funnel_id = ${scope.funnelId}::uuid and kind = 'conversion'
+              and at >= ${ts(seg.from)} and at < ${ts(seg.to)})`)}) i`
+      : sql`select product_id as id, revenue, units, name, name_at, name_event_id from agg_products_daily
+          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
+  );
+  if (parts.length === 0) return [];
   const rows = await queryRows<{ id: string; name: string | null; revenue: string; units: string }>(
     db,
-    sql`select p ->> 'product_id' as id,
-        (array_agg(p ->> 'product_name' order by o.at desc, o.event_id desc)
-          filter (where jsonb_typeof(p -> 'product_name') = 'string'))[1] as name,
-        sum((p ->> 'quantity')::numeric * (p ->> 'price_cents')::numeric)::text as revenue,
-        sum((p ->> 'quantity')::numeric)::text as units
-      from ${conversionRows(scope, "conversion", sql`and value_cents > 0 and products is not null`)} o
-      cross join lateral jsonb_array_elements(o.products) as p
-      where jsonb_typeof(p) = 'object' and jsonb_typeof(p -> 'product_id') = 'string'
-        and jsonb_typeof(p -> 'quantity') = 'number' and jsonb_typeof(p -> 'price_cents') = 'number'
-      group by 1
-      order by sum((p ->> 'quantity')::numeric * (p ->> 'price_cents')::numeric) desc, 1
+    sql`select id,
+        (array_agg(name order by name_at desc, name_event_id desc) filter (where name is not null))[1] as name,
+        sum(revenue)::text as revenue, sum(units)::text as units
+      from ${unionAll(parts)} x
+      group by id
+      order by sum(revenue) desc, id
       limit ${limit}`,
   );
   return rows.map((r) => ({

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
 import { chunks, sortedValues, unnestInsert } from "./unnest";
@@ -542,10 +542,26 @@ async function insertStepPaths(tx: Database, rows: StepPathRow[]): Promise<void>
   }
 }
 
+/**
+ * The products of the conversions in `source` (rows of agg_conversions), one row per valid item:
+ * the rules of topProducts (db/src/queries/reports.ts), shared by the daily rollup.
+ */
+export function productItems(source: SQL): SQL {
+  return sql`select c.account_id, c.funnel_id, c.at, c.event_id, p ->> 'product_id' as id,
+      case when jsonb_typeof(p -> 'product_name') = 'string' then p ->> 'product_name' end as name,
+      (p ->> 'quantity')::numeric as q, (p ->> 'price_cents')::numeric as price
+    from ${source} c
+    cross join lateral jsonb_array_elements(c.products) as p
+    where c.kind = 'conversion' and c.value_cents > 0 and jsonb_typeof(c.products) = 'array'
+      and jsonb_typeof(p) = 'object' and jsonb_typeof(p -> 'product_id') = 'string'
+      and jsonb_typeof(p -> 'quantity') = 'number' and jsonb_typeof(p -> 'price_cents') = 'number'`;
+}
+
+/** Conversions and refunds; the products of the orders stored go to agg_products_daily. */
 async function insertConversions(tx: Database, events: RollupEvent[]): Promise<void> {
   for (const chunk of chunks(events)) {
     await tx.execute(
-      sql`${unnestInsert("agg_conversions", [
+      sql`with stored as (${unnestInsert("agg_conversions", [
         ["account_id", "uuid", chunk.map((e) => e.accountId)],
         ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
         ["event_id", "uuid", chunk.map((e) => e.eventId)],
@@ -564,10 +580,29 @@ async function insertConversions(tx: Database, events: RollupEvent[]): Promise<v
             return products === null ? null : JSON.stringify(products);
           }),
         ],
-      ])} on conflict do nothing`,
+      ])} on conflict do nothing returning *)
+      insert into agg_products_daily
+      select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
+        sum(q * price), sum(q),
+        (array_agg(name order by at desc, event_id desc) filter (where name is not null))[1],
+        (array_agg(at order by at desc, event_id desc) filter (where name is not null))[1],
+        (array_agg(event_id order by at desc, event_id desc) filter (where name is not null))[1]
+      from (${productItems(sql`stored`)}) items
+      group by funnel_id, 3, id
+      order by funnel_id, 3, id
+      on conflict (funnel_id, bucket, product_id) do update set
+        revenue = agg_products_daily.revenue + excluded.revenue,
+        units = agg_products_daily.units + excluded.units,
+        name = case when ${NEWER_NAME} then excluded.name else agg_products_daily.name end,
+        name_at = case when ${NEWER_NAME} then excluded.name_at else agg_products_daily.name_at end,
+        name_event_id = case when ${NEWER_NAME} then excluded.name_event_id else agg_products_daily.name_event_id end`,
     );
   }
 }
+
+const NEWER_NAME = sql.raw(
+  "excluded.name is not null and (agg_products_daily.name is null or (excluded.name_at, excluded.name_event_id) > (agg_products_daily.name_at, agg_products_daily.name_event_id))",
+);
 
 // ---------------------------------------------------------------------------------------------
 // Per-session derivations.

@@ -3,6 +3,7 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   text,
@@ -386,4 +387,24 @@ export const dailyStepPaths = pgTable(
       columns: [t.funnelId, t.stepId, t.bucket, t.kind, t.otherStepId, t.exitOutcome, t.reason],
     }),
   ],
+);
+
+/**
+ * Products of orders per UTC day of the order: revenue (quantity × price_cents) and units, and the
+ * name of the latest order (by time, then event id) that gave one, with that order's time and id.
+ */
+export const dailyProducts = pgTable(
+  "agg_products_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    productId: text("product_id").notNull(),
+    revenue: numeric("revenue").notNull(),
+    units: numeric("units").notNull(),
+    name: text("name"),
+    nameAt: timestamp("name_at", { withTimezone: true }),
+    nameEventId: uuid("name_event_id"),
+  },
+  (t) => [primaryKey({ name: "agg_products_daily_pk", columns: [t.funnelId, t.bucket, t.productId] })],
 );
