@@ -29,7 +29,8 @@ INSERT INTO agg_products_daily
   ) items
   GROUP BY funnel_id, bucket, id;
 --> statement-breakpoint
--- funnel_rebuild_rollups() of migration 0010, with agg_products_daily.
+-- funnel_rebuild_rollups() of migration 0008, with the tables of migrations 0009 to 0011:
+-- agg_step_visitors, agg_converters and agg_products_daily.
 CREATE OR REPLACE FUNCTION funnel_rebuild_rollups() RETURNS void
 LANGUAGE plpgsql
 AS $$
