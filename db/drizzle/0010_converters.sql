@@ -7,10 +7,4 @@ CREATE TABLE "agg_converters" (
 	CONSTRAINT "agg_converters_pk" PRIMARY KEY("funnel_id","visitor_id")
 );
 --> statement-breakpoint
-CREATE INDEX "idx_agg_conversions_visitor" ON "agg_conversions" USING btree ("funnel_id","visitor_id","at");--> statement-breakpoint
--- Filled from the conversions rollup rather than by a full rebuild.
-INSERT INTO agg_converters
-SELECT min(account_id::text)::uuid, funnel_id, visitor_id, min(at), max(at)
-FROM agg_conversions
-WHERE kind = 'conversion'
-GROUP BY funnel_id, visitor_id;
+CREATE INDEX "idx_agg_conversions_visitor" ON "agg_conversions" USING btree ("funnel_id","visitor_id","at");

@@ -10,27 +10,10 @@ CREATE TABLE "agg_products_daily" (
 	"name_event_id" uuid,
 	CONSTRAINT "agg_products_daily_pk" PRIMARY KEY("funnel_id","bucket","product_id")
 );--> statement-breakpoint
--- Filled from the conversions rollup rather than by a full rebuild.
-INSERT INTO agg_products_daily
-  SELECT min(account_id::text)::uuid, funnel_id, bucket, id, sum(q * price), sum(q),
-    (array_agg(name ORDER BY at DESC, event_id DESC) FILTER (WHERE name IS NOT NULL))[1],
-    (array_agg(at ORDER BY at DESC, event_id DESC) FILTER (WHERE name IS NOT NULL))[1],
-    (array_agg(event_id ORDER BY at DESC, event_id DESC) FILTER (WHERE name IS NOT NULL))[1]
-  FROM (
-    SELECT c.account_id, c.funnel_id, date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00') AS bucket,
-      c.at, c.event_id, p ->> 'product_id' AS id,
-      CASE WHEN jsonb_typeof(p -> 'product_name') = 'string' THEN p ->> 'product_name' END AS name,
-      (p ->> 'quantity')::numeric AS q, (p ->> 'price_cents')::numeric AS price
-    FROM agg_conversions c
-    CROSS JOIN LATERAL jsonb_array_elements(c.products) AS p
-    WHERE c.kind = 'conversion' AND c.value_cents > 0 AND jsonb_typeof(c.products) = 'array'
-      AND jsonb_typeof(p) = 'object' AND jsonb_typeof(p -> 'product_id') = 'string'
-      AND jsonb_typeof(p -> 'quantity') = 'number' AND jsonb_typeof(p -> 'price_cents') = 'number'
-  ) items
-  GROUP BY funnel_id, bucket, id;
---> statement-breakpoint
--- funnel_rebuild_rollups() of migration 0008, with the tables of migrations 0009 to 0011:
--- agg_step_visitors, agg_converters and agg_products_daily.
+-- funnel_rebuild_rollups() of migration 0004, with every rollup migrations 0006 to 0011 add: every
+-- rollup from the stored events, by the rules the ingest worker applies batch by batch
+-- (db/src/queries/rollups.ts). Called once here to fill them (the columns 0008 adds to
+-- agg_step_visits included); tests call it to check the worker's rollups equal it.
 CREATE OR REPLACE FUNCTION funnel_rebuild_rollups() RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -212,3 +195,5 @@ BEGIN
   GROUP BY funnel_id, bucket, id;
 END;
 $$;
+--> statement-breakpoint
+SELECT funnel_rebuild_rollups();

@@ -6,7 +6,7 @@ import { chunks, sortedValues, unnestInsert } from "./unnest";
 /**
  * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
  * inside the batch's transaction. The rules are the SQL function funnel_rebuild_rollups()
- * (migration 0004) applied incrementally: a test checks that both give the same rows.
+ * (latest version: migration 0011) applied incrementally: a test checks that both give the same rows.
  *
  * Most rollups are upserts that do not depend on the order events arrive in. Step visits and the
  * step a conversion belongs to do: an entry arriving late can split a visit or take over a
