@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
-import { chunks, sortedValues, unnestInsert } from "./unnest";
+import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
  * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
@@ -111,18 +111,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   const stepBuckets = STEP_LEVELS.map(
     () => new Map<string, [string, string, string, Date, string, string, Date]>(),
   );
-  const seen = new Map<
-    string,
-    { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
-  >();
-  const stepSpans = new Map<
-    string,
-    { accountId: string; funnelId: string; stepId: string; visitorId: string; first: Date; last: Date }
-  >();
-  const converters = new Map<
-    string,
-    { accountId: string; funnelId: string; visitorId: string; first: Date; last: Date }
-  >();
+  // First and last time per funnel visitor (any event), per step visitor (entries), per converter.
+  const seen = new Map<string, Span>();
+  const stepSpans = new Map<string, Span>();
+  const converters = new Map<string, Span>();
   const sessions = new Map<string, SessionRow>();
   const stepEvents: RollupEvent[] = [];
   const conversions: RollupEvent[] = [];
@@ -170,21 +162,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     });
     if (e.eventType === "step_entry" && e.funnelStepId) {
       const entered = e.funnelStepId;
-      const spanKey = [e.funnelId, entered, e.visitorId].join("|");
-      const span = stepSpans.get(spanKey);
-      if (!span) {
-        stepSpans.set(spanKey, {
-          accountId: e.accountId,
-          funnelId: e.funnelId,
-          stepId: entered,
-          visitorId: e.visitorId,
-          first: e.createdAt,
-          last: e.createdAt,
-        });
-      } else {
-        if (e.createdAt < span.first) span.first = e.createdAt;
-        if (e.createdAt > span.last) span.last = e.createdAt;
-      }
+      widenSpan(stepSpans, e, entered);
       STEP_LEVELS.forEach((level, i) => {
         const bucket = floorTo(e.createdAt, level.ms);
         const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
@@ -202,41 +180,13 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
         }
       });
     }
-    const seenKey = `${e.funnelId}|${e.visitorId}`;
-    const visitor = seen.get(seenKey);
-    if (!visitor) {
-      seen.set(seenKey, {
-        accountId: e.accountId,
-        funnelId: e.funnelId,
-        visitorId: e.visitorId,
-        first: e.createdAt,
-        last: e.createdAt,
-      });
-    } else {
-      if (e.createdAt < visitor.first) visitor.first = e.createdAt;
-      if (e.createdAt > visitor.last) visitor.last = e.createdAt;
-    }
+    widenSpan(seen, e);
     foldSession(sessions, e);
     if ((e.eventType === "step_entry" || e.eventType === "step_exit") && e.funnelStepId) {
       stepEvents.push(e);
       touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
     }
-    if (e.eventType === "conversion") {
-      const key = `${e.funnelId}|${e.visitorId}`;
-      const converter = converters.get(key);
-      if (!converter) {
-        converters.set(key, {
-          accountId: e.accountId,
-          funnelId: e.funnelId,
-          visitorId: e.visitorId,
-          first: e.createdAt,
-          last: e.createdAt,
-        });
-      } else {
-        if (e.createdAt < converter.first) converter.first = e.createdAt;
-        if (e.createdAt > converter.last) converter.last = e.createdAt;
-      }
-    }
+    if (e.eventType === "conversion") widenSpan(converters, e);
     if (e.eventType === "conversion" || e.eventType === "refund") {
       conversions.push(e);
       if (e.eventType === "conversion") {
@@ -293,46 +243,9 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       );
     }
   }
-  for (const chunk of chunks(sortedValues(stepSpans))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_visitors", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["first_entry_at", "timestamptz", chunk.map((r) => iso(r.first))],
-        ["last_entry_at", "timestamptz", chunk.map((r) => iso(r.last))],
-      ])} on conflict (funnel_id, step_id, visitor_id) do update set
-        first_entry_at = least(agg_step_visitors.first_entry_at, excluded.first_entry_at),
-        last_entry_at = greatest(agg_step_visitors.last_entry_at, excluded.last_entry_at)`,
-    );
-  }
-  for (const chunk of chunks(sortedValues(converters))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_converters", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["first_conversion_at", "timestamptz", chunk.map((r) => iso(r.first))],
-        ["last_conversion_at", "timestamptz", chunk.map((r) => iso(r.last))],
-      ])} on conflict (funnel_id, visitor_id) do update set
-        first_conversion_at = least(agg_converters.first_conversion_at, excluded.first_conversion_at),
-        last_conversion_at = greatest(agg_converters.last_conversion_at, excluded.last_conversion_at)`,
-    );
-  }
-  for (const chunk of chunks(sortedValues(seen))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_funnel_visitors", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["first_seen_at", "timestamptz", chunk.map((r) => iso(r.first))],
-        ["last_seen_at", "timestamptz", chunk.map((r) => iso(r.last))],
-      ])} on conflict (funnel_id, visitor_id) do update set
-        first_seen_at = least(agg_funnel_visitors.first_seen_at, excluded.first_seen_at),
-        last_seen_at = greatest(agg_funnel_visitors.last_seen_at, excluded.last_seen_at)`,
-    );
-  }
+  await upsertSpans(tx, "agg_step_visitors", stepSpans, ["first_entry_at", "last_entry_at"]);
+  await upsertSpans(tx, "agg_converters", converters, ["first_conversion_at", "last_conversion_at"]);
+  await upsertSpans(tx, "agg_funnel_visitors", seen, ["first_seen_at", "last_seen_at"]);
   // A session whose source, device or browser changed (an earlier event arrived late) moves its
   // step visits to another segment: derive it again too.
   for (const changed of await upsertSessions(tx, sortedValues(sessions))) {
@@ -344,6 +257,60 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
   await deriveSessions(tx, sortedValues(touched));
+}
+
+/** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */
+interface Span {
+  accountId: string;
+  funnelId: string;
+  stepId: string | undefined;
+  visitorId: string;
+  first: Date;
+  last: Date;
+}
+
+function widenSpan(spans: Map<string, Span>, e: RollupEvent, stepId?: string): void {
+  const key = [e.funnelId, stepId ?? "", e.visitorId].join("|");
+  const span = spans.get(key);
+  if (!span) {
+    spans.set(key, {
+      accountId: e.accountId,
+      funnelId: e.funnelId,
+      stepId,
+      visitorId: e.visitorId,
+      first: e.createdAt,
+      last: e.createdAt,
+    });
+    return;
+  }
+  if (e.createdAt < span.first) span.first = e.createdAt;
+  if (e.createdAt > span.last) span.last = e.createdAt;
+}
+
+/** Upserts spans into `table` (keyed by funnel, step when it has one, visitor): earliest first, latest last. */
+async function upsertSpans(
+  tx: Database,
+  table: "agg_funnel_visitors" | "agg_step_visitors" | "agg_converters",
+  spans: Map<string, Span>,
+  [first, last]: [string, string],
+): Promise<void> {
+  const byStep = table === "agg_step_visitors";
+  const t = sql.raw(table);
+  const [f, l] = [sql.raw(first), sql.raw(last)];
+  for (const chunk of chunks(sortedValues(spans))) {
+    const columns: UnnestColumn[] = [
+      ["account_id", "uuid", chunk.map((r) => r.accountId)],
+      ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+      ...(byStep ? [["step_id", "uuid", chunk.map((r) => r.stepId ?? null)] as UnnestColumn] : []),
+      ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
+      [first, "timestamptz", chunk.map((r) => r.first.toISOString())],
+      [last, "timestamptz", chunk.map((r) => r.last.toISOString())],
+    ];
+    await tx.execute(
+      sql`${unnestInsert(table, columns)} on conflict (funnel_id, ${sql.raw(byStep ? "step_id, " : "")}visitor_id)
+        do update set ${f} = least(${t}.${f}, excluded.${f}), ${l} = greatest(${t}.${l}, excluded.${l})`,
+    );
+  }
 }
 
 function foldSession(sessions: Map<string, SessionRow>, e: RollupEvent): void {
