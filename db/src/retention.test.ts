@@ -132,6 +132,17 @@ async function expectRetained(db: Database, result: RetentionResult): Promise<vo
   expect(visitors.map((v) => v.visitor_id)).toEqual([returning, recent].sort());
   expect(await count(db, sql`select 1 from agg_session_buckets`)).toBeGreaterThan(0);
   expect(await count(db, sql`select 1 from agg_conversions`)).toBe(2);
+  // Days seen link to the days kept: the returning visitor's first day kept is its first now.
+  const links = () =>
+    queryRows<{ kind: number; bucket: string; prev: string; units: number }>(
+      db,
+      sql`select kind, bucket::text as bucket, prev_bucket::text as prev, units::int as units
+        from agg_day_links order by 1, 2, 3`,
+    );
+  const retained = await links();
+  expect(retained.some((l) => l.prev !== "-infinity")).toBe(false);
+  await db.execute(sql`select funnel_rebuild_day_links()`);
+  expect(await links()).toEqual(retained);
   expect(await count(db, sql`select 1 from rejected_events`)).toBe(1);
   expect(result.deleted.rejected_events).toBe(1);
 

@@ -41,6 +41,8 @@ export const BUCKETED: [table: string, width: string][] = [
   ["agg_step_segments_daily", "1 day"],
   ["agg_step_paths_daily", "1 day"],
   ["agg_products_daily", "1 day"],
+  ["agg_active_days", "1 day"],
+  ["agg_day_links", "1 day"],
 ];
 
 /** Exact-time rollups and other tables, by the time column that dates a row. */
@@ -93,7 +95,30 @@ export async function applyRetention(db: Database, options: RetentionOptions = {
   );
   for (const [table, width] of BUCKETED) await remove(table, sql`bucket <= ${at} - ${width}::interval`);
   for (const [table, column] of TIMED) await remove(table, sql`${sql.identifier(column)} < ${at}`);
+  if (present.has("agg_day_links")) await unlinkGoneDays(db, at);
   return { cutoff, dropped, deleted };
+}
+
+/**
+ * A day seen after the cutoff whose previous day went is now its unit's first: its link moves to
+ * '-infinity', as a rebuild from what is kept would give it, and as the ingest worker expects.
+ */
+async function unlinkGoneDays(db: Database, at: SQL): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.execute(sql.raw(`set local statement_timeout = '${STATEMENT_TIMEOUT}'`));
+    await tx.execute(
+      sql`with moved as (
+          delete from agg_day_links
+          where prev_bucket <> '-infinity' and prev_bucket <= ${at} - '1 day'::interval
+          returning account_id, funnel_id, kind, step_id, bucket, units
+        )
+        insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
+        select account_id, funnel_id, kind, step_id, bucket, '-infinity', sum(units)
+        from moved
+        group by account_id, funnel_id, kind, step_id, bucket
+        on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units`,
+    );
+  });
 }
 
 /** Drops the chunks or monthly partitions of analytics_events that lie wholly before `cutoff`. */

@@ -36,6 +36,11 @@ interface Case {
 const CASES: Case[] = [
   { name: "UTC, whole days", query: { date_from: "2026-03-01", date_to: "2026-03-31" }, granularity: "day" },
   {
+    name: "UTC by week, from the middle of a week",
+    query: { date_from: "2026-03-04", date_to: "2026-03-25" },
+    granularity: "week",
+  },
+  {
     name: "New York across the spring DST change, by week",
     query: { date_from: "2026-03-02", date_to: "2026-03-29", tz: "America/New_York" },
     granularity: "week",

@@ -226,6 +226,8 @@ async function rollupSnapshot(handle: DatabaseHandle) {
       "agg_step_paths_daily",
       "funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason",
     ),
+    activeDays: await rows("agg_active_days", "funnel_id, unit, kind, step_id, bucket"),
+    dayLinks: await rows("agg_day_links", "funnel_id, kind, step_id, bucket, prev_bucket"),
   };
 }
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { UNIT } from "./day-links";
 import { writeBatch } from "./events";
 import {
   anonymisedPayload,
@@ -186,6 +187,8 @@ async function rollups(db: Database): Promise<Record<string, string[]>> {
     if (!table.startsWith("agg_")) continue;
     out[table] = (await rowsOf(db, table)).map((row) => JSON.stringify(row)).sort();
   }
+  // Days seen name a visitor or a session in `unit`, not in visitor_id.
+  out.agg_active_days = (await rowsOf(db, "agg_active_days")).map((row) => JSON.stringify(row)).sort();
   return out;
 }
 
@@ -264,6 +267,12 @@ describe.each([
   it("changes the rollups only in the visitor's ids, so every count stays", async () => {
     expect(await rollups(db)).toEqual(await rollupsBefore());
     expect(Object.keys(before)).toEqual(expect.arrayContaining(["agg_session_buckets", "agg_conversions"]));
+    const named = (json: string, unit: string) => {
+      const row = JSON.parse(json) as Row;
+      return row.account_id === accountA && row.unit === unit;
+    };
+    expect(before.agg_active_days?.some((json) => named(json, visitor))).toBe(true);
+    expect((await rollups(db)).agg_active_days?.some((json) => named(json, visitor))).toBe(false);
   });
 
   async function rollupsBefore() {
@@ -273,6 +282,17 @@ describe.each([
       out[table] = rows
         .map((json) => JSON.parse(json) as Row)
         .map((row) => {
+          if (table === "agg_active_days") {
+            if (row.account_id !== accountA) return row;
+            if (row.kind !== UNIT.session && row.unit === visitor) {
+              return { ...row, unit: withdrawal.anonymousVisitorId };
+            }
+            const session =
+              row.kind === UNIT.session && typeof row.unit === "string"
+                ? withdrawal.sessions.get(row.unit)
+                : undefined;
+            return session === undefined ? row : { ...row, unit: session };
+          }
           if (row.account_id !== accountA || row.visitor_id !== visitor) return row;
           const session =
             typeof row.session_id === "string" ? withdrawal.sessions.get(row.session_id) : undefined;

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { UNIT } from "./day-links";
 import { chunks } from "./unnest";
 
 /**
@@ -391,6 +392,7 @@ async function anonymiseRollups(
           "agg_funnel_visitors",
           "agg_step_visitors",
           "agg_converters",
+          "agg_active_days",
         ])}::text[]) as t where to_regclass(t) is not null`,
       )
     ).map((r) => r.name),
@@ -441,6 +443,21 @@ async function anonymiseRollups(
       sql`update ${sql.identifier(table)} a set visitor_id = ${anonymous}::uuid
         where a.funnel_id = any(${text(funnelIds)}::uuid[]) and ${mine}`,
     );
+  }
+  if (present.has("agg_active_days")) {
+    // Days seen name their unit by id: the visitor's (as text), or a session's.
+    const inFunnels = sql`a.funnel_id = any(${text(funnelIds)}::uuid[]) and a.account_id = ${accountId}::uuid`;
+    await tx.execute(
+      sql`update agg_active_days a set unit = ${anonymous}
+        where ${inFunnels} and a.unit = ${visitor.toLowerCase()} and a.kind <> ${UNIT.session}`,
+    );
+    if (sessions.size > 0) {
+      await tx.execute(
+        sql`update agg_active_days a set unit = m.new_id
+          from unnest(${text([...sessions.keys()])}, ${text([...sessions.values()])}) as m(old_id, new_id)
+          where ${inFunnels} and a.unit = m.old_id and a.kind = ${UNIT.session}`,
+      );
+    }
   }
   const keys = [...new Map(counted.map((e) => [`${e.funnel_id}|${e.session_id}`, e])).values()];
   for (const table of SESSION_VISITOR_ROLLUPS) {

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
+import { UNIT, type UnitKind } from "./day-links";
 import { productItems } from "./rollups";
 
 /**
@@ -212,6 +213,95 @@ const int = (v: unknown): number => (v === null || v === undefined ? 0 : Number(
 const SOURCE = sql.raw("coalesce(s.utm_source, s.referrer_host, 'direct')");
 
 // ---------------------------------------------------------------------------------------------
+// Distinct units over whole days, from the day links (schema/aggregates.ts: agg_day_links).
+
+interface WholeDays {
+  from: string;
+  to: string;
+  /** The parts of the period before and after the whole days, each shorter than a day. */
+  ends: ReportScope[];
+}
+
+/** The whole UTC days [from, to) inside the period, and what is left at its ends; null when none. */
+function wholeDays(scope: ReportScope): WholeDays | null {
+  const s = scope.start.getTime();
+  const e = scope.end.getTime();
+  const from = Math.ceil(s / DAY_MS) * DAY_MS;
+  const to = Math.floor(e / DAY_MS) * DAY_MS;
+  if (from >= to) return null;
+  const ends = [
+    [s, from],
+    [to, e],
+  ]
+    .filter(([a, b]) => (a as number) < (b as number))
+    .map(([a, b]) => ({
+      ...scope,
+      start: new Date(a as number),
+      end: new Date(b as number),
+      buckets: undefined,
+    }));
+  return { from: iso(from), to: iso(to), ends };
+}
+
+const NO_SESSION_ROWS = sql`(select null::uuid as visitor_id, null::text as session_id, null::timestamptz as at where false)`;
+
+/**
+ * Units of `kind` seen in the whole days, per step: each is counted on its first day there, the one
+ * day whose previous day seen comes before them.
+ */
+function linkedUnits(scope: ReportScope, days: WholeDays, kind: UnitKind, stepId: string = NO_STEP): SQL {
+  return sql`select coalesce(sum(units), 0) from agg_day_links
+    where funnel_id = ${scope.funnelId}::uuid and kind = ${kind} and step_id = ${stepId}::uuid
+      and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}`;
+}
+
+/** The unit (and step) was not seen in the whole days. */
+function notSeenIn(
+  scope: ReportScope,
+  days: WholeDays,
+  kind: UnitKind,
+  unit: SQL,
+  stepId: SQL = sql`${NO_STEP}::uuid`,
+): SQL {
+  return sql`not exists (select 1 from agg_active_days a
+    where a.funnel_id = ${scope.funnelId}::uuid and a.unit = ${unit} and a.kind = ${kind} and a.step_id = ${stepId}
+      and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})`;
+}
+
+/**
+ * (b, visitors): units per bucket from the day links alone, when every bucket's part of the period
+ * is made of whole UTC days; null otherwise.
+ */
+function linkedUnitsByBucket(
+  scope: ReportScope,
+  buckets: Date[],
+  kind: UnitKind,
+  stepId: string = NO_STEP,
+): SQL | null {
+  const s = scope.start.getTime();
+  const e = scope.end.getTime();
+  const froms: string[] = [];
+  for (const [i, b] of buckets.entries()) {
+    const from = Math.max(b.getTime(), s);
+    const to = Math.min(buckets[i + 1]?.getTime() ?? e, e);
+    if (from % DAY_MS !== 0 || to % DAY_MS !== 0) return null;
+    froms.push(iso(from));
+  }
+  const first = froms[0];
+  if (first === undefined) return null;
+  // The buckets' parts are back to back: bucket b holds [froms[b], froms[b + 1]), the last one up
+  // to the end of the period. A unit counts in b on its first day there.
+  const starts = sql`(select ${sql.param(froms)}::text[]::timestamptz[])`;
+  return sql`select b, sum(units) as visitors from (
+      select width_bucket(bucket, ${starts}) as b, prev_bucket, units from agg_day_links
+      where funnel_id = ${scope.funnelId}::uuid and kind = ${kind} and step_id = ${stepId}::uuid
+        and bucket >= ${ts(first)} and bucket < ${ts(iso(e))}
+    ) x
+    where prev_bucket < ${starts}[b]
+    group by b`;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export interface VisitorTotals {
   unique: number;
@@ -220,14 +310,34 @@ export interface VisitorTotals {
 }
 
 export async function visitorTotals(db: Database, scope: ReportScope): Promise<VisitorTotals> {
-  const [row] = await queryRows<{ unique: number; sessions: number; fresh: number }>(
+  const fresh = sql`(select count(*) from agg_funnel_visitors
+    where funnel_id = ${scope.funnelId}::uuid and ${inPeriod("first_seen_at", scope)})`;
+  const days = wholeDays(scope);
+  if (!days) {
+    const [row] = await queryRows<{ unique: number; sessions: number; fresh: number }>(
+      db,
+      sql`with v as materialized (select visitor_id, session_id from ${sessionRows(scope)} x)
+        select
+          (select count(*) from (select distinct visitor_id from v) d) as unique,
+          (select count(*) from (select distinct session_id from v) d) as sessions,
+          ${fresh} as fresh`,
+    );
+    return { unique: int(row?.unique), sessions: int(row?.sessions), new: int(row?.fresh) };
+  }
+  // Whole days from the day links; the ends (less than a day each) from the rows that cover them,
+  // less the visitors and sessions also seen in the whole days.
+  const ends = days.ends.length === 0 ? NO_SESSION_ROWS : unionAll(days.ends.map((end) => sessionRows(end)));
+  const [row] = await queryRows<{ unique: string; sessions: string; fresh: number }>(
     db,
-    sql`with v as materialized (select visitor_id, session_id from ${sessionRows(scope)} x)
+    sql`with v as materialized (select visitor_id, session_id from ${ends} x)
       select
-        (select count(*) from (select distinct visitor_id from v) d) as unique,
-        (select count(*) from (select distinct session_id from v) d) as sessions,
-        (select count(*) from agg_funnel_visitors
-          where funnel_id = ${scope.funnelId}::uuid and ${inPeriod("first_seen_at", scope)}) as fresh`,
+        (${linkedUnits(scope, days, UNIT.visitor)})
+          + (select count(*) from (select distinct visitor_id from v) d
+            where ${notSeenIn(scope, days, UNIT.visitor, sql`d.visitor_id::text`)}) as unique,
+        (${linkedUnits(scope, days, UNIT.session)})
+          + (select count(*) from (select distinct session_id from v) d
+            where ${notSeenIn(scope, days, UNIT.session, sql`d.session_id`)}) as sessions,
+        ${fresh} as fresh`,
   );
   return { unique: int(row?.unique), sessions: int(row?.sessions), new: int(row?.fresh) };
 }
@@ -238,11 +348,13 @@ export async function visitorsByBucket(
   scope: ReportScope,
   buckets: Date[],
 ): Promise<Map<number, number>> {
+  const linked = linkedUnitsByBucket(scope, buckets, UNIT.visitor);
   const rows = await queryRows<{ b: number; visitors: number }>(
     db,
-    sql`select b, count(*) as visitors from (
-        select distinct ${bucketOf("at", buckets)} as b, visitor_id from ${sessionRows({ ...scope, buckets })} x
-      ) d group by b`,
+    linked ??
+      sql`select b, count(*) as visitors from (
+          select distinct ${bucketOf("at", buckets)} as b, visitor_id from ${sessionRows({ ...scope, buckets })} x
+        ) d group by b`,
   );
   return new Map(rows.map((r) => [int(r.b), int(r.visitors)]));
 }
@@ -302,15 +414,60 @@ export async function stepVisitors(
   scope: ReportScope,
   stepId?: string,
 ): Promise<StepVisitorFigures[]> {
-  // A visitor whose first or last entry into the step falls in the period entered it in the period;
-  // one whose entries straddle the whole period is looked up in its visits. Likewise its first entry
-  // in the period is its first entry, unless that came before the period.
+  const days = wholeDays(scope);
+  if (!days) return stepVisitorsScanned(db, scope, stepId);
+  // Whole days from the day links, the ends from the rows that cover them (less the step visitors
+  // also seen in the whole days); who converted, from the period's converters.
+  const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
+  const ends = days.ends.map((end) => stepRows(end, stepId));
+  const [visitors, converted] = await Promise.all([
+    queryRows<{ step_id: string; visitors: string }>(
+      db,
+      sql`select step_id, sum(n)::text as visitors from (
+          select step_id, sum(units) as n from agg_day_links
+          where funnel_id = ${scope.funnelId}::uuid and kind = ${UNIT.stepVisitor} ${step}
+            and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}
+          group by step_id
+          ${
+            ends.length === 0
+              ? sql``
+              : sql`union all
+                select step_id, count(*) from (select distinct step_id, visitor_id from ${unionAll(ends)} x) d
+                where ${notSeenIn(scope, days, UNIT.stepVisitor, sql`d.visitor_id::text`, sql`d.step_id`)}
+                group by step_id`
+          }
+        ) x group by step_id`,
+    ),
+    convertedStepVisitors(db, scope, stepId),
+  ]);
+  const byStep = new Map(converted.map((r) => [r.step_id, int(r.converted)]));
+  return visitors.map((r) => ({
+    stepId: r.step_id,
+    visitors: int(r.visitors),
+    converted: byStep.get(r.step_id) ?? 0,
+  }));
+}
+
+/**
+ * A visitor whose first or last entry into the step falls in the period entered it in the period;
+ * one whose entries straddle the whole period is looked up in its visits. Likewise its first entry
+ * in the period is its first entry, unless that came before the period.
+ */
+function visitIn(scope: ReportScope, until: SQL): SQL {
+  return sql`exists (select 1 from agg_step_visits v
+    where v.funnel_id = ${scope.funnelId}::uuid and v.visitor_id = x.visitor_id and v.step_id = x.step_id
+      and v.entry_at >= ${ts(periodBounds(scope).start)} and ${until})`;
+}
+
+/** Step visitors and those who converted, from every step visitor whose entries overlap the period. */
+async function stepVisitorsScanned(
+  db: Database,
+  scope: ReportScope,
+  stepId?: string,
+): Promise<StepVisitorFigures[]> {
   const p = periodBounds(scope);
   const [start, end] = [ts(p.start), ts(p.end)];
   const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
-  const visitIn = (until: SQL) => sql`exists (select 1 from agg_step_visits v
-    where v.funnel_id = ${scope.funnelId}::uuid and v.visitor_id = x.visitor_id and v.step_id = x.step_id
-      and v.entry_at >= ${start} and ${until})`;
   const rows = await queryRows<{ step_id: string; visitors: number; converted: number }>(
     db,
     sql`with converters as (${convertersIn(scope)}),
@@ -322,14 +479,42 @@ export async function stepVisitors(
       )
       select step_id,
         count(*) filter (where first_entry_at >= ${start} or last_entry_at < ${end}
-          or ${visitIn(sql`v.entry_at < ${end}`)}) as visitors,
+          or ${visitIn(scope, sql`v.entry_at < ${end}`)}) as visitors,
         count(*) filter (where last_conversion is not null and (
           case when first_entry_at >= ${start} then last_conversion >= first_entry_at
-            else ${visitIn(sql`v.entry_at <= x.last_conversion`)} end)) as converted
+            else ${visitIn(scope, sql`v.entry_at <= x.last_conversion`)} end)) as converted
       from x
       group by step_id`,
   );
   return rows.map((r) => ({ stepId: r.step_id, visitors: int(r.visitors), converted: int(r.converted) }));
+}
+
+/**
+ * Step visitors of the period whose last conversion in the period comes at or after their first
+ * entry in it, per step: read from the period's converters, who are few beside the visitors.
+ */
+function convertedStepVisitors(db: Database, scope: ReportScope, stepId?: string) {
+  const p = periodBounds(scope);
+  const [start, end] = [ts(p.start), ts(p.end)];
+  const steps = stepId
+    ? sql`${stepId}::uuid`
+    : sql`any(select id from funnel_steps where funnel_id = ${scope.funnelId}::uuid)`;
+  return queryRows<{ step_id: string; converted: number }>(
+    db,
+    sql`with converters as materialized (${convertersIn(scope)}),
+      x as (
+        select a.step_id, a.visitor_id, a.first_entry_at, c.last_conversion
+        from converters c
+        join agg_step_visitors a on a.funnel_id = ${scope.funnelId}::uuid and a.step_id = ${steps}
+          and a.visitor_id = c.visitor_id
+        where a.first_entry_at < ${end} and a.last_entry_at >= ${start}
+      )
+      select step_id, count(*) filter (where
+          case when first_entry_at >= ${start} then last_conversion >= first_entry_at
+            else ${visitIn(scope, sql`v.entry_at <= x.last_conversion`)} end) as converted
+      from x
+      group by step_id`,
+  );
 }
 
 /**
@@ -359,12 +544,14 @@ export async function stepVisitorsByBucket(
   stepId: string,
   buckets: Date[],
 ): Promise<Map<number, number>> {
+  const linked = linkedUnitsByBucket(scope, buckets, UNIT.stepVisitor, stepId);
   const rows = await queryRows<{ b: number; visitors: number }>(
     db,
-    sql`select b, count(*) as visitors from (
-        select distinct ${bucketOf("at", buckets)} as b, visitor_id
-        from ${stepRows({ ...scope, buckets }, stepId)} x
-      ) d group by b`,
+    linked ??
+      sql`select b, count(*) as visitors from (
+          select distinct ${bucketOf("at", buckets)} as b, visitor_id
+          from ${stepRows({ ...scope, buckets }, stepId)} x
+        ) d group by b`,
   );
   return new Map(rows.map((r) => [int(r.b), int(r.visitors)]));
 }
@@ -577,10 +764,10 @@ export interface ConversionTotals {
 }
 
 export async function conversionTotals(db: Database, scope: ReportScope): Promise<ConversionTotals> {
-  const [row] = await queryRows<{ n: number; value: string | null; valued: number; converters: number }>(
+  const [row] = await queryRows<{ n: number; value: string | null; valued: number; converters: string }>(
     db,
     sql`select count(*) as n, sum(value_cents)::text as value, count(value_cents) as valued,
-        (select count(*) from (${convertersIn(scope)}) v) as converters
+        (${convertersCount(scope)})::text as converters
       from ${conversionRows(scope, "conversion")} c`,
   );
   return {
@@ -589,6 +776,21 @@ export async function conversionTotals(db: Database, scope: ReportScope): Promis
     valued: int(row?.valued),
     converters: int(row?.converters),
   };
+}
+
+/** Distinct visitors with a conversion in the period. */
+function convertersCount(scope: ReportScope): SQL {
+  const days = wholeDays(scope);
+  if (!days) return sql`select count(*) from (${convertersIn(scope)}) v`;
+  // Whole days from the day links; the ends from the conversions there, less the visitors who
+  // also converted in the whole days.
+  const ends = days.ends.map((end) => conversionRows(end, "conversion"));
+  return sql`(${linkedUnits(scope, days, UNIT.converter)}) + ${
+    ends.length === 0
+      ? sql`0`
+      : sql`(select count(*) from (select distinct visitor_id from ${unionAll(ends)} c) d
+          where ${notSeenIn(scope, days, UNIT.converter, sql`d.visitor_id::text`)})`
+  }`;
 }
 
 export interface ConversionGroup {

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
+import { ActiveDays, linkActiveDays, UNIT } from "./day-links";
 import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
@@ -119,9 +120,12 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   const stepEvents: RollupEvent[] = [];
   const conversions: RollupEvent[] = [];
   const touched = new Map<string, { funnelId: string; sessionId: string }>();
+  const days = new ActiveDays();
 
   for (const e of events) {
     const stepId = e.funnelStepId ?? NO_STEP;
+    days.add(e, UNIT.visitor, e.visitorId);
+    days.add(e, UNIT.session, e.sessionId);
     COUNT_LEVELS.forEach((level, i) => {
       const bucket = floorTo(e.createdAt, level.ms);
       const key = [
@@ -163,6 +167,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     if (e.eventType === "step_entry" && e.funnelStepId) {
       const entered = e.funnelStepId;
       widenSpan(stepSpans, e, entered);
+      days.add(e, UNIT.stepVisitor, e.visitorId, entered);
       STEP_LEVELS.forEach((level, i) => {
         const bucket = floorTo(e.createdAt, level.ms);
         const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
@@ -186,7 +191,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       stepEvents.push(e);
       touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
     }
-    if (e.eventType === "conversion") widenSpan(converters, e);
+    if (e.eventType === "conversion") {
+      widenSpan(converters, e);
+      days.add(e, UNIT.converter, e.visitorId);
+    }
     if (e.eventType === "conversion" || e.eventType === "refund") {
       conversions.push(e);
       if (e.eventType === "conversion") {
@@ -257,6 +265,8 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
   await deriveSessions(tx, sortedValues(touched));
+  // Last: its locks are then held only until the commit.
+  await linkActiveDays(tx, days.sorted());
 }
 
 /** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */

@@ -6,6 +6,7 @@ import {
   numeric,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uuid,
@@ -407,4 +408,53 @@ export const dailyProducts = pgTable(
     nameEventId: uuid("name_event_id"),
   },
   (t) => [primaryKey({ name: "agg_products_daily_pk", columns: [t.funnelId, t.bucket, t.productId] })],
+);
+
+/**
+ * The UTC days each counted unit was seen on in a funnel: a visitor (kind 0, any event), a session
+ * (kind 1, by session id), a visitor entering a step (kind 2) or converting (kind 3). `unit` is the visitor or session id;
+ * step_id is NO_STEP except for kind 2. With agg_day_links, distinct units over whole days.
+ */
+export const activeDays = pgTable(
+  "agg_active_days",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    unit: text("unit").notNull(),
+    kind: smallint("kind").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_active_days_pk",
+      columns: [t.funnelId, t.unit, t.kind, t.stepId, t.bucket],
+    }),
+  ],
+);
+
+/**
+ * Units per (day, the unit's previous day seen): each day a unit was seen on (agg_active_days),
+ * linked to the day it was seen before ('-infinity' for its first). A unit is seen in the days
+ * [D1, D2) exactly when one of its days there has its previous day before D1, and only one does
+ * (its first day there); so distinct units over a range of whole days are a sum over the range's
+ * rows, and their number follows the days, not the units.
+ */
+export const dayLinks = pgTable(
+  "agg_day_links",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    kind: smallint("kind").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    prevBucket: timestamp("prev_bucket", { withTimezone: true }).notNull(),
+    units: bigint("units", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_day_links_pk",
+      columns: [t.funnelId, t.kind, t.stepId, t.bucket, t.prevBucket],
+    }),
+  ],
 );

@@ -1,0 +1,181 @@
+import { sql } from "drizzle-orm";
+import { type Database, queryRows } from "../client";
+import { NO_STEP } from "../schema";
+import { chunks, sortedValues } from "./unnest";
+
+/**
+ * Days seen and their links (schema/aggregates.ts: agg_active_days, agg_day_links), kept from each
+ * batch. A unit's links are the pairs (day, previous day) of its days in order; a day arriving
+ * between two known ones replaces one link with two. So links are derived again for every unit
+ * that gains a day, under a lock on the unit, from the days committed before and the new ones.
+ */
+
+/** What a unit of agg_active_days counts. */
+export const UNIT = { visitor: 0, session: 1, stepVisitor: 2, converter: 3 } as const;
+export type UnitKind = (typeof UNIT)[keyof typeof UNIT];
+
+const DAY_MS = 86_400_000;
+
+/** Lock slots of units: a batch holds a bounded number of locks, and two batches rarely share one. */
+const LOCK_SLOTS = 4_096;
+/** First key of these two-key advisory locks; the per-session locks of rollups.ts use another. */
+const LOCK_NAMESPACE = 0x46554e44;
+
+interface ActiveDay {
+  accountId: string;
+  funnelId: string;
+  kind: UnitKind;
+  stepId: string;
+  unit: string;
+  day: Date;
+}
+
+/** The (unit, day) pairs of a batch, each once. */
+export class ActiveDays {
+  private readonly days = new Map<string, ActiveDay>();
+
+  add(
+    event: { accountId: string; funnelId: string; createdAt: Date },
+    kind: UnitKind,
+    id: string,
+    step = NO_STEP,
+  ) {
+    const day = new Date(Math.floor(event.createdAt.getTime() / DAY_MS) * DAY_MS);
+    // As the database writes a uuid, so that keys here and there agree; a session id is any text.
+    const funnelId = event.funnelId.toLowerCase();
+    const stepId = step.toLowerCase();
+    const unit = kind === UNIT.session ? id : id.toLowerCase();
+    const key = dayKey(funnelId, unit, kind, stepId, day.toISOString());
+    if (!this.days.has(key)) {
+      this.days.set(key, { accountId: event.accountId, funnelId, kind, stepId, unit, day });
+    }
+  }
+
+  sorted(): ActiveDay[] {
+    return sortedValues(this.days);
+  }
+}
+
+function dayKey(funnelId: string, unit: string, kind: number, stepId: string, day: string): string {
+  return [funnelId, unit, kind, stepId, day].join("|");
+}
+
+function lockSlot(funnelId: string, unit: string): number {
+  // FNV-1a: any stable hash will do, it only spreads units over the slots.
+  let hash = 0x811c9dc5;
+  const key = `${funnelId}|${unit}`;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % LOCK_SLOTS;
+}
+
+/**
+ * Stores the batch's days and, for the units that gained one, moves their links from the old
+ * sequence of days to the new one. Called last in the batch's transaction: the locks it takes are
+ * held only until the commit that follows, and no lock of another kind is taken after them.
+ */
+export async function linkActiveDays(tx: Database, days: ActiveDay[]): Promise<void> {
+  const fresh: ActiveDay[] = [];
+  for (const chunk of chunks(days)) {
+    const rows = await queryRows<{
+      funnel_id: string;
+      unit: string;
+      kind: number;
+      step_id: string;
+      day: string;
+    }>(
+      tx,
+      sql`insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
+        select account_id, funnel_id, unit, kind, step_id, bucket
+        from unnest(${sql.param(chunk.map((d) => d.accountId))}::text[]::uuid[],
+          ${sql.param(chunk.map((d) => d.funnelId))}::text[]::uuid[],
+          ${sql.param(chunk.map((d) => d.unit))}::text[],
+          ${sql.param(chunk.map((d) => String(d.kind)))}::text[]::int2[],
+          ${sql.param(chunk.map((d) => d.stepId))}::text[]::uuid[],
+          ${sql.param(chunk.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
+          as u(account_id, funnel_id, unit, kind, step_id, bucket)
+        on conflict do nothing
+        returning funnel_id, unit, kind, step_id,
+          to_char(bucket at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as day`,
+    );
+    const byKey = new Map(
+      chunk.map((d) => [dayKey(d.funnelId, d.unit, d.kind, d.stepId, d.day.toISOString()), d]),
+    );
+    for (const row of rows) {
+      const day = byKey.get(dayKey(row.funnel_id, row.unit, Number(row.kind), row.step_id, row.day));
+      if (day) fresh.push(day);
+    }
+  }
+  if (fresh.length === 0) return;
+  const slots = [...new Set(fresh.map((d) => lockSlot(d.funnelId, d.unit)))].sort((a, b) => a - b);
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
+      slots.map(String),
+    )}::text[]::int4[]) as s order by s) as ordered`,
+  );
+  for (const chunk of chunks(fresh)) {
+    const emptied = await queryRows<{
+      funnel_id: string;
+      kind: number;
+      step_id: string;
+      /** As text, which '-infinity' also is. */
+      bucket: string;
+      prev_bucket: string;
+    }>(
+      tx,
+      sql`with n as (
+          select * from unnest(${sql.param(chunk.map((d) => d.accountId))}::text[]::uuid[],
+            ${sql.param(chunk.map((d) => d.funnelId))}::text[]::uuid[],
+            ${sql.param(chunk.map((d) => d.unit))}::text[],
+            ${sql.param(chunk.map((d) => String(d.kind)))}::text[]::int2[],
+            ${sql.param(chunk.map((d) => d.stepId))}::text[]::uuid[],
+            ${sql.param(chunk.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
+            as n(account_id, funnel_id, unit, kind, step_id, bucket)
+        ),
+        units as (select distinct account_id, funnel_id, unit, kind, step_id from n),
+        days as (
+          select u.account_id, d.funnel_id, d.unit, d.kind, d.step_id, d.bucket, n.bucket is not null as fresh
+          from units u
+          join agg_active_days d
+            on d.funnel_id = u.funnel_id and d.unit = u.unit and d.kind = u.kind and d.step_id = u.step_id
+          left join n on n.funnel_id = d.funnel_id and n.unit = d.unit and n.kind = d.kind
+            and n.step_id = d.step_id and n.bucket = d.bucket
+        ),
+        links as (
+          select account_id, funnel_id, kind, step_id, bucket,
+            coalesce(lag(bucket) over w, '-infinity') as prev_bucket, 1 as delta
+          from days
+          window w as (partition by funnel_id, unit, kind, step_id order by bucket)
+          union all
+          select account_id, funnel_id, kind, step_id, bucket,
+            coalesce(lag(bucket) over w, '-infinity') as prev_bucket, -1 as delta
+          from days where not fresh
+          window w as (partition by funnel_id, unit, kind, step_id order by bucket)
+        )
+        insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
+        select account_id, funnel_id, kind, step_id, bucket, prev_bucket, sum(delta)
+        from links
+        group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
+        having sum(delta) <> 0
+        order by funnel_id, kind, step_id, bucket, prev_bucket
+        on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
+        returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
+          l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+    );
+    const gone = emptied.filter((r) => r.funnel_id !== null);
+    if (gone.length === 0) continue;
+    await tx.execute(
+      sql`delete from agg_day_links l
+        using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+          ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
+          ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+          ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+          ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
+          as g(funnel_id, kind, step_id, bucket, prev_bucket)
+        where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
+          and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
+    );
+  }
+}
