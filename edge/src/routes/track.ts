@@ -54,7 +54,9 @@ track.post(
     const cf = c.req.raw.cf as { country?: unknown } | undefined;
     const result = await acceptTrack(deps, parseJson(await c.req.text()), {
       ip: c.req.header("cf-connecting-ip"),
-      userAgent: c.req.header("user-agent"),
+      // The header is the browser's, not a body field to refuse: kept to the column's length, as the
+      // API does, which refuses a longer user_agent in the batches it is forwarded.
+      userAgent: c.req.header("user-agent")?.slice(0, LIMITS.userAgentLength),
       country: typeof cf?.country === "string" ? cf.country : undefined,
       receivedAt: new Date(),
     });
