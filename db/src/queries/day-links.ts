@@ -115,67 +115,67 @@ export async function linkActiveDays(tx: Database, days: ActiveDay[]): Promise<v
       slots.map(String),
     )}::text[]::int4[]) as s order by s) as ordered`,
   );
-  for (const chunk of chunks(fresh)) {
-    const emptied = await queryRows<{
-      funnel_id: string;
-      kind: number;
-      step_id: string;
-      /** As text, which '-infinity' also is. */
-      bucket: string;
-      prev_bucket: string;
-    }>(
-      tx,
-      sql`with n as (
-          select * from unnest(${sql.param(chunk.map((d) => d.accountId))}::text[]::uuid[],
-            ${sql.param(chunk.map((d) => d.funnelId))}::text[]::uuid[],
-            ${sql.param(chunk.map((d) => d.unit))}::text[],
-            ${sql.param(chunk.map((d) => String(d.kind)))}::text[]::int2[],
-            ${sql.param(chunk.map((d) => d.stepId))}::text[]::uuid[],
-            ${sql.param(chunk.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
-            as n(account_id, funnel_id, unit, kind, step_id, bucket)
-        ),
-        units as (select distinct account_id, funnel_id, unit, kind, step_id from n),
-        days as (
-          select u.account_id, d.funnel_id, d.unit, d.kind, d.step_id, d.bucket, n.bucket is not null as fresh
-          from units u
-          join agg_active_days d
-            on d.funnel_id = u.funnel_id and d.unit = u.unit and d.kind = u.kind and d.step_id = u.step_id
-          left join n on n.funnel_id = d.funnel_id and n.unit = d.unit and n.kind = d.kind
-            and n.step_id = d.step_id and n.bucket = d.bucket
-        ),
-        links as (
-          select account_id, funnel_id, kind, step_id, bucket,
-            coalesce(lag(bucket) over w, '-infinity') as prev_bucket, 1 as delta
-          from days
-          window w as (partition by funnel_id, unit, kind, step_id order by bucket)
-          union all
-          select account_id, funnel_id, kind, step_id, bucket,
-            coalesce(lag(bucket) over w, '-infinity') as prev_bucket, -1 as delta
-          from days where not fresh
-          window w as (partition by funnel_id, unit, kind, step_id order by bucket)
-        )
-        insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
-        select account_id, funnel_id, kind, step_id, bucket, prev_bucket, sum(delta)
-        from links
-        group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
-        having sum(delta) <> 0
-        order by funnel_id, kind, step_id, bucket, prev_bucket
-        on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
-        returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
-          l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
-    );
-    const gone = emptied.filter((r) => r.funnel_id !== null);
-    if (gone.length === 0) continue;
-    await tx.execute(
-      sql`delete from agg_day_links l
-        using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-          ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
-          ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-          ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-          ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
-          as g(funnel_id, kind, step_id, bucket, prev_bucket)
-        where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
-          and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
-    );
-  }
+  // One statement for all of them: its rows are upserted in key order, so two batches lock shared
+  // link rows in one order (chunks would each be in order, but not all together).
+  const emptied = await queryRows<{
+    funnel_id: string;
+    kind: number;
+    step_id: string;
+    /** As text, which '-infinity' also is. */
+    bucket: string;
+    prev_bucket: string;
+  }>(
+    tx,
+    sql`with n as (
+        select * from unnest(${sql.param(fresh.map((d) => d.accountId))}::text[]::uuid[],
+          ${sql.param(fresh.map((d) => d.funnelId))}::text[]::uuid[],
+          ${sql.param(fresh.map((d) => d.unit))}::text[],
+          ${sql.param(fresh.map((d) => String(d.kind)))}::text[]::int2[],
+          ${sql.param(fresh.map((d) => d.stepId))}::text[]::uuid[],
+          ${sql.param(fresh.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
+          as n(account_id, funnel_id, unit, kind, step_id, bucket)
+      ),
+      units as (select distinct account_id, funnel_id, unit, kind, step_id from n),
+      days as (
+        select u.account_id, d.funnel_id, d.unit, d.kind, d.step_id, d.bucket, n.bucket is not null as fresh
+        from units u
+        join agg_active_days d
+          on d.funnel_id = u.funnel_id and d.unit = u.unit and d.kind = u.kind and d.step_id = u.step_id
+        left join n on n.funnel_id = d.funnel_id and n.unit = d.unit and n.kind = d.kind
+          and n.step_id = d.step_id and n.bucket = d.bucket
+      ),
+      links as (
+        select account_id, funnel_id, kind, step_id, bucket,
+          coalesce(lag(bucket) over w, '-infinity') as prev_bucket, 1 as delta
+        from days
+        window w as (partition by funnel_id, unit, kind, step_id order by bucket)
+        union all
+        select account_id, funnel_id, kind, step_id, bucket,
+          coalesce(lag(bucket) over w, '-infinity') as prev_bucket, -1 as delta
+        from days where not fresh
+        window w as (partition by funnel_id, unit, kind, step_id order by bucket)
+      )
+      insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
+      select account_id, funnel_id, kind, step_id, bucket, prev_bucket, sum(delta)
+      from links
+      group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
+      having sum(delta) <> 0
+      order by funnel_id, kind, step_id, bucket, prev_bucket
+      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
+      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
+        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+  );
+  const gone = emptied.filter((r) => r.funnel_id !== null);
+  if (gone.length === 0) return;
+  await tx.execute(
+    sql`delete from agg_day_links l
+      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
+        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
+        as g(funnel_id, kind, step_id, bucket, prev_bucket)
+      where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
+        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
+  );
 }
