@@ -43,6 +43,8 @@ export const BUCKETED: [table: string, width: string][] = [
   ["agg_products_daily", "1 day"],
   ["agg_active_days", "1 day"],
   ["agg_day_links", "1 day"],
+  ["agg_step_converted", "1 day"],
+  ["agg_step_converted_days", "1 day"],
 ];
 
 /** Exact-time rollups and other tables, by the time column that dates a row. */

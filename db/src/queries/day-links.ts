@@ -76,7 +76,11 @@ function lockSlot(funnelId: string, unit: string): number {
  * sequence of days to the new one. Called last in the batch's transaction: the locks it takes are
  * held only until the commit that follows, and no lock of another kind is taken after them.
  */
-export async function linkActiveDays(tx: Database, days: ActiveDay[]): Promise<void> {
+export async function linkActiveDays(
+  tx: Database,
+  days: ActiveDay[],
+  converting: Map<string, { funnelId: string; visitorId: string }>,
+): Promise<void> {
   const fresh: ActiveDay[] = [];
   for (const chunk of chunks(days)) {
     const rows = await queryRows<{
@@ -108,13 +112,21 @@ export async function linkActiveDays(tx: Database, days: ActiveDay[]): Promise<v
       if (day) fresh.push(day);
     }
   }
-  if (fresh.length === 0) return;
-  const slots = [...new Set(fresh.map((d) => lockSlot(d.funnelId, d.unit)))].sort((a, b) => a - b);
+  const visitors = sortedValues(converting);
+  if (fresh.length === 0 && visitors.length === 0) return;
+  const slots = [
+    ...new Set([
+      ...fresh.map((d) => lockSlot(d.funnelId, d.unit)),
+      ...visitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
+    ]),
+  ].sort((a, b) => a - b);
   await tx.execute(
     sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
       slots.map(String),
     )}::text[]::int4[]) as s order by s) as ordered`,
   );
+  await deriveConverted(tx, visitors);
+  if (fresh.length === 0) return;
   // One statement for all of them: its rows are upserted in key order, so two batches lock shared
   // link rows in one order (chunks would each be in order, but not all together).
   const emptied = await queryRows<{
@@ -178,4 +190,110 @@ export async function linkActiveDays(tx: Database, days: ActiveDay[]): Promise<v
       where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
         and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
   );
+}
+
+/**
+ * The conversion days of visitors with a new conversion or step entry (agg_step_converted), derived
+ * again from their conversions and step visits, and their counts (agg_step_converted_days) moved
+ * from the old rows to the new ones. Called under the visitors' locks.
+ */
+async function deriveConverted(
+  tx: Database,
+  visitors: { funnelId: string; visitorId: string }[],
+): Promise<void> {
+  if (visitors.length === 0) return;
+  const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
+    ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
+  const epoch = sql`timestamptz '1970-01-01 00:00:00+00'`;
+  const rows = await queryRows<{
+    account_id: string;
+    funnel_id: string;
+    visitor_id: string;
+    step_id: string;
+    /** As text, which 'infinity' also is. */
+    bucket: string;
+    next_bucket: string;
+    entry_bucket: string;
+  }>(
+    tx,
+    sql`with d as (
+        select c.account_id, c.funnel_id, c.visitor_id, date_bin('1 day', c.at, ${epoch}) as day, max(c.at) as last_at
+        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+        where c.kind = 'conversion'
+        group by 1, 2, 3, 4
+      ),
+      c as (
+        select d.*, coalesce(lead(day) over (partition by funnel_id, visitor_id order by day), 'infinity') as next_day
+        from d
+      )
+      select c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day::text as bucket, c.next_day::text as next_bucket,
+        date_bin('1 day', max(s.entry_at), ${epoch})::text as entry_bucket
+      from c join agg_step_visits s
+        on s.funnel_id = c.funnel_id and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
+      group by c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day, c.next_day`,
+  );
+  const col = (pick: (r: (typeof rows)[number]) => string, type: string) =>
+    sql`${sql.param(rows.map(pick))}::text[]::${sql.raw(type)}`;
+  const emptied = await queryRows<{
+    funnel_id: string | null;
+    step_id: string;
+    bucket: string;
+    next_bucket: string;
+    entry_bucket: string;
+  }>(
+    tx,
+    sql`with old as (
+        delete from agg_step_converted t using ${v}
+        where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
+        returning t.account_id, t.funnel_id, t.step_id, t.bucket, t.next_bucket, t.entry_bucket
+      ),
+      new as (
+        select * from unnest(${col((r) => r.account_id, "uuid[]")}, ${col((r) => r.funnel_id, "uuid[]")},
+          ${col((r) => r.step_id, "uuid[]")}, ${col((r) => r.bucket, "timestamptz[]")},
+          ${col((r) => r.next_bucket, "timestamptz[]")}, ${col((r) => r.entry_bucket, "timestamptz[]")})
+          as n(account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket)
+      ),
+      delta as (
+        select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, 1 as d from new
+        union all
+        select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, -1 from old
+      )
+      insert into agg_step_converted_days as a
+        (account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, visitors)
+      select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, sum(d)
+      from delta
+      group by account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket
+      having sum(d) <> 0
+      order by funnel_id, step_id, bucket, next_bucket, entry_bucket
+      on conflict (funnel_id, step_id, bucket, next_bucket, entry_bucket) do update
+        set visitors = a.visitors + excluded.visitors
+      returning case when a.visitors = 0 then a.funnel_id end as funnel_id, a.step_id, a.bucket::text as bucket,
+        a.next_bucket::text as next_bucket, a.entry_bucket::text as entry_bucket`,
+  );
+  const gone = emptied.filter((r) => r.funnel_id !== null);
+  if (gone.length > 0) {
+    await tx.execute(
+      sql`delete from agg_step_converted_days a
+        using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+          ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+          ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+          ${sql.param(gone.map((r) => r.next_bucket))}::text[]::timestamptz[],
+          ${sql.param(gone.map((r) => r.entry_bucket))}::text[]::timestamptz[])
+          as g(funnel_id, step_id, bucket, next_bucket, entry_bucket)
+        where a.funnel_id = g.funnel_id and a.step_id = g.step_id and a.bucket = g.bucket
+          and a.next_bucket = g.next_bucket and a.entry_bucket = g.entry_bucket and a.visitors = 0`,
+    );
+  }
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`insert into agg_step_converted (account_id, funnel_id, visitor_id, step_id, bucket, next_bucket, entry_bucket)
+        select * from unnest(${sql.param(chunk.map((r) => r.account_id))}::text[]::uuid[],
+          ${sql.param(chunk.map((r) => r.funnel_id))}::text[]::uuid[],
+          ${sql.param(chunk.map((r) => r.visitor_id))}::text[]::uuid[],
+          ${sql.param(chunk.map((r) => r.step_id))}::text[]::uuid[],
+          ${sql.param(chunk.map((r) => r.bucket))}::text[]::timestamptz[],
+          ${sql.param(chunk.map((r) => r.next_bucket))}::text[]::timestamptz[],
+          ${sql.param(chunk.map((r) => r.entry_bucket))}::text[]::timestamptz[])`,
+    );
+  }
 }

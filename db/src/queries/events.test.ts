@@ -228,6 +228,11 @@ async function rollupSnapshot(handle: DatabaseHandle) {
     ),
     activeDays: await rows("agg_active_days", "funnel_id, unit, kind, step_id, bucket"),
     dayLinks: await rows("agg_day_links", "funnel_id, kind, step_id, bucket, prev_bucket"),
+    stepConverted: await rows("agg_step_converted", "funnel_id, visitor_id, step_id, bucket"),
+    stepConvertedDays: await rows(
+      "agg_step_converted_days",
+      "funnel_id, step_id, bucket, next_bucket, entry_bucket",
+    ),
   };
 }
 

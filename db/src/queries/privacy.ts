@@ -392,6 +392,7 @@ async function anonymiseRollups(
           "agg_funnel_visitors",
           "agg_step_visitors",
           "agg_converters",
+          "agg_step_converted",
           "agg_active_days",
         ])}::text[]) as t where to_regclass(t) is not null`,
       )
@@ -437,7 +438,7 @@ async function anonymiseRollups(
     }
   }
   const funnelIds = [...new Set(counted.map((e) => e.funnel_id))];
-  for (const table of ["agg_funnel_visitors", "agg_step_visitors", "agg_converters"]) {
+  for (const table of ["agg_funnel_visitors", "agg_step_visitors", "agg_converters", "agg_step_converted"]) {
     if (!present.has(table)) continue;
     await tx.execute(
       sql`update ${sql.identifier(table)} a set visitor_id = ${anonymous}::uuid

@@ -438,7 +438,9 @@ export async function stepVisitors(
           }
         ) x group by step_id`,
     ),
-    convertedStepVisitors(db, scope, stepId),
+    days.ends.length === 0
+      ? convertedInDays(db, scope, days, stepId)
+      : convertedStepVisitors(db, scope, stepId),
   ]);
   const byStep = new Map(converted.map((r) => [r.step_id, int(r.converted)]));
   return visitors.map((r) => ({
@@ -446,6 +448,23 @@ export async function stepVisitors(
     visitors: int(r.visitors),
     converted: byStep.get(r.step_id) ?? 0,
   }));
+}
+
+/**
+ * Step visitors of whole days who converted after their first entry there (agg_step_converted_days):
+ * those whose last conversion in the days falls on a row's day (the day is in them, the next day
+ * they converted is not) and whose latest entry before it is in them too.
+ */
+function convertedInDays(db: Database, scope: ReportScope, days: WholeDays, stepId?: string) {
+  const step = stepId ? sql`and step_id = ${stepId}::uuid` : sql``;
+  return queryRows<{ step_id: string; converted: string }>(
+    db,
+    sql`select step_id, sum(visitors)::text as converted from agg_step_converted_days
+      where funnel_id = ${scope.funnelId}::uuid ${step}
+        and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)}
+        and next_bucket >= ${ts(days.to)} and entry_bucket >= ${ts(days.from)}
+      group by step_id`,
+  );
 }
 
 /**

@@ -121,6 +121,8 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   const conversions: RollupEvent[] = [];
   const touched = new Map<string, { funnelId: string; sessionId: string }>();
   const days = new ActiveDays();
+  // Visitors whose conversion days in steps may change (agg_step_converted).
+  const converting = new Map<string, { funnelId: string; visitorId: string }>();
 
   for (const e of events) {
     const stepId = e.funnelStepId ?? NO_STEP;
@@ -168,6 +170,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       const entered = e.funnelStepId;
       widenSpan(stepSpans, e, entered);
       days.add(e, UNIT.stepVisitor, e.visitorId, entered);
+      converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
+        funnelId: e.funnelId.toLowerCase(),
+        visitorId: e.visitorId.toLowerCase(),
+      });
       STEP_LEVELS.forEach((level, i) => {
         const bucket = floorTo(e.createdAt, level.ms);
         const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
@@ -194,6 +200,10 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     if (e.eventType === "conversion") {
       widenSpan(converters, e);
       days.add(e, UNIT.converter, e.visitorId);
+      converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
+        funnelId: e.funnelId.toLowerCase(),
+        visitorId: e.visitorId.toLowerCase(),
+      });
     }
     if (e.eventType === "conversion" || e.eventType === "refund") {
       conversions.push(e);
@@ -266,7 +276,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await insertConversions(tx, conversions);
   await deriveSessions(tx, sortedValues(touched));
   // Last: its locks are then held only until the commit.
-  await linkActiveDays(tx, days.sorted());
+  await linkActiveDays(tx, days.sorted(), converting);
 }
 
 /** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */

@@ -458,3 +458,49 @@ export const dayLinks = pgTable(
     }),
   ],
 );
+
+/**
+ * Per visitor, step and UTC day with a conversion: that day's last conversion, the next day the
+ * visitor converts ('infinity' when none) and the day of the visitor's latest entry into the step
+ * at or before that conversion (rows only where there is one). In whole days [D1, D2) the visitor's
+ * last conversion falls on the row's day when D1 <= day < D2 <= next day, and a first entry into the
+ * step in the period precedes it exactly when the entry's day >= D1.
+ */
+export const stepConverted = pgTable(
+  "agg_step_converted",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    nextBucket: timestamp("next_bucket", { withTimezone: true }).notNull(),
+    entryBucket: timestamp("entry_bucket", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_step_converted_pk",
+      columns: [t.funnelId, t.visitorId, t.stepId, t.bucket],
+    }),
+  ],
+);
+
+/** agg_step_converted counted per (step, day, next day, entry day): step visitors who converted. */
+export const stepConvertedDays = pgTable(
+  "agg_step_converted_days",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    stepId: uuid("step_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    nextBucket: timestamp("next_bucket", { withTimezone: true }).notNull(),
+    entryBucket: timestamp("entry_bucket", { withTimezone: true }).notNull(),
+    visitors: bigint("visitors", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_step_converted_days_pk",
+      columns: [t.funnelId, t.stepId, t.bucket, t.nextBucket, t.entryBucket],
+    }),
+  ],
+);
