@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
+import { Random } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
@@ -19,20 +20,7 @@ const DAY_MS = 86_400_000;
 const FIRST_DAY = Date.UTC(2026, 4, 1);
 const DAYS = 40;
 
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
-  return { next, pick };
-}
-
-const rng = random(1212);
+const rng = new Random(1212);
 const accountId = randomUUID();
 const funnelId = randomUUID();
 const steps = [randomUUID(), randomUUID()];
