@@ -2,6 +2,7 @@ import { createExecutionContext, env } from "cloudflare:test";
 import {
   type AcceptedEvent,
   acceptedEvent,
+  EVENT_FIELDS,
   isStorableText,
   LIMITS,
   UNSTORABLE_TEXT_MESSAGE,
@@ -177,34 +178,7 @@ const plausibleValue = fc.oneof(
 );
 
 /** Every field of the event schema, plus keys an attacker tries. */
-export const FIELDS = [
-  "event_type",
-  "event_id",
-  "funnel_id",
-  "session_id",
-  "visitor_id",
-  "timestamp",
-  "page_id",
-  "variant_id",
-  "url",
-  "user_agent",
-  "ip_address",
-  "referrer",
-  "utm_source",
-  "utm_medium",
-  "utm_campaign",
-  "metadata",
-  "funnel_step_id",
-  "previous_step_id",
-  "next_step_id",
-  "exit_outcome",
-  "conversion_type",
-  "conversion_goal_id",
-  "value_cents",
-  "order_id",
-  "__proto__",
-  "constructor",
-] as const;
+export const FIELDS = [...EVENT_FIELDS, "__proto__", "constructor"];
 
 /** One item of a generated batch, and which field was made hostile (if one was). */
 export interface Item {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { LIMITS, nestsDeeperThan, validateEvents } from "@funnel/events";
+import { EVENT_FIELDS, LIMITS, nestsDeeperThan, validateEvents } from "@funnel/events";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storedEvent } from "../ingest/batch-schema";
@@ -70,29 +70,7 @@ const hostileValue = fc.oneof(
   fc.constantFrom(-1, 0, 1.5, 2 ** 31, -(2 ** 53), 1e308, true, null, [], {}),
 );
 
-const FIELDS = [
-  "event_type",
-  "event_id",
-  "funnel_id",
-  "session_id",
-  "visitor_id",
-  "timestamp",
-  "page_id",
-  "variant_id",
-  "url",
-  "user_agent",
-  "ip_address",
-  "referrer",
-  "utm_source",
-  "metadata",
-  "funnel_step_id",
-  "exit_outcome",
-  "conversion_type",
-  "value_cents",
-  "order_id",
-  "__proto__",
-  "constructor",
-];
+const FIELDS = [...EVENT_FIELDS, "__proto__", "constructor"];
 
 /** A valid event of any type, with optional fields sometimes set (some of them at their limits). */
 const validEvent = fc

@@ -114,6 +114,15 @@ export const trackEvent = z.discriminatedUnion("event_type", [
   refundEvent,
 ]);
 
+/** Every field any event type has, from the schemas above. */
+export const EVENT_FIELDS: readonly string[] = [
+  ...new Set(
+    [pageViewEvent, conversionEvent, stepEntryEvent, stepExitEvent, refundEvent].flatMap((e) =>
+      Object.keys(e.shape),
+    ),
+  ),
+];
+
 export type TrackEvent = z.infer<typeof trackEvent>;
 
 /** What the browser or the edge knows about the request, beside the event body. */
