@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { springSale } from "@funnel/fixtures";
 import { Redis } from "ioredis";
 import postgres from "postgres";
+import type { RawEvent } from "../reference/reports";
 import { type ApiProcess, freePort, startApi } from "../support/api-process";
 import {
   createFaultsDatabase,
@@ -30,8 +31,20 @@ export interface Stack {
   /** Waits until the queue is empty and every accepted event is stored, or nothing changes for long. */
   settle(accepted: number, timeoutMs?: number): Promise<Settled>;
   account(accepted: Set<string>): Promise<Accounting>;
+  /** Every stored event as the reference reports read it (test/reference/), bots included. */
+  rawEvents(): Promise<RawEvent[]>;
   close(): Promise<void>;
 }
+
+/**
+ * The API's report cache, as in production (its default). A report reflects every event stored
+ * more than this long before the request (the README's freshness rule), so a check of report
+ * figures waits this long after the last event is stored.
+ */
+export const REPORT_CACHE_SECONDS = 10;
+
+/** The secret of signed edge batches (`/internal/ingest`), so hostile traffic can replay and alter them. */
+export const EDGE_SIGNING_SECRET = "faults-only-edge-batch-signing-secret-0123456789";
 
 export interface QueueCounts {
   waiting: number;
@@ -75,6 +88,8 @@ export async function startStack(
     CLIENT_IP_HEADER: "x-forwarded-for",
     NODE_ENV: "production",
     EXPORT_SIGNING_SECRET: "faults-only-export-link-signing-secret-0123456789",
+    EDGE_SIGNING_SECRET,
+    REPORT_CACHE_SECONDS: String(REPORT_CACHE_SECONDS),
   };
   const apiEnv = { ...env, RUN_WORKER: "false", PORT: String(await freePort()) };
   const workerEnv = {
@@ -133,6 +148,7 @@ export async function startStack(
       }
     },
     account: (accepted) => account(sql, accepted),
+    rawEvents: () => rawEvents(sql),
     async close() {
       await stack.api.stop();
       await stack.worker.stop();
@@ -144,7 +160,29 @@ export async function startStack(
     },
   };
   await pushCatalog(stack.api.url, database.key);
+  await workerListening(monitor, prefix, stack.worker);
   return stack;
+}
+
+/**
+ * Waits until the worker process is connected as an ingest worker (BullMQ names a worker's Redis
+ * connection `<prefix>:<base64 queue name>`), so that a scenario's fault never lands while it is
+ * still booting: a worker whose start-up migration finds the database stopped exits, as it should,
+ * and there is no process manager here to start it again.
+ */
+async function workerListening(monitor: Redis, prefix: string, worker: ApiProcess): Promise<void> {
+  const name = `name=${prefix}:${Buffer.from("ingest").toString("base64")}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (worker.child.exitCode !== null) {
+      throw new Error(`worker exited with ${worker.child.exitCode}:\n${worker.output().slice(-4_000)}`);
+    }
+    const clients = String(await monitor.client("LIST"));
+    if (clients.split("\n").some((line) => line.includes(`${name} `) || line.includes(`${name}:w:`))) return;
+    if (Date.now() > deadline)
+      throw new Error(`worker not listening in time:\n${worker.output().slice(-4_000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function pushCatalog(url: string, key: string): Promise<void> {
@@ -179,6 +217,21 @@ async function account(sql: postgres.Sql, accepted: Set<string>): Promise<Accoun
     if (!row) throw new Error("no accounting row");
     return { accepted: ids.length, ...row };
   });
+}
+
+/** The query of `storedRawEvents` (api/src/testing), the rows the reference suite computes from. */
+async function rawEvents(sql: postgres.Sql): Promise<RawEvent[]> {
+  const rows = await sql<{ j: string }[]>`
+    select json_build_object(
+        'event_id', event_id, 'funnel_id', funnel_id, 'event_type', event_type, 'visitor_id', visitor_id,
+        'session_id', session_id, 'funnel_step_id', funnel_step_id, 'previous_step_id', previous_step_id,
+        'next_step_id', next_step_id, 'exit_outcome', exit_outcome, 'conversion_type', conversion_type,
+        'value_cents', value_cents, 'order_id', order_id, 'referrer', referrer, 'utm_source', utm_source,
+        'device_type', device_type, 'browser', browser, 'is_bot', is_bot, 'metadata', metadata,
+        'created_at', to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      )::text as j
+    from analytics_events`;
+  return rows.map((r) => JSON.parse(r.j) as RawEvent);
 }
 
 /** Resident memory of a process in bytes, from /proc (Linux). */

@@ -42,6 +42,8 @@ export interface LoadReport {
   refusedAt: number[];
   /** Each 202: when, and how many events it accepted. */
   acceptedAt: { at: number; events: number }[];
+  /** Each attempt answered 202: its route and milliseconds from sending the request to its parsed answer. */
+  latencies: { route: IngestRoute; ms: number }[];
   startedAt: number;
   finishedAt: number;
 }
@@ -62,6 +64,7 @@ export class IngestLoad {
       partialAnswers: 0,
       refusedAt: [],
       acceptedAt: [],
+      latencies: [],
       startedAt: Date.now(),
       finishedAt: 0,
     };
@@ -112,6 +115,7 @@ export class IngestLoad {
       if (attempt === 1) report.retriedRequests++;
       let status = "network";
       let answer: unknown;
+      const sentAt = performance.now();
       try {
         const res = await fetch(`${this.options.apiUrl()}/api/v1/analytics/${request.route}`, {
           method: "POST",
@@ -132,6 +136,7 @@ export class IngestLoad {
       const answerKey = `${request.route} ${status}`;
       report.answers.set(answerKey, (report.answers.get(answerKey) ?? 0) + 1);
       if (status === "202") {
+        report.latencies.push({ route: request.route, ms: performance.now() - sentAt });
         const { accepted, rejected } = (answer ?? {}) as { accepted?: number; rejected?: unknown[] };
         if (accepted !== request.events.length || (rejected?.length ?? 0) > 0) report.partialAnswers++;
         for (const event of request.events) if (event.event_id) report.accepted.add(event.event_id);
