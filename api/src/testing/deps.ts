@@ -53,7 +53,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
     limiter: given.limiter ?? new MemoryRateLimiter({ eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND }),
     cache: given.cache ?? new MemoryCache(),
     realtime: given.realtime ?? new MemoryRealtimeStore(),
-    logger: given.logger ?? pino({ level: "silent" }),
+    logger: given.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     metrics: given.metrics ?? new Registry(),
     exports,
     databaseUrl: testDatabase?.url,

@@ -203,6 +203,10 @@ async function rollupSnapshot(handle: DatabaseHandle) {
     stepVisitorSpans: await rows("agg_step_visitors", "funnel_id, step_id, visitor_id"),
     converterSpans: await rows("agg_converters", "funnel_id, visitor_id"),
     dailyProducts: await rows("agg_products_daily", "funnel_id, bucket, product_id"),
+    dailyConversions: await rows(
+      "agg_conversions_daily",
+      "funnel_id, bucket, kind, conversion_type, step_id, source",
+    ),
     sessions: await rows("agg_sessions", "funnel_id, session_id, visitor_id"),
     stepEvents: await rows("agg_step_events", "funnel_id, session_id, event_id"),
     stepVisits: await rows("agg_step_visits", "funnel_id, session_id, entry_event_id"),
@@ -352,6 +356,12 @@ describe("writeBatch", () => {
     expect(fromTimescale.stepVisits.some((v) => v.exit_at === null)).toBe(true);
     expect(fromTimescale.conversions.some((c) => c.step_id !== null)).toBe(true);
     expect(fromTimescale.sessions.some((s) => s.referrer_host === "google.com")).toBe(true);
+    expect(fromTimescale.dailyConversions.some((d) => d.kind === "conversion" && d.step_id !== NO_STEP)).toBe(
+      true,
+    );
+    expect(
+      fromTimescale.conversions.filter((c) => c.kind === "conversion").every((c) => c.source !== null),
+    ).toBe(true);
     for (const handle of [timescale.handle, pglite]) {
       const incremental = await rollupSnapshot(handle);
       await handle.db.execute(sql`select funnel_rebuild_rollups()`);

@@ -210,8 +210,6 @@ function bucketOf(column: SQL | string, buckets: Date[]): SQL {
 
 const int = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 
-const SOURCE = sql.raw("coalesce(s.utm_source, s.referrer_host, 'direct')");
-
 // ---------------------------------------------------------------------------------------------
 // Distinct units over whole days, from the day links (schema/aggregates.ts: agg_day_links).
 
@@ -783,11 +781,16 @@ export interface ConversionTotals {
 }
 
 export async function conversionTotals(db: Database, scope: ReportScope): Promise<ConversionTotals> {
-  const [row] = await queryRows<{ n: number; value: string | null; valued: number; converters: string }>(
+  const [row] = await queryRows<{
+    n: string | null;
+    value: string | null;
+    valued: string | null;
+    converters: string;
+  }>(
     db,
-    sql`select count(*) as n, sum(value_cents)::text as value, count(value_cents) as valued,
+    sql`select sum(n)::text as n, sum(value)::text as value, sum(valued)::text as valued,
         (${convertersCount(scope)})::text as converters
-      from ${conversionRows(scope, "conversion")} c`,
+      from ${conversionCountRows(scope, "conversion")} c`,
   );
   return {
     conversions: int(row?.n),
@@ -795,6 +798,33 @@ export async function conversionTotals(db: Database, scope: ReportScope): Promis
     valued: int(row?.valued),
     converters: int(row?.converters),
   };
+}
+
+/**
+ * Conversions (or refunds) of the period as counts: whole UTC days from agg_conversions_daily, the
+ * rest a row per conversion. Columns conversion_type and step_id (null when none), source, at, n,
+ * value, valued, orders, order_cents. With `scope.buckets`, days only where they fit the buckets.
+ */
+function conversionCountRows(scope: ReportScope, kind: "conversion" | "refund"): SQL {
+  const parts = dailyOrExact(scope, "agg_conversions", "agg_conversions_daily").map((seg) =>
+    seg.table === "agg_conversions"
+      ? sql`select conversion_type::text as conversion_type, step_id, source, at, 1::bigint as n,
+            coalesce(value_cents, 0)::bigint as value, (value_cents is not null)::int::bigint as valued,
+            coalesce(value_cents > 0, false)::int::bigint as orders, greatest(coalesce(value_cents, 0), 0)::bigint as order_cents
+          from agg_conversions
+          where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
+            and at >= ${ts(seg.from)} and at < ${ts(seg.to)}`
+      : sql`select nullif(conversion_type, '') as conversion_type, nullif(step_id, ${NO_STEP}::uuid) as step_id,
+            source, bucket as at, conversions as n, value_cents as value, valued, orders, order_cents
+          from agg_conversions_daily
+          where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
+            and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
+  );
+  return parts.length === 0
+    ? sql`(select null::text as conversion_type, null::uuid as step_id, null::text as source,
+      null::timestamptz as at, 0::bigint as n, 0::bigint as value, 0::bigint as valued, 0::bigint as orders,
+      0::bigint as order_cents where false)`
+    : unionAll(parts);
 }
 
 /** Distinct visitors with a conversion in the period. */
@@ -843,8 +873,10 @@ const NO_CONVERSIONS: ConversionGroup = {
 };
 
 /**
- * The period's conversions in total, by type, by step and by bucket, in one pass (grouping sets).
- * Distinct visitors cost a sort per grouping: counted only when asked.
+ * The period's conversions in total, by type, by step and by bucket: counts and values from
+ * conversionCountRows in one pass (grouping sets); distinct visitors, when asked, from the day
+ * links where the period allows (in total, and per bucket of whole days), else from the
+ * conversions themselves.
  */
 export async function conversionBreakdown(
   db: Database,
@@ -852,50 +884,121 @@ export async function conversionBreakdown(
   buckets: Date[],
   options: { visitors: boolean },
 ): Promise<ConversionBreakdown> {
-  const visitors = options.visitors ? sql`count(distinct visitor_id)` : sql`0`;
-  const rows = await queryRows<{
+  type Row = {
     g: number;
     conversion_type: string | null;
     step_id: string | null;
     b: number | null;
-    n: number;
-    value: string | null;
-    valued: number;
-    visitors: number;
-    orders: number;
-    order_value: string | null;
-  }>(
+    n?: string | null;
+    value?: string | null;
+    valued?: string | null;
+    visitors?: string | null;
+    orders?: string | null;
+    order_value?: string | null;
+  };
+  const counted = queryRows<Row>(
     db,
     sql`select grouping(conversion_type, step_id, b) as g, conversion_type, step_id, b,
-        count(*) as n, sum(value_cents)::text as value, count(value_cents) as valued, ${visitors} as visitors,
-        count(*) filter (where value_cents > 0) as orders,
-        sum(value_cents) filter (where value_cents > 0)::text as order_value
-      from (select c.*, ${bucketOf("at", buckets)} as b from ${conversionRows(scope, "conversion")} c) x
-      group by grouping sets ((), (conversion_type), (step_id), (b))`,
+        sum(n)::text as n, sum(value)::text as value, sum(valued)::text as valued,
+        sum(orders)::text as orders, sum(order_cents)::text as order_value
+      from (select c.*, ${bucketOf("at", buckets)} as b from ${conversionCountRows({ ...scope, buckets }, "conversion")} c) x
+      group by grouping sets ((), (conversion_type), (step_id), (b))
+      having sum(n) > 0`,
   );
+  const distinct = options.visitors ? distinctConverters(db, scope, buckets) : Promise.resolve([]);
+  const [rows, visitors] = await Promise.all([counted, distinct]);
   const result: ConversionBreakdown = {
     total: NO_CONVERSIONS,
     byType: new Map(),
     byStep: new Map(),
     byBucket: new Map(),
   };
+  // grouping(): a bit per argument left out of the row's grouping set, the first the highest.
+  const groupOf = (r: Row): Map<string | number, ConversionGroup> | "total" | null => {
+    const g = int(r.g);
+    if (g === 7) return "total";
+    if (g === 3 && r.conversion_type !== null) return result.byType as Map<string | number, ConversionGroup>;
+    if (g === 5 && r.step_id !== null) return result.byStep as Map<string | number, ConversionGroup>;
+    if (g === 6 && r.b !== null) return result.byBucket as Map<string | number, ConversionGroup>;
+    return null;
+  };
+  const keyOf = (r: Row): string | number => {
+    const g = int(r.g);
+    return g === 3 ? (r.conversion_type ?? "") : g === 5 ? (r.step_id ?? "") : int(r.b);
+  };
   for (const r of rows) {
     const group: ConversionGroup = {
       count: int(r.n),
       valueCents: int(r.value),
       valued: int(r.valued),
-      visitors: int(r.visitors),
+      visitors: 0,
       orders: int(r.orders),
       orderCents: int(r.order_value),
     };
-    // grouping(): a bit per argument left out of the row's grouping set, the first the highest.
-    const g = int(r.g);
-    if (g === 7) result.total = group;
-    else if (g === 3 && r.conversion_type !== null) result.byType.set(r.conversion_type, group);
-    else if (g === 5 && r.step_id !== null) result.byStep.set(r.step_id, group);
-    else if (g === 6 && r.b !== null) result.byBucket.set(int(r.b), group);
+    const target = groupOf(r);
+    if (target === "total") result.total = group;
+    else target?.set(keyOf(r), group);
+  }
+  for (const r of visitors) {
+    const target = groupOf(r);
+    const group = target === "total" ? result.total : target?.get(keyOf(r));
+    if (group) group.visitors = int(r.visitors);
   }
   return result;
+}
+
+/** Distinct converters in total, by type, by step and by bucket, as rows of conversionBreakdown. */
+async function distinctConverters(
+  db: Database,
+  scope: ReportScope,
+  buckets: Date[],
+): Promise<
+  { g: number; conversion_type: string | null; step_id: string | null; b: number | null; visitors: string }[]
+> {
+  const byBucket = linkedUnitsByBucket(scope, buckets, UNIT.converter);
+  const scanned = queryRows<{
+    g: number;
+    conversion_type: string | null;
+    step_id: string | null;
+    b: number | null;
+    visitors: string;
+  }>(
+    db,
+    sql`with c as (select conversion_type, step_id, visitor_id, at from ${conversionRows(scope, "conversion")} c)
+      select 3 as g, conversion_type, null::uuid as step_id, null::int as b, count(*)::text as visitors
+      from (select distinct conversion_type, visitor_id from c) x group by conversion_type
+      union all
+      select 5, null, step_id, null, count(*)::text from (select distinct step_id, visitor_id from c) x group by step_id
+      ${
+        byBucket
+          ? sql``
+          : sql`union all
+            select 6, null, null, b, count(*)::text
+            from (select distinct ${bucketOf("at", buckets)} as b, visitor_id from c) x group by b`
+      }`,
+  );
+  const total = queryRows<{ visitors: string }>(
+    db,
+    sql`select (${convertersCount(scope)})::text as visitors`,
+  );
+  const perBucket = byBucket
+    ? queryRows<{ b: number; visitors: string }>(
+        db,
+        sql`select b, visitors::text as visitors from (${byBucket}) x`,
+      )
+    : Promise.resolve([]);
+  const [rows, [sum], bucketRows] = await Promise.all([scanned, total, perBucket]);
+  return [
+    ...rows,
+    { g: 7, conversion_type: null, step_id: null, b: null, visitors: sum?.visitors ?? "0" },
+    ...bucketRows.map((r) => ({
+      g: 6,
+      conversion_type: null,
+      step_id: null,
+      b: int(r.b),
+      visitors: r.visitors,
+    })),
+  ];
 }
 
 export interface ConvertingVisitor {
@@ -959,24 +1062,24 @@ export interface RefundTotals {
 }
 
 export async function refundTotals(db: Database, scope: ReportScope): Promise<RefundTotals> {
-  const [row] = await queryRows<{ refunds: number; refunded: string | null }>(
+  const [row] = await queryRows<{ refunds: string | null; refunded: string | null }>(
     db,
-    sql`select count(*) as refunds, sum(coalesce(value_cents, 0))::text as refunded
-      from ${conversionRows(scope, "refund")} r`,
+    sql`select sum(n)::text as refunds, sum(value)::text as refunded from ${conversionCountRows(scope, "refund")} r`,
   );
   return { refunds: int(row?.refunds), refundCents: int(row?.refunded) };
 }
 
+/** Revenue (conversions with a value above 0) by the traffic source of their sessions. */
 export async function revenueBySource(
   db: Database,
   scope: ReportScope,
 ): Promise<{ source: string; revenueCents: number }[]> {
   const rows = await queryRows<{ source: string; revenue: string }>(
     db,
-    sql`select ${SOURCE} as source, sum(o.value_cents)::text as revenue
-      from ${conversionRows(scope, "conversion", sql`and value_cents > 0`)} o
-      left join agg_sessions s on s.funnel_id = o.funnel_id and s.session_id = o.session_id and s.visitor_id = o.visitor_id
-      group by 1`,
+    sql`select source, sum(order_cents)::text as revenue
+      from ${conversionCountRows(scope, "conversion")} c
+      group by 1
+      having sum(orders) > 0`,
   );
   return rows.map((r) => ({ source: r.source, revenueCents: int(r.revenue) }));
 }

@@ -567,7 +567,23 @@ async function insertConversions(tx: Database, events: RollupEvent[]): Promise<v
             return products === null ? null : JSON.stringify(products);
           }),
         ],
-      ])} on conflict do nothing returning *)
+      ])} on conflict do nothing returning *),
+      -- Refunds are counted per day as they are stored; conversions once their step and source
+      -- are known (attributeConversions).
+      refunds as (
+        insert into agg_conversions_daily as d
+        select account_id, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), kind,
+          coalesce(conversion_type, ''), ${NO_STEP}::uuid, '', count(*), coalesce(sum(value_cents), 0),
+          count(value_cents), count(*) filter (where value_cents > 0),
+          coalesce(sum(value_cents) filter (where value_cents > 0), 0)
+        from stored where kind = 'refund'
+        group by 1, 2, 3, 4, 5
+        order by 2, 3, 4, 5
+        on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
+          conversions = d.conversions + excluded.conversions, value_cents = d.value_cents + excluded.value_cents,
+          valued = d.valued + excluded.valued, orders = d.orders + excluded.orders,
+          order_cents = d.order_cents + excluded.order_cents
+      )
       insert into agg_products_daily
       select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
         sum(q * price), sum(q),
@@ -756,7 +772,7 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
         ]),
       );
     }
-    await attributeConversions(tx, chunk, stored);
+    await attributeConversions(tx, chunk, stored, segments);
   }
 }
 
@@ -956,23 +972,34 @@ async function applyStepTimeChanges(
   }
 }
 
-/** Sets each conversion's step: its session's latest step entry at or before it. */
+/**
+ * Sets each conversion's step (its session's latest step entry at or before it) and source (its
+ * session's), and keeps agg_conversions_daily equal to them: a conversion is counted there once
+ * both are set (source not null), and moved when either changes.
+ */
 async function attributeConversions(
   tx: Database,
   keys: { funnelId: string; sessionId: string }[],
   stepEvents: StoredStepEvent[],
+  sources: Map<string, { source: string }>,
 ): Promise<void> {
   const funnelIds = sql.param(keys.map((k) => k.funnelId));
   const sessionIds = sql.param(keys.map((k) => k.sessionId));
   const stored = await queryRows<{
+    account_id: string;
     funnel_id: string;
     session_id: string;
+    visitor_id: string;
     event_id: string;
     at: Date | string;
+    conversion_type: string | null;
+    value_cents: number | null;
     step_id: string | null;
+    source: string | null;
   }>(
     tx,
-    sql`select c.funnel_id, c.session_id, c.event_id, c.at, c.step_id
+    sql`select c.account_id, c.funnel_id, c.session_id, c.visitor_id, c.event_id, c.at, c.conversion_type,
+        c.value_cents, c.step_id, c.source
       from agg_conversions c
       join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
         on c.funnel_id = k.funnel_id and c.session_id = k.session_id
@@ -986,7 +1013,34 @@ async function attributeConversions(
     list.push({ at: new Date(e.at).getTime(), id: e.event_id, step: e.step_id });
     entries.set(key, list);
   }
-  const changed: { funnelId: string; eventId: string; stepId: string | null }[] = [];
+  const changed: { funnelId: string; eventId: string; stepId: string | null; source: string }[] = [];
+  const daily = new Map<string, DailyConversions>();
+  const count = (c: (typeof stored)[number], stepId: string | null, source: string, sign: number) => {
+    const bucket = floorTo(new Date(c.at), DAY_MS).toISOString();
+    const type = c.conversion_type ?? "";
+    const step = stepId ?? NO_STEP;
+    const key = [c.funnel_id, bucket, type, step, source].join("|");
+    const row = daily.get(key) ?? {
+      accountId: c.account_id,
+      funnelId: c.funnel_id,
+      bucket,
+      conversionType: type,
+      stepId: step,
+      source,
+      conversions: 0,
+      valueCents: 0,
+      valued: 0,
+      orders: 0,
+      orderCents: 0,
+    };
+    const value = c.value_cents === null ? null : Number(c.value_cents);
+    row.conversions += sign;
+    row.valueCents += sign * (value ?? 0);
+    row.valued += value === null ? 0 : sign;
+    row.orders += value !== null && value > 0 ? sign : 0;
+    row.orderCents += value !== null && value > 0 ? sign * value : 0;
+    daily.set(key, row);
+  };
   for (const c of stored) {
     const at = new Date(c.at).getTime();
     let best: { at: number; id: string; step: string } | undefined;
@@ -995,17 +1049,85 @@ async function attributeConversions(
       if (!best || entry.at > best.at || (entry.at === best.at && entry.id > best.id)) best = entry;
     }
     const stepId = best?.step ?? null;
-    if (stepId !== c.step_id) changed.push({ funnelId: c.funnel_id, eventId: c.event_id, stepId });
+    // As agg_sessions' row gives it, or direct when the session has none.
+    const source = sources.get(`${c.funnel_id}|${c.session_id}|${c.visitor_id}`)?.source ?? "direct";
+    if (stepId === c.step_id && source === c.source) continue;
+    changed.push({ funnelId: c.funnel_id, eventId: c.event_id, stepId, source });
+    if (c.source !== null) count(c, c.step_id, c.source, -1);
+    count(c, stepId, source, 1);
   }
   for (const rows of chunks(changed)) {
     await tx.execute(
-      sql`update agg_conversions c set step_id = u.step_id
+      sql`update agg_conversions c set step_id = u.step_id, source = u.source
         from unnest(
           ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
           ${sql.param(rows.map((r) => r.eventId))}::text[]::uuid[],
-          ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[]
-        ) as u(funnel_id, event_id, step_id)
+          ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
+          ${sql.param(rows.map((r) => r.source))}::text[]
+        ) as u(funnel_id, event_id, step_id, source)
         where c.funnel_id = u.funnel_id and c.event_id = u.event_id`,
     );
   }
+  await applyConversionChanges(
+    tx,
+    sortedValues(daily).filter(
+      (r) =>
+        r.conversions !== 0 || r.valueCents !== 0 || r.valued !== 0 || r.orders !== 0 || r.orderCents !== 0,
+    ),
+  );
+}
+
+interface DailyConversions {
+  accountId: string;
+  funnelId: string;
+  bucket: string;
+  conversionType: string;
+  stepId: string;
+  source: string;
+  conversions: number;
+  valueCents: number;
+  valued: number;
+  orders: number;
+  orderCents: number;
+}
+
+/** Adds the changes to agg_conversions_daily, in key order; a row left at no conversions goes. */
+async function applyConversionChanges(tx: Database, rows: DailyConversions[]): Promise<void> {
+  if (rows.length === 0) return;
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_conversions_daily", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["bucket", "timestamptz", chunk.map((r) => r.bucket)],
+        ["kind", "text", chunk.map(() => "conversion")],
+        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
+        ["step_id", "uuid", chunk.map((r) => r.stepId)],
+        ["source", "text", chunk.map((r) => r.source)],
+        ["conversions", "int8", chunk.map((r) => String(r.conversions))],
+        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
+        ["valued", "int8", chunk.map((r) => String(r.valued))],
+        ["orders", "int8", chunk.map((r) => String(r.orders))],
+        ["order_cents", "int8", chunk.map((r) => String(r.orderCents))],
+      ])} on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
+        conversions = agg_conversions_daily.conversions + excluded.conversions,
+        value_cents = agg_conversions_daily.value_cents + excluded.value_cents,
+        valued = agg_conversions_daily.valued + excluded.valued,
+        orders = agg_conversions_daily.orders + excluded.orders,
+        order_cents = agg_conversions_daily.order_cents + excluded.order_cents`,
+    );
+  }
+  await tx.execute(
+    sql`delete from agg_conversions_daily d
+      using unnest(
+        ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
+        ${sql.param(rows.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(rows.map((r) => r.conversionType))}::text[],
+        ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
+        ${sql.param(rows.map((r) => r.source))}::text[]
+      ) as k(funnel_id, bucket, conversion_type, step_id, source)
+      where d.funnel_id = k.funnel_id and d.bucket = k.bucket and d.kind = 'conversion'
+        and d.conversion_type = k.conversion_type and d.step_id = k.step_id and d.source = k.source
+        and d.conversions = 0`,
+  );
 }

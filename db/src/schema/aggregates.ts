@@ -231,6 +231,12 @@ export const conversions = pgTable(
     /** `metadata.products` of an order (value > 0), when an array. */
     products: jsonb("products"),
     stepId: uuid("step_id"),
+    /**
+     * A conversion's traffic source: its session's (utm source, else referrer host, else direct),
+     * kept up to date with the session's row; null for refunds. Set with step_id, when the
+     * conversion is counted in agg_conversions_daily.
+     */
+    source: text("source"),
   },
   (t) => [
     primaryKey({ name: "agg_conversions_pk", columns: [t.funnelId, t.eventId] }),
@@ -408,6 +414,38 @@ export const dailyProducts = pgTable(
     nameEventId: uuid("name_event_id"),
   },
   (t) => [primaryKey({ name: "agg_products_daily_pk", columns: [t.funnelId, t.bucket, t.productId] })],
+);
+
+/**
+ * Conversions and refunds per UTC day, type, step and source (agg_conversions' step_id and source;
+ * NO_STEP and '' when none): counts and values, so that a long period reads a few rows per day.
+ * Kept equal to agg_conversions by the worker as steps and sources are derived again.
+ */
+export const dailyConversions = pgTable(
+  "agg_conversions_daily",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    /** `conversion` or `refund`. */
+    kind: varchar("kind", { length: 10 }).notNull(),
+    conversionType: text("conversion_type").notNull(),
+    stepId: uuid("step_id").notNull(),
+    source: text("source").notNull(),
+    conversions: bigint("conversions", { mode: "number" }).notNull(),
+    valueCents: bigint("value_cents", { mode: "number" }).notNull(),
+    /** Conversions that carry a value. */
+    valued: bigint("valued", { mode: "number" }).notNull(),
+    /** Conversions with a value above 0, and their value. */
+    orders: bigint("orders", { mode: "number" }).notNull(),
+    orderCents: bigint("order_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "agg_conversions_daily_pk",
+      columns: [t.funnelId, t.bucket, t.kind, t.conversionType, t.stepId, t.source],
+    }),
+  ],
 );
 
 /**
