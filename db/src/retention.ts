@@ -57,6 +57,7 @@ export const TIMED: [table: string, column: string][] = [
   ["agg_step_events", "at"],
   ["agg_step_visits", "entry_at"],
   ["agg_conversions", "at"],
+  ["agg_converting_sessions", "last_at"],
   ["rejected_events", "received_at"],
 ];
 

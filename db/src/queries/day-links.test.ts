@@ -7,6 +7,7 @@ import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { writeBatch } from "./events";
+import { convertingVisitors } from "./reports";
 
 /**
  * Days seen and their links (day-links.ts) of visitors, sessions, step visitors and converters, and
@@ -187,5 +188,60 @@ describe("day links", () => {
     }
     // The ranges are not all trivially full: some visitors are seen in one but not in others.
     expect(expectedUnits(0, NO_STEP, FIRST_DAY, FIRST_DAY + DAY_MS)).toBeLessThan(visitors.length);
+  });
+
+  it("give every converting session of any period, whole or cut by its bounds, as the events do", async () => {
+    // Bounds anywhere in a day: sessions go on over several days, so many cross them.
+    const periods: [number, number][] = [[FIRST_DAY, FIRST_DAY + DAYS * DAY_MS]];
+    for (let i = 0; i < 12; i++) {
+      const a = FIRST_DAY + Math.floor(rng.next() * DAYS * DAY_MS);
+      periods.push([a, a + 1 + Math.floor(rng.next() * (FIRST_DAY + DAYS * DAY_MS - a))]);
+    }
+    let crossing = 0;
+    for (const [from, to] of periods) {
+      const groups = new Map<string, { n: number; value: number; first: number; last: number }>();
+      const whole = new Map<string, [number, number]>();
+      for (const e of events) {
+        if (e.event_type !== "conversion") continue;
+        const at = Date.parse(e.occurred_at);
+        const key = `${e.visitor_id.toLowerCase()} ${e.session_id}`;
+        const span = whole.get(key);
+        whole.set(key, span ? [Math.min(span[0], at), Math.max(span[1], at)] : [at, at]);
+        if (at < from || at >= to) continue;
+        const g = groups.get(key) ?? { n: 0, value: 0, first: at, last: at };
+        g.n += 1;
+        g.value += e.value_cents ?? 0;
+        g.first = Math.min(g.first, at);
+        g.last = Math.max(g.last, at);
+        groups.set(key, g);
+      }
+      crossing += [...groups.keys()].filter((k) => {
+        const span = whole.get(k);
+        return span !== undefined && (span[0] < from || span[1] >= to);
+      }).length;
+      const expected = [...groups.entries()]
+        .sort(([ka, a], [kb, b]) => b.last - a.last || (ka < kb ? -1 : 1))
+        .map(([key, g]) => ({ key, ...g }));
+      for (const handle of [timescale.handle, pglite]) {
+        const scope = { accountId, funnelId, start: new Date(from), end: new Date(to) };
+        const got: typeof expected = [];
+        for (let offset = 0; ; offset += 7) {
+          const page = await convertingVisitors(handle.db, scope, { offset, limit: 7 });
+          expect(page.total).toBe(expected.length);
+          for (const r of page.rows) {
+            got.push({
+              key: `${r.visitorId} ${r.sessionId}`,
+              n: r.conversions,
+              value: r.valueCents,
+              first: r.first.getTime(),
+              last: r.last.getTime(),
+            });
+          }
+          if (page.rows.length < 7) break;
+        }
+        expect(got).toEqual(expected);
+      }
+    }
+    expect(crossing, "sessions cut by a period's bounds").toBeGreaterThan(10);
   });
 });

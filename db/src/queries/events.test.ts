@@ -211,6 +211,7 @@ async function rollupSnapshot(handle: DatabaseHandle) {
     stepEvents: await rows("agg_step_events", "funnel_id, session_id, event_id"),
     stepVisits: await rows("agg_step_visits", "funnel_id, session_id, entry_event_id"),
     conversions: await rows("agg_conversions", "funnel_id, event_id"),
+    convertingSessions: await rows("agg_converting_sessions", "funnel_id, session_id, visitor_id"),
     hourlyCounts: await rows(
       "agg_event_counts_hourly",
       "funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome",

@@ -367,6 +367,7 @@ const SESSION_VISITOR_ROLLUPS = [
   "agg_step_events",
   "agg_step_visits",
   "agg_conversions",
+  "agg_converting_sessions",
 ] as const;
 
 /** Buckets are at most a UTC day wide: a row's bucket starts at most this long before its events. */

@@ -1005,33 +1005,59 @@ export interface ConvertingVisitor {
   last: Date;
 }
 
+/**
+ * The period's converting (visitor, session) pairs, latest last conversion first. A session whose
+ * conversions all fall inside the period is read whole from agg_converting_sessions (the page
+ * through its index on the last time); the few crossing a bound of the period, from their
+ * conversions inside it.
+ */
 export async function convertingVisitors(
   db: Database,
   scope: ReportScope,
   page: { offset: number; limit: number },
 ): Promise<{ rows: ConvertingVisitor[]; total: number }> {
+  const p = periodBounds(scope);
+  const f = sql`${scope.funnelId}::uuid`;
   const rows = await queryRows<{
     visitor_id: string;
     session_id: string;
-    n: number;
+    n: string;
     value: string | null;
     first: Date | string;
     last: Date | string;
-    total: number;
+    total: string;
   }>(
     db,
-    sql`select visitor_id, session_id, count(*) as n, sum(value_cents)::text as value,
-        min(at) as first, max(at) as last, count(*) over () as total
-      from ${conversionRows(scope, "conversion")} c
-      group by 1, 2
-      order by max(at) desc, visitor_id, session_id
+    sql`with crossing as (
+        select c.visitor_id, c.session_id, count(*) as n, coalesce(sum(c.value_cents), 0) as value,
+          min(c.at) as first, max(c.at) as last
+        from agg_converting_sessions t
+        join agg_conversions c on c.funnel_id = t.funnel_id and c.session_id = t.session_id
+          and c.visitor_id = t.visitor_id and c.kind = 'conversion' and c.at >= ${ts(p.start)} and c.at < ${ts(p.end)}
+        where tstzrange(t.first_at, t.last_at, '[]') && tstzrange(${ts(p.start)}, ${ts(p.end)}, '[)')
+          and t.funnel_id = ${f} and (t.first_at < ${ts(p.start)} or t.last_at >= ${ts(p.end)})
+        group by 1, 2
+      ),
+      inside as (
+        select visitor_id, session_id, conversions as n, value_cents as value, first_at as first, last_at as last
+        from agg_converting_sessions
+        where funnel_id = ${f} and last_at < ${ts(p.end)} and last_at >= ${ts(p.start)} and first_at >= ${ts(p.start)}
+      )
+      select visitor_id, session_id, n::text as n, value::text as value, first, last,
+        ((select count(*) from inside) + (select count(*) from crossing))::text as total
+      from (
+        (select * from inside order by last desc, visitor_id, session_id limit ${page.offset + page.limit})
+        union all
+        select * from crossing
+      ) x
+      order by last desc, visitor_id, session_id
       offset ${page.offset} limit ${page.limit}`,
   );
   let total = int(rows[0]?.total);
   if (rows.length === 0 && page.offset > 0) {
-    const [count] = await queryRows<{ total: number }>(
+    const [count] = await queryRows<{ total: string }>(
       db,
-      sql`select count(*) as total from (select distinct visitor_id, session_id from ${conversionRows(
+      sql`select count(*)::text as total from (select distinct visitor_id, session_id from ${conversionRows(
         scope,
         "conversion",
       )} c) d`,

@@ -544,7 +544,10 @@ export function productItems(source: SQL): SQL {
       and jsonb_typeof(p -> 'quantity') = 'number' and jsonb_typeof(p -> 'price_cents') = 'number'`;
 }
 
-/** Conversions and refunds; the products of the orders stored go to agg_products_daily. */
+/**
+ * Conversions and refunds; the products of the orders stored go to agg_products_daily, the
+ * conversions to their sessions' figures (agg_converting_sessions), refunds to agg_conversions_daily.
+ */
 async function insertConversions(tx: Database, events: RollupEvent[]): Promise<void> {
   for (const chunk of chunks(events)) {
     await tx.execute(
@@ -568,6 +571,17 @@ async function insertConversions(tx: Database, events: RollupEvent[]): Promise<v
           }),
         ],
       ])} on conflict do nothing returning *),
+      sessions as (
+        insert into agg_converting_sessions as a
+        select min(account_id::text)::uuid, funnel_id, session_id, visitor_id, min(at), max(at), count(*),
+          coalesce(sum(value_cents), 0)
+        from stored where kind = 'conversion'
+        group by funnel_id, session_id, visitor_id
+        order by funnel_id, session_id, visitor_id
+        on conflict (funnel_id, session_id, visitor_id) do update set
+          first_at = least(a.first_at, excluded.first_at), last_at = greatest(a.last_at, excluded.last_at),
+          conversions = a.conversions + excluded.conversions, value_cents = a.value_cents + excluded.value_cents
+      ),
       -- Refunds are counted per day as they are stored; conversions once their step and source
       -- are known (attributeConversions).
       refunds as (

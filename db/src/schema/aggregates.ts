@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import {
   bigint,
   index,
@@ -414,6 +415,30 @@ export const dailyProducts = pgTable(
     nameEventId: uuid("name_event_id"),
   },
   (t) => [primaryKey({ name: "agg_products_daily_pk", columns: [t.funnelId, t.bucket, t.productId] })],
+);
+
+/**
+ * Per converting session of a funnel visitor: its conversions' first and last time, count and
+ * value. A period holding both times counts the session as a whole; only sessions crossing a
+ * period's bounds (found by the range index) are read from agg_conversions.
+ */
+export const convertingSessions = pgTable(
+  "agg_converting_sessions",
+  {
+    accountId: uuid("account_id").notNull(),
+    funnelId: uuid("funnel_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    visitorId: uuid("visitor_id").notNull(),
+    firstAt: timestamp("first_at", { withTimezone: true }).notNull(),
+    lastAt: timestamp("last_at", { withTimezone: true }).notNull(),
+    conversions: bigint("conversions", { mode: "number" }).notNull(),
+    valueCents: bigint("value_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "agg_converting_sessions_pk", columns: [t.funnelId, t.sessionId, t.visitorId] }),
+    index("idx_agg_converting_sessions_last").on(t.funnelId, t.lastAt),
+    index("idx_agg_converting_sessions_span").using("gist", sql`tstzrange(${t.firstAt}, ${t.lastAt}, '[]')`),
+  ],
 );
 
 /**
