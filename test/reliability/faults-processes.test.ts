@@ -1,11 +1,15 @@
 /**
- * The database restarted, the ingest worker killed with jobs in hand, and the API killed and
- * started again, each under load: every event answered 202 is stored exactly once afterwards.
+ * The database restarted, the ingest worker killed with jobs in hand, a worker paused past its job
+ * locks beside a second one, and the API killed and started again, each under load: every event
+ * answered 202 is stored exactly once afterwards.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DedicatedCluster, dedicatedCluster } from "../support/dedicated-database";
 import { expectCleanRun, outage, runScenario, sleep } from "./scenario";
 import { type Stack, startStack } from "./stack";
+
+/** Past BullMQ's 30 s job lock and its 30 s stalled-job check, so the second worker takes over. */
+const PAUSE_MS = 65_000;
 
 let cluster: DedicatedCluster;
 let stack: Stack | undefined;
@@ -56,6 +60,38 @@ describe("processes failing under load", () => {
     expect(activeAtKill).toBeGreaterThan(0);
     expectCleanRun(result);
     expect(result.accounting.missing, "accepted events lost").toBe(0);
+  });
+
+  it("a worker paused (SIGSTOP) past its job locks while a second worker takes its jobs: every accepted event stored once", async () => {
+    stack = await startStack(cluster, { appendfsync: "everysec" });
+    const current = stack;
+    const second = await current.addWorker();
+    const paused = current.worker.child;
+    let activeAtPause = 0;
+    try {
+      const result = await runScenario(current, "worker-sigstop", 204, async () => {
+        // Pause only while the workers hold jobs, so the paused one is mid-transaction on some:
+        // its row and advisory locks stay held, its BullMQ locks expire (30 s), and the second
+        // worker's stalled-job check hands those jobs to it while the first may still commit them.
+        for (let i = 0; i < 200 && activeAtPause === 0; i++) {
+          activeAtPause = (await current.queue()).active;
+          if (activeAtPause === 0) await sleep(25);
+        }
+        const faultAt = Date.now();
+        paused.kill("SIGSTOP");
+        await sleep(PAUSE_MS);
+        paused.kill("SIGCONT");
+        return { faultAt, restoredAt: Date.now() };
+      });
+      console.log(`[faults] worker-sigstop jobs in hand at the pause: ${activeAtPause}`);
+      expect(activeAtPause).toBeGreaterThan(0);
+      expectCleanRun(result);
+      expect(result.accounting.missing, "accepted events lost").toBe(0);
+      expect(second.child.exitCode, "the second worker kept running").toBeNull();
+      expect(paused.exitCode, "the paused worker kept running").toBeNull();
+    } finally {
+      paused.kill("SIGCONT");
+    }
   });
 
   it("the API killed (SIGKILL) with requests in flight and started again: every accepted event stored once", async () => {

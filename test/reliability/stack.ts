@@ -27,6 +27,8 @@ export interface Stack {
   prefix: string;
   restartApi(signal: NodeJS.Signals): Promise<void>;
   restartWorker(signal: NodeJS.Signals): Promise<void>;
+  /** Starts another ingest worker process beside the first, stopped by close(). */
+  addWorker(): Promise<ApiProcess>;
   queue(): Promise<QueueCounts>;
   /** Waits until the queue is empty and every accepted event is stored, or nothing changes for long. */
   settle(accepted: number, timeoutMs?: number): Promise<Settled>;
@@ -98,6 +100,7 @@ export async function startStack(
     INGEST_CONCURRENCY: String(options.ingestConcurrency ?? 4),
   };
   const monitor = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const extraWorkers: ApiProcess[] = [];
   monitor.on("error", () => {});
 
   const stack: Stack = {
@@ -115,6 +118,11 @@ export async function startStack(
     async restartWorker(signal) {
       await stack.worker.stop(signal);
       stack.worker = await startApi(workerEnv, { waitReady: false });
+    },
+    async addWorker() {
+      const worker = await startApi(workerEnv, { waitReady: false });
+      extraWorkers.push(worker);
+      return worker;
     },
     async queue() {
       const key = (name: string) => `${prefix}:ingest:${name}`;
@@ -152,6 +160,7 @@ export async function startStack(
     async close() {
       await stack.api.stop();
       await stack.worker.stop();
+      for (const worker of extraWorkers) await worker.stop();
       monitor.disconnect();
       await sql.end();
       await database.drop();
