@@ -115,6 +115,23 @@ async function unitsOver(handle: DatabaseHandle, kind: number, stepId: string, f
   return Number(row?.n ?? 0);
 }
 
+/**
+ * The step a conversion belongs to, worked out here from the events sent: its session's latest
+ * step entry at or before it (the later event id on a tie), none without one.
+ */
+function stepOf(conversion: AcceptedEvent): string | null {
+  const at = Date.parse(conversion.occurred_at);
+  let best: AcceptedEvent | undefined;
+  for (const e of events) {
+    if (e.event_type !== "step_entry" || e.session_id !== conversion.session_id) continue;
+    const t = Date.parse(e.occurred_at);
+    if (t > at) continue;
+    const bt = best ? Date.parse(best.occurred_at) : Number.NEGATIVE_INFINITY;
+    if (!best || t > bt || (t === bt && e.event_id > best.event_id)) best = e;
+  }
+  return best?.funnel_step_id ?? null;
+}
+
 /** The same, counted from the events this file sent. */
 function expectedUnits(kind: number, stepId: string, from: number, to: number): number {
   const units = new Set<string>();
@@ -127,6 +144,11 @@ function expectedUnits(kind: number, stepId: string, from: number, to: number): 
       units.add(e.visitor_id.toLowerCase());
     }
     if (kind === 3 && e.event_type === "conversion") units.add(e.visitor_id.toLowerCase());
+    if (kind === 5 && e.event_type === "conversion" && e.conversion_type === "purchase") {
+      units.add(e.visitor_id.toLowerCase());
+    }
+    if (kind === 8 && e.event_type === "conversion" && stepOf(e) === stepId)
+      units.add(e.visitor_id.toLowerCase());
   }
   return units.size;
 }
@@ -179,6 +201,9 @@ describe("day links", () => {
         [2, steps[0]],
         [2, steps[1]],
         [3, NO_STEP],
+        [5, NO_STEP],
+        [8, steps[0]],
+        [8, steps[1]],
       ] as [number, string][]) {
         const expected = expectedUnits(kind, stepId, from, to);
         expect(await unitsOver(timescale.handle, kind, stepId, from, to), `kind ${kind} days ${a}-${b}`).toBe(

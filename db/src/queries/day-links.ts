@@ -10,9 +10,32 @@ import { chunks, sortedValues } from "./unnest";
  * that gains a day, under a lock on the unit, from the days committed before and the new ones.
  */
 
-/** What a unit of agg_active_days counts. */
-export const UNIT = { visitor: 0, session: 1, stepVisitor: 2, converter: 3 } as const;
+/**
+ * What a unit of agg_active_days counts: a visitor with any event, a session, a visitor entering a
+ * step (step_id), a converting visitor, one converting with a conversion of each type, and one
+ * converting with a conversion that belongs to a step (step_id; derived with the conversions'
+ * steps, deriveStepConverters).
+ */
+export const UNIT = {
+  visitor: 0,
+  session: 1,
+  stepVisitor: 2,
+  converter: 3,
+  formSubmitConverter: 4,
+  purchaseConverter: 5,
+  signupConverter: 6,
+  customConverter: 7,
+  stepConverter: 8,
+} as const;
 export type UnitKind = (typeof UNIT)[keyof typeof UNIT];
+
+/** The unit kind of the visitors converting with a conversion of this type. */
+export const CONVERTER_OF_TYPE: Record<string, UnitKind> = {
+  form_submit: UNIT.formSubmitConverter,
+  purchase: UNIT.purchaseConverter,
+  signup: UNIT.signupConverter,
+  custom: UNIT.customConverter,
+};
 
 const DAY_MS = 86_400_000;
 
@@ -80,6 +103,7 @@ export async function linkActiveDays(
   tx: Database,
   days: ActiveDay[],
   converting: Map<string, { funnelId: string; visitorId: string }>,
+  restepped: Map<string, { funnelId: string; visitorId: string }> = new Map(),
 ): Promise<void> {
   const fresh: ActiveDay[] = [];
   for (const chunk of chunks(days)) {
@@ -113,11 +137,13 @@ export async function linkActiveDays(
     }
   }
   const visitors = sortedValues(converting);
-  if (fresh.length === 0 && visitors.length === 0) return;
+  const stepConverters = sortedValues(restepped);
+  if (fresh.length === 0 && visitors.length === 0 && stepConverters.length === 0) return;
   const slots = [
     ...new Set([
       ...fresh.map((d) => lockSlot(d.funnelId, d.unit)),
       ...visitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
+      ...stepConverters.map((v) => lockSlot(v.funnelId, v.visitorId)),
     ]),
   ].sort((a, b) => a - b);
   await tx.execute(
@@ -126,6 +152,7 @@ export async function linkActiveDays(
     )}::text[]::int4[]) as s order by s) as ordered`,
   );
   await deriveConverted(tx, visitors);
+  await deriveStepConverters(tx, stepConverters);
   if (fresh.length === 0) return;
   // One statement for all of them: its rows are upserted in key order, so two batches lock shared
   // link rows in one order (chunks would each be in order, but not all together).
@@ -296,4 +323,158 @@ async function deriveConverted(
           ${sql.param(chunk.map((r) => r.entry_bucket))}::text[]::timestamptz[])`,
     );
   }
+}
+
+/**
+ * The days on which each visitor converted with a conversion of each step (kind stepConverter),
+ * derived again from agg_conversions for visitors whose conversions got or changed their step, and
+ * their links moved from the old days to the new ones. A conversion's step can change (an earlier
+ * step entry of its session arrives late), so a day can go as well as come: unlike the other
+ * kinds, these are derived whole, under the visitors' locks, from what is committed and this
+ * transaction's own rows.
+ */
+async function deriveStepConverters(
+  tx: Database,
+  visitors: { funnelId: string; visitorId: string }[],
+): Promise<void> {
+  if (visitors.length === 0) return;
+  const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
+    ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
+  const day = (column: string) =>
+    sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+  type Row = { account_id: string; funnel_id: string; unit: string; step_id: string; day: string };
+  const [want, have] = await Promise.all([
+    queryRows<Row>(
+      tx,
+      sql`select min(c.account_id::text) as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
+          ${day("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
+        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+        where c.kind = 'conversion' and c.step_id is not null
+        group by c.funnel_id, c.visitor_id, c.step_id, 5`,
+    ),
+    queryRows<Row>(
+      tx,
+      sql`select a.account_id, a.funnel_id, a.unit, a.step_id, ${day("a.bucket")} as day
+        from ${v} join agg_active_days a on a.funnel_id = v.funnel_id and a.unit = v.visitor_id::text
+          and a.kind = ${UNIT.stepConverter}`,
+    ),
+  ]);
+  type Unit = {
+    accountId: string;
+    funnelId: string;
+    unit: string;
+    stepId: string;
+    want: Set<string>;
+    have: Set<string>;
+  };
+  const units = new Map<string, Unit>();
+  const unitOf = (r: Row) => {
+    const key = [r.funnel_id, r.unit, r.step_id].join("|");
+    const u = units.get(key) ?? {
+      accountId: r.account_id,
+      funnelId: r.funnel_id,
+      unit: r.unit,
+      stepId: r.step_id,
+      want: new Set<string>(),
+      have: new Set<string>(),
+    };
+    units.set(key, u);
+    return u;
+  };
+  for (const r of want) unitOf(r).want.add(r.day);
+  for (const r of have) unitOf(r).have.add(r.day);
+  const added: ActiveDay[] = [];
+  const removed: ActiveDay[] = [];
+  const links = new Map<
+    string,
+    { accountId: string; funnelId: string; stepId: string; bucket: string; prev: string; units: number }
+  >();
+  const link = (u: Unit, days: Set<string>, sign: number) => {
+    let prev = "-infinity";
+    for (const bucket of [...days].sort()) {
+      const key = [u.funnelId, u.stepId, bucket, prev].join("|");
+      const l = links.get(key) ?? {
+        accountId: u.accountId,
+        funnelId: u.funnelId,
+        stepId: u.stepId,
+        bucket,
+        prev,
+        units: 0,
+      };
+      l.units += sign;
+      links.set(key, l);
+      prev = bucket;
+    }
+  };
+  for (const u of units.values()) {
+    const gone = [...u.have].filter((d) => !u.want.has(d));
+    const come = [...u.want].filter((d) => !u.have.has(d));
+    if (gone.length === 0 && come.length === 0) continue;
+    const day = (d: string): ActiveDay => ({
+      accountId: u.accountId,
+      funnelId: u.funnelId,
+      kind: UNIT.stepConverter,
+      stepId: u.stepId,
+      unit: u.unit,
+      day: new Date(d),
+    });
+    removed.push(...gone.map(day));
+    added.push(...come.map(day));
+    link(u, u.want, 1);
+    link(u, u.have, -1);
+  }
+  const days = (rows: ActiveDay[]) => sql`unnest(${sql.param(rows.map((d) => d.accountId))}::text[]::uuid[],
+    ${sql.param(rows.map((d) => d.funnelId))}::text[]::uuid[], ${sql.param(rows.map((d) => d.unit))}::text[],
+    ${sql.param(rows.map((d) => d.stepId))}::text[]::uuid[],
+    ${sql.param(rows.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
+    as d(account_id, funnel_id, unit, step_id, bucket)`;
+  if (removed.length > 0) {
+    await tx.execute(
+      sql`delete from agg_active_days a using ${days(removed)}
+        where a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${UNIT.stepConverter}
+          and a.step_id = d.step_id and a.bucket = d.bucket`,
+    );
+  }
+  if (added.length > 0) {
+    await tx.execute(
+      sql`insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
+        select account_id, funnel_id, unit, ${UNIT.stepConverter}::int2, step_id, bucket from ${days(added)}
+        order by funnel_id, unit, step_id, bucket`,
+    );
+  }
+  const changes = sortedValues(links).filter((l) => l.units !== 0);
+  if (changes.length === 0) return;
+  const emptied = await queryRows<{
+    funnel_id: string | null;
+    step_id: string;
+    bucket: string;
+    prev_bucket: string;
+  }>(
+    tx,
+    sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
+      select account_id, funnel_id, ${UNIT.stepConverter}::int2, step_id, bucket, prev_bucket, units
+      from unnest(${sql.param(changes.map((l) => l.accountId))}::text[]::uuid[],
+        ${sql.param(changes.map((l) => l.funnelId))}::text[]::uuid[],
+        ${sql.param(changes.map((l) => l.stepId))}::text[]::uuid[],
+        ${sql.param(changes.map((l) => l.bucket))}::text[]::timestamptz[],
+        ${sql.param(changes.map((l) => l.prev))}::text[]::timestamptz[],
+        ${sql.param(changes.map((l) => String(l.units)))}::text[]::int8[])
+        as c(account_id, funnel_id, step_id, bucket, prev_bucket, units)
+      order by funnel_id, step_id, bucket, prev_bucket
+      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
+      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.step_id,
+        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+  );
+  const gone = emptied.filter((r) => r.funnel_id !== null);
+  if (gone.length === 0) return;
+  await tx.execute(
+    sql`delete from agg_day_links l
+      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
+        as g(funnel_id, step_id, bucket, prev_bucket)
+      where l.funnel_id = g.funnel_id and l.kind = ${UNIT.stepConverter} and l.step_id = g.step_id
+        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
+  );
 }

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
-import { UNIT, type UnitKind } from "./day-links";
+import { CONVERTER_OF_TYPE, UNIT, type UnitKind } from "./day-links";
 import { productItems } from "./rollups";
 
 /**
@@ -951,27 +951,32 @@ async function distinctConverters(
   { g: number; conversion_type: string | null; step_id: string | null; b: number | null; visitors: string }[]
 > {
   const byBucket = linkedUnitsByBucket(scope, buckets, UNIT.converter);
-  const scanned = queryRows<{
+  const days = wholeDays(scope);
+  type Row = {
     g: number;
     conversion_type: string | null;
     step_id: string | null;
     b: number | null;
     visitors: string;
-  }>(
-    db,
-    sql`with c as (select conversion_type, step_id, visitor_id, at from ${conversionRows(scope, "conversion")} c)
-      select 3 as g, conversion_type, null::uuid as step_id, null::int as b, count(*)::text as visitors
-      from (select distinct conversion_type, visitor_id from c) x group by conversion_type
-      union all
-      select 5, null, step_id, null, count(*)::text from (select distinct step_id, visitor_id from c) x group by step_id
+  };
+  // By type and by step: from the day links over whole days, else from the conversions.
+  const scan = () =>
+    queryRows<Row>(
+      db,
+      sql`with c as (select conversion_type, step_id, visitor_id, at from ${conversionRows(scope, "conversion")} c)
+      select 6 as g, null::text as conversion_type, null::uuid as step_id, b, count(*)::text as visitors
+      from (select distinct ${bucketOf("at", buckets)} as b, visitor_id from c) x group by b
       ${
-        byBucket
+        days
           ? sql``
           : sql`union all
-            select 6, null, null, b, count(*)::text
-            from (select distinct ${bucketOf("at", buckets)} as b, visitor_id from c) x group by b`
+            select 3, conversion_type, null, null, count(*)::text
+            from (select distinct conversion_type, visitor_id from c) x group by conversion_type
+            union all
+            select 5, null, step_id, null, count(*)::text from (select distinct step_id, visitor_id from c) x group by step_id`
       }`,
-  );
+    );
+  const linked = days ? convertersByTypeAndStep(db, scope, days) : Promise.resolve([] as Row[]);
   const total = queryRows<{ visitors: string }>(
     db,
     sql`select (${convertersCount(scope)})::text as visitors`,
@@ -982,9 +987,15 @@ async function distinctConverters(
         sql`select b, visitors::text as visitors from (${byBucket}) x`,
       )
     : Promise.resolve([]);
-  const [rows, [sum], bucketRows] = await Promise.all([scanned, total, perBucket]);
+  const [rows, [sum], bucketRows, linkedRows] = await Promise.all([
+    byBucket && days ? Promise.resolve([] as Row[]) : scan(),
+    total,
+    perBucket,
+    linked,
+  ]);
   return [
     ...rows,
+    ...linkedRows,
     { g: 7, conversion_type: null, step_id: null, b: null, visitors: sum?.visitors ?? "0" },
     ...bucketRows.map((r) => ({
       g: 6,
@@ -994,6 +1005,60 @@ async function distinctConverters(
       visitors: r.visitors,
     })),
   ];
+}
+
+const TYPE_OF_CONVERTER = new Map(Object.entries(CONVERTER_OF_TYPE).map(([type, kind]) => [kind, type]));
+
+/**
+ * Distinct converters per conversion type and per step of their conversions, as rows of
+ * conversionBreakdown: over the whole days from the day links (kinds per type, and stepConverter),
+ * and at the ends of the period from the conversions there, less the visitors the links already
+ * count for that type or step.
+ */
+async function convertersByTypeAndStep(db: Database, scope: ReportScope, days: WholeDays) {
+  const f = sql`${scope.funnelId}::uuid`;
+  const kinds = [...TYPE_OF_CONVERTER.keys(), UNIT.stepConverter];
+  const kindOf = sql.raw(
+    `(case conversion_type ${[...TYPE_OF_CONVERTER].map(([kind, type]) => `when '${type}' then ${kind}`).join(" ")} end)::int2`,
+  );
+  const ends = days.ends.map((end) => conversionRows(end, "conversion"));
+  const rows = await queryRows<{ kind: number; step_id: string; visitors: string }>(
+    db,
+    sql`select kind, step_id, sum(n)::text as visitors from (
+        select kind, step_id, sum(units) as n from agg_day_links
+        where funnel_id = ${f} and kind = any(${sql.param(kinds.map(String))}::text[]::int2[])
+          and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}
+        group by kind, step_id
+        ${
+          ends.length === 0
+            ? sql``
+            : sql`union all
+              select kind, step_id, count(*) from (
+                select distinct ${kindOf} as kind, ${NO_STEP}::uuid as step_id, visitor_id from ${unionAll(ends)} c
+                where conversion_type is not null
+                union
+                select distinct ${UNIT.stepConverter}::int2, step_id, visitor_id from ${unionAll(ends)} c
+                where step_id is not null
+              ) e
+              where e.kind is not null and not exists (select 1 from agg_active_days a
+                where a.funnel_id = ${f} and a.unit = e.visitor_id::text and a.kind = e.kind and a.step_id = e.step_id
+                  and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})
+              group by kind, step_id`
+        }
+      ) x
+      group by kind, step_id`,
+  );
+  return rows.map((r) =>
+    int(r.kind) === UNIT.stepConverter
+      ? { g: 5, conversion_type: null, step_id: r.step_id, b: null, visitors: r.visitors }
+      : {
+          g: 3,
+          conversion_type: TYPE_OF_CONVERTER.get(int(r.kind) as UnitKind) ?? null,
+          step_id: null,
+          b: null,
+          visitors: r.visitors,
+        },
+  );
 }
 
 export interface ConvertingVisitor {

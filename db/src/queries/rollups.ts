@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
-import { ActiveDays, linkActiveDays, UNIT } from "./day-links";
+import { ActiveDays, CONVERTER_OF_TYPE, linkActiveDays, UNIT } from "./day-links";
 import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
@@ -200,6 +200,8 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     if (e.eventType === "conversion") {
       widenSpan(converters, e);
       days.add(e, UNIT.converter, e.visitorId);
+      const ofType = e.conversionType ? CONVERTER_OF_TYPE[e.conversionType] : undefined;
+      if (ofType !== undefined) days.add(e, ofType, e.visitorId);
       converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
         funnelId: e.funnelId.toLowerCase(),
         visitorId: e.visitorId.toLowerCase(),
@@ -274,9 +276,9 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   }
   await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
-  await deriveSessions(tx, sortedValues(touched));
+  const restepped = await deriveSessions(tx, sortedValues(touched));
   // Last: its locks are then held only until the commit.
-  await linkActiveDays(tx, days.sorted(), converting);
+  await linkActiveDays(tx, days.sorted(), converting, restepped);
 }
 
 /** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */
@@ -708,8 +710,16 @@ export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
  * for them. The session's lock slot is taken before reading, so two batches touching one session
  * take turns, and the later one reads what the earlier one committed.
  */
-async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId: string }[]): Promise<void> {
-  if (keys.length === 0) return;
+/**
+ * Derives the touched sessions again; returns the visitors whose conversions got or changed their
+ * step (their step-converter days are derived again under their locks, day-links.ts).
+ */
+async function deriveSessions(
+  tx: Database,
+  keys: { funnelId: string; sessionId: string }[],
+): Promise<Map<string, { funnelId: string; visitorId: string }>> {
+  const restepped = new Map<string, { funnelId: string; visitorId: string }>();
+  if (keys.length === 0) return restepped;
   const slots = [...new Set(keys.map((k) => lockSlot(k.funnelId, k.sessionId)))].sort((a, b) => a - b);
   await tx.execute(
     sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
@@ -786,8 +796,10 @@ async function deriveSessions(tx: Database, keys: { funnelId: string; sessionId:
         ]),
       );
     }
-    await attributeConversions(tx, chunk, stored, segments);
+    for (const v of await attributeConversions(tx, chunk, stored, segments))
+      restepped.set(`${v.funnelId}|${v.visitorId}`, v);
   }
+  return restepped;
 }
 
 interface RemovedVisit {
@@ -996,7 +1008,7 @@ async function attributeConversions(
   keys: { funnelId: string; sessionId: string }[],
   stepEvents: StoredStepEvent[],
   sources: Map<string, { source: string }>,
-): Promise<void> {
+): Promise<{ funnelId: string; visitorId: string }[]> {
   const funnelIds = sql.param(keys.map((k) => k.funnelId));
   const sessionIds = sql.param(keys.map((k) => k.sessionId));
   const stored = await queryRows<{
@@ -1028,6 +1040,7 @@ async function attributeConversions(
     entries.set(key, list);
   }
   const changed: { funnelId: string; eventId: string; stepId: string | null; source: string }[] = [];
+  const restepped: { funnelId: string; visitorId: string }[] = [];
   const daily = new Map<string, DailyConversions>();
   const count = (c: (typeof stored)[number], stepId: string | null, source: string, sign: number) => {
     const bucket = floorTo(new Date(c.at), DAY_MS).toISOString();
@@ -1067,6 +1080,7 @@ async function attributeConversions(
     const source = sources.get(`${c.funnel_id}|${c.session_id}|${c.visitor_id}`)?.source ?? "direct";
     if (stepId === c.step_id && source === c.source) continue;
     changed.push({ funnelId: c.funnel_id, eventId: c.event_id, stepId, source });
+    if (stepId !== c.step_id) restepped.push({ funnelId: c.funnel_id, visitorId: c.visitor_id });
     if (c.source !== null) count(c, c.step_id, c.source, -1);
     count(c, stepId, source, 1);
   }
@@ -1089,6 +1103,7 @@ async function attributeConversions(
         r.conversions !== 0 || r.valueCents !== 0 || r.valued !== 0 || r.orders !== 0 || r.orderCents !== 0,
     ),
   );
+  return restepped;
 }
 
 interface DailyConversions {
