@@ -98,5 +98,6 @@ describe("pnpm keys:create", () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+    // A new process migrates a new PGlite database first: tens of seconds on a busy machine.
+  }, 120_000);
 });
