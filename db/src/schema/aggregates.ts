@@ -206,6 +206,7 @@ export const stepVisits = pgTable(
   },
   (t) => [
     primaryKey({ name: "agg_step_visits_pk", columns: [t.funnelId, t.sessionId, t.entryEventId] }),
+    // Migration 0016 adds INCLUDE (visitor_id, source, device_type, browser, duration_ms, exit_at).
     index("idx_agg_step_visits_step_entry").on(t.funnelId, t.stepId, t.entryAt),
     index("idx_agg_step_visits_visitor").on(t.funnelId, t.visitorId, t.stepId, t.entryAt),
   ],
