@@ -437,7 +437,7 @@ export const convertingSessions = pgTable(
   },
   (t) => [
     primaryKey({ name: "agg_converting_sessions_pk", columns: [t.funnelId, t.sessionId, t.visitorId] }),
-    index("idx_agg_converting_sessions_last").on(t.funnelId, t.lastAt),
+    index("idx_agg_converting_sessions_last").on(t.funnelId, t.lastAt, t.firstAt),
     index("idx_agg_converting_sessions_span").using("gist", sql`tstzrange(${t.firstAt}, ${t.lastAt}, '[]')`),
   ],
 );
