@@ -143,6 +143,7 @@ async function expectRetained(db: Database, result: RetentionResult): Promise<vo
   expect(retained.some((l) => l.prev !== "-infinity")).toBe(false);
   await db.execute(sql`select funnel_rebuild_day_links()`);
   await db.execute(sql`select funnel_rebuild_converter_links()`);
+  await db.execute(sql`select funnel_rebuild_segment_links()`);
   expect(await links()).toEqual(retained);
   expect(await count(db, sql`select 1 from rejected_events`)).toBe(1);
   expect(result.deleted.rejected_events).toBe(1);

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
 import { Random } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
@@ -56,7 +56,9 @@ function event(): AcceptedEvent {
     order_id: null,
     variant_id: null,
     url: "https://shop.example.com/",
-    referrer: null,
+    // Some events carry a referrer: a session's source is its earliest one's, so a late event
+    // moves the session's step visits to another segment.
+    referrer: rng.pick([null, null, null, "https://www.google.com/search", "https://bing.com/"]),
     utm_source: null,
     utm_medium: null,
     utm_campaign: null,
@@ -132,6 +134,24 @@ function stepOf(conversion: AcceptedEvent): string | null {
   return best?.funnel_step_id ?? null;
 }
 
+/** A session's traffic source as the writer keeps it: its earliest event with a referrer's host, else direct. */
+function sourceOf(sessionId: string): string {
+  let best: AcceptedEvent | undefined;
+  for (const e of events) {
+    if (e.session_id !== sessionId || !e.referrer) continue;
+    const t = Date.parse(e.occurred_at);
+    const bt = best ? Date.parse(best.occurred_at) : Number.POSITIVE_INFINITY;
+    if (!best || t < bt || (t === bt && e.event_id < best.event_id)) best = e;
+  }
+  return best?.referrer ? new URL(best.referrer).hostname.replace(/^www\./, "") : "direct";
+}
+
+/** The step_id of the step's visitors from a source (segmentKey in day-links.ts). */
+function segmentKeyOf(stepId: string, source: string): string {
+  const hex = createHash("md5").update(`${stepId}|source|${source}`).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** The same, counted from the events this file sent. */
 function expectedUnits(kind: number, stepId: string, from: number, to: number): number {
   const units = new Set<string>();
@@ -149,6 +169,10 @@ function expectedUnits(kind: number, stepId: string, from: number, to: number): 
     }
     if (kind === 8 && e.event_type === "conversion" && stepOf(e) === stepId)
       units.add(e.visitor_id.toLowerCase());
+    if (kind === 9 && e.event_type === "step_entry" && e.funnel_step_id) {
+      if (segmentKeyOf(e.funnel_step_id, sourceOf(e.session_id)) === stepId)
+        units.add(e.visitor_id.toLowerCase());
+    }
   }
   return units.size;
 }
@@ -204,6 +228,7 @@ describe("day links", () => {
         [5, NO_STEP],
         [8, steps[0]],
         [8, steps[1]],
+        ...["google.com", "bing.com", "direct"].map((source) => [9, segmentKeyOf(steps[0] ?? "", source)]),
       ] as [number, string][]) {
         const expected = expectedUnits(kind, stepId, from, to);
         expect(await unitsOver(timescale.handle, kind, stepId, from, to), `kind ${kind} days ${a}-${b}`).toBe(

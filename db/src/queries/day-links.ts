@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
 import { chunks, sortedValues } from "./unnest";
@@ -26,7 +26,16 @@ export const UNIT = {
   signupConverter: 6,
   customConverter: 7,
   stepConverter: 8,
+  segmentStepVisitor: 9,
 } as const;
+
+/**
+ * The step_id of a segmentStepVisitor unit: a uuid from the step, the dimension (source, device,
+ * browser) and its value, so that a step's visitors per segment value are link rows like the others.
+ */
+export function segmentKey(stepId: string, dimension: string, value: string): SQL {
+  return sql.raw(`md5(${stepId}::text || '|' || ${dimension} || '|' || ${value})::uuid`);
+}
 export type UnitKind = (typeof UNIT)[keyof typeof UNIT];
 
 /** The unit kind of the visitors converting with a conversion of this type. */
@@ -104,6 +113,7 @@ export async function linkActiveDays(
   days: ActiveDay[],
   converting: Map<string, { funnelId: string; visitorId: string }>,
   restepped: Map<string, { funnelId: string; visitorId: string }> = new Map(),
+  revisited: Map<string, { funnelId: string; visitorId: string }> = new Map(),
 ): Promise<void> {
   const fresh: ActiveDay[] = [];
   for (const chunk of chunks(days)) {
@@ -138,12 +148,21 @@ export async function linkActiveDays(
   }
   const visitors = sortedValues(converting);
   const stepConverters = sortedValues(restepped);
-  if (fresh.length === 0 && visitors.length === 0 && stepConverters.length === 0) return;
+  const segmentVisitors = sortedValues(revisited);
+  if (
+    fresh.length === 0 &&
+    visitors.length === 0 &&
+    stepConverters.length === 0 &&
+    segmentVisitors.length === 0
+  ) {
+    return;
+  }
   const slots = [
     ...new Set([
       ...fresh.map((d) => lockSlot(d.funnelId, d.unit)),
       ...visitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
       ...stepConverters.map((v) => lockSlot(v.funnelId, v.visitorId)),
+      ...segmentVisitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
     ]),
   ].sort((a, b) => a - b);
   await tx.execute(
@@ -152,7 +171,8 @@ export async function linkActiveDays(
     )}::text[]::int4[]) as s order by s) as ordered`,
   );
   await deriveConverted(tx, visitors);
-  await deriveStepConverters(tx, stepConverters);
+  await deriveVisitorDays(tx, stepConverters, UNIT.stepConverter);
+  await deriveVisitorDays(tx, segmentVisitors, UNIT.segmentStepVisitor);
   if (fresh.length === 0) return;
   // One statement for all of them: its rows are upserted in key order, so two batches lock shared
   // link rows in one order (chunks would each be in order, but not all together).
@@ -333,9 +353,10 @@ async function deriveConverted(
  * kinds, these are derived whole, under the visitors' locks, from what is committed and this
  * transaction's own rows.
  */
-async function deriveStepConverters(
+async function deriveVisitorDays(
   tx: Database,
   visitors: { funnelId: string; visitorId: string }[],
+  kind: typeof UNIT.stepConverter | typeof UNIT.segmentStepVisitor,
 ): Promise<void> {
   if (visitors.length === 0) return;
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
@@ -346,17 +367,25 @@ async function deriveStepConverters(
   const [want, have] = await Promise.all([
     queryRows<Row>(
       tx,
-      sql`select min(c.account_id::text) as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
-          ${day("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
-        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
-        where c.kind = 'conversion' and c.step_id is not null
-        group by c.funnel_id, c.visitor_id, c.step_id, 5`,
+      kind === UNIT.stepConverter
+        ? sql`select min(c.account_id::text) as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
+            ${day("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
+          from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+          where c.kind = 'conversion' and c.step_id is not null
+          group by c.funnel_id, c.visitor_id, c.step_id, 5`
+        : sql`select min(s.account_id::text) as account_id, s.funnel_id, s.visitor_id::text as unit,
+            ${segmentKey("s.step_id", "d.dimension", "d.value")} as step_id,
+            ${day("date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00')")} as day
+          from ${v} join agg_step_visits s on s.funnel_id = v.funnel_id and s.visitor_id = v.visitor_id
+          cross join lateral (values ('source', s.source), ('device', s.device_type::text), ('browser', s.browser::text))
+            as d(dimension, value)
+          group by s.funnel_id, s.visitor_id, 4, 5`,
     ),
     queryRows<Row>(
       tx,
       sql`select a.account_id, a.funnel_id, a.unit, a.step_id, ${day("a.bucket")} as day
         from ${v} join agg_active_days a on a.funnel_id = v.funnel_id and a.unit = v.visitor_id::text
-          and a.kind = ${UNIT.stepConverter}`,
+          and a.kind = ${kind}`,
     ),
   ]);
   type Unit = {
@@ -413,7 +442,7 @@ async function deriveStepConverters(
     const day = (d: string): ActiveDay => ({
       accountId: u.accountId,
       funnelId: u.funnelId,
-      kind: UNIT.stepConverter,
+      kind,
       stepId: u.stepId,
       unit: u.unit,
       day: new Date(d),
@@ -431,14 +460,14 @@ async function deriveStepConverters(
   if (removed.length > 0) {
     await tx.execute(
       sql`delete from agg_active_days a using ${days(removed)}
-        where a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${UNIT.stepConverter}
+        where a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${kind}
           and a.step_id = d.step_id and a.bucket = d.bucket`,
     );
   }
   if (added.length > 0) {
     await tx.execute(
       sql`insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
-        select account_id, funnel_id, unit, ${UNIT.stepConverter}::int2, step_id, bucket from ${days(added)}
+        select account_id, funnel_id, unit, ${kind}::int2, step_id, bucket from ${days(added)}
         order by funnel_id, unit, step_id, bucket`,
     );
   }
@@ -452,7 +481,7 @@ async function deriveStepConverters(
   }>(
     tx,
     sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
-      select account_id, funnel_id, ${UNIT.stepConverter}::int2, step_id, bucket, prev_bucket, units
+      select account_id, funnel_id, ${kind}::int2, step_id, bucket, prev_bucket, units
       from unnest(${sql.param(changes.map((l) => l.accountId))}::text[]::uuid[],
         ${sql.param(changes.map((l) => l.funnelId))}::text[]::uuid[],
         ${sql.param(changes.map((l) => l.stepId))}::text[]::uuid[],
@@ -474,7 +503,7 @@ async function deriveStepConverters(
         ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
         ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
         as g(funnel_id, step_id, bucket, prev_bucket)
-      where l.funnel_id = g.funnel_id and l.kind = ${UNIT.stepConverter} and l.step_id = g.step_id
+      where l.funnel_id = g.funnel_id and l.kind = ${kind} and l.step_id = g.step_id
         and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
   );
 }

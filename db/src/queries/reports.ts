@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
-import { CONVERTER_OF_TYPE, UNIT, type UnitKind } from "./day-links";
+import { CONVERTER_OF_TYPE, segmentKey, UNIT, type UnitKind } from "./day-links";
 import { productItems } from "./rollups";
 
 /**
@@ -640,6 +640,55 @@ export type Dimension = "source" | "device" | "browser";
 
 /** Step visitors per source, device and browser of the sessions they entered the step in. */
 export async function stepVisitorsBySegment(
+  db: Database,
+  scope: ReportScope,
+  stepId: string,
+): Promise<{ dimension: Dimension; value: string; visitors: number }[]> {
+  const days = wholeDays(scope);
+  if (!days) return stepVisitorsBySegmentScanned(db, scope, stepId);
+  // Whole days from the segment day links: for each value the step's visits had there (the daily
+  // segment table lists them), its links; the ends from the visits there, less the visitors the
+  // links already count for that value.
+  const f = sql`${scope.funnelId}::uuid`;
+  const step = sql`${stepId}::uuid`;
+  const key = segmentKey(`'${stepId.replace(/[^0-9a-fA-F-]/g, "")}'::uuid`, "d.dimension", "d.value");
+  const ends = days.ends.map(
+    (end) => sql`select visitor_id, source, device_type, browser from agg_step_visits
+      where funnel_id = ${f} and step_id = ${step} and ${inPeriod("entry_at", end)}`,
+  );
+  const rows = await queryRows<{ dimension: Dimension; value: string; visitors: string }>(
+    db,
+    sql`select dimension, value, sum(n)::text as visitors from (
+        select d.dimension, d.value, (
+            select coalesce(sum(units), 0) from agg_day_links l
+            where l.funnel_id = ${f} and l.kind = ${UNIT.segmentStepVisitor} and l.step_id = ${key}
+              and l.bucket >= ${ts(days.from)} and l.bucket < ${ts(days.to)} and l.prev_bucket < ${ts(days.from)}
+          ) as n
+        from (select distinct dimension::text as dimension, value from agg_step_segments_daily
+          where funnel_id = ${f} and step_id = ${step} and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)}) d
+        ${
+          ends.length === 0
+            ? sql``
+            : sql`union all
+              select d.dimension, d.value, count(*) from (
+                select distinct x.dimension, x.value, v.visitor_id from (${unionAll(ends)}) v
+                cross join lateral (values ('source', v.source), ('device', v.device_type::text), ('browser', v.browser::text))
+                  as x(dimension, value)
+              ) d
+              where not exists (select 1 from agg_active_days a
+                where a.funnel_id = ${f} and a.unit = d.visitor_id::text and a.kind = ${UNIT.segmentStepVisitor}
+                  and a.step_id = ${key} and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})
+              group by d.dimension, d.value`
+        }
+      ) x
+      group by dimension, value
+      having sum(n) > 0`,
+  );
+  return rows.map((r) => ({ dimension: r.dimension, value: r.value, visitors: int(r.visitors) }));
+}
+
+/** stepVisitorsBySegment for a period without a whole UTC day: from the step's visits. */
+async function stepVisitorsBySegmentScanned(
   db: Database,
   scope: ReportScope,
   stepId: string,

@@ -276,9 +276,9 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   }
   await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
-  const restepped = await deriveSessions(tx, sortedValues(touched));
+  const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched));
   // Last: its locks are then held only until the commit.
-  await linkActiveDays(tx, days.sorted(), converting, restepped);
+  await linkActiveDays(tx, days.sorted(), converting, restepped, revisited);
 }
 
 /** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */
@@ -717,9 +717,13 @@ export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
 async function deriveSessions(
   tx: Database,
   keys: { funnelId: string; sessionId: string }[],
-): Promise<Map<string, { funnelId: string; visitorId: string }>> {
+): Promise<{
+  restepped: Map<string, { funnelId: string; visitorId: string }>;
+  revisited: Map<string, { funnelId: string; visitorId: string }>;
+}> {
   const restepped = new Map<string, { funnelId: string; visitorId: string }>();
-  if (keys.length === 0) return restepped;
+  const revisited = new Map<string, { funnelId: string; visitorId: string }>();
+  if (keys.length === 0) return { restepped, revisited };
   const slots = [...new Set(keys.map((k) => lockSlot(k.funnelId, k.sessionId)))].sort((a, b) => a - b);
   await tx.execute(
     sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
@@ -741,7 +745,7 @@ async function deriveSessions(
       sql`delete from agg_step_visits v
         using unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
         where v.funnel_id = k.funnel_id and v.session_id = k.session_id
-        returning v.account_id, v.funnel_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
+        returning v.account_id, v.funnel_id, v.visitor_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
           v.source, v.device_type, v.browser`,
     );
     const segments = new Map(
@@ -775,6 +779,14 @@ async function deriveSessions(
         browser: segment.browser,
       });
     }
+    // Visitors whose visits (or their segments) may have changed: their segment days are derived again.
+    for (const r of removed)
+      revisited.set(`${r.funnel_id}|${r.visitor_id}`, { funnelId: r.funnel_id, visitorId: r.visitor_id });
+    for (const visit of visits) {
+      const funnelId = visit.funnelId.toLowerCase();
+      const visitorId = visit.visitorId.toLowerCase();
+      revisited.set(`${funnelId}|${visitorId}`, { funnelId, visitorId });
+    }
     await applyStepTimeChanges(tx, removed, visits);
     await applySegmentChanges(tx, removed, visits);
     for (const rows of chunks(visits)) {
@@ -799,12 +811,13 @@ async function deriveSessions(
     for (const v of await attributeConversions(tx, chunk, stored, segments))
       restepped.set(`${v.funnelId}|${v.visitorId}`, v);
   }
-  return restepped;
+  return { restepped, revisited };
 }
 
 interface RemovedVisit {
   account_id: string;
   funnel_id: string;
+  visitor_id: string;
   step_id: string;
   entry_at: Date | string;
   duration_ms: string | number | null;
