@@ -94,11 +94,11 @@ try {
     Array.from({ length: 4 }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++];
-        const res = await fetch(`${api.url}/api/v1/analytics/import`, {
-          method: "POST",
-          headers: auth,
-          body,
-        });
+        // A careful client: one retry of the same body (its event ids make it harmless) when a
+        // kept-alive connection the API had closed while the traffic was generated fails.
+        const post = () =>
+          fetch(`${api.url}/api/v1/analytics/import`, { method: "POST", headers: auth, body });
+        const res = await post().catch(post);
         if (res.status !== 202) throw new Error(`import answered ${res.status}: ${await res.text()}`);
       }
     }),

@@ -779,14 +779,10 @@ async function deriveSessions(
         browser: segment.browser,
       });
     }
-    // Visitors whose visits (or their segments) may have changed: their segment days are derived again.
-    for (const r of removed)
-      revisited.set(`${r.funnel_id}|${r.visitor_id}`, { funnelId: r.funnel_id, visitorId: r.visitor_id });
-    for (const visit of visits) {
-      const funnelId = visit.funnelId.toLowerCase();
-      const visitorId = visit.visitorId.toLowerCase();
-      revisited.set(`${funnelId}|${visitorId}`, { funnelId, visitorId });
-    }
+    // Visitors whose (step, day, segment) of visits changed: their segment days are derived again.
+    // Most visits are derived again unchanged; only a new visit or a session's new segment counts.
+    for (const v of visitorsWithNewSegments(removed, visits))
+      revisited.set(`${v.funnelId}|${v.visitorId}`, v);
     await applyStepTimeChanges(tx, removed, visits);
     await applySegmentChanges(tx, removed, visits);
     for (const rows of chunks(visits)) {
@@ -812,6 +808,36 @@ async function deriveSessions(
       restepped.set(`${v.funnelId}|${v.visitorId}`, v);
   }
   return { restepped, revisited };
+}
+
+/** Visitors whose multiset of (step, entry day, source, device, browser) differs before and after. */
+function visitorsWithNewSegments(
+  removed: RemovedVisit[],
+  added: SegmentedVisit[],
+): { funnelId: string; visitorId: string }[] {
+  const tally = new Map<string, { funnelId: string; visitorId: string; counts: Map<string, number> }>();
+  const count = (funnelId: string, visitorId: string, tuple: string, sign: number) => {
+    const key = `${funnelId}|${visitorId}`;
+    const t = tally.get(key) ?? { funnelId, visitorId, counts: new Map<string, number>() };
+    t.counts.set(tuple, (t.counts.get(tuple) ?? 0) + sign);
+    tally.set(key, t);
+  };
+  const day = (at: Date | string) => floorTo(new Date(at), DAY_MS).toISOString();
+  for (const r of removed) {
+    count(
+      r.funnel_id,
+      r.visitor_id,
+      [r.step_id, day(r.entry_at), r.source, r.device_type, r.browser].join("|"),
+      -1,
+    );
+  }
+  for (const v of added) {
+    const tuple = [v.stepId.toLowerCase(), day(v.entryAt), v.source, v.deviceType, v.browser].join("|");
+    count(v.funnelId.toLowerCase(), v.visitorId.toLowerCase(), tuple, 1);
+  }
+  return [...tally.values()]
+    .filter((t) => [...t.counts.values()].some((n) => n !== 0))
+    .map(({ funnelId, visitorId }) => ({ funnelId, visitorId }));
 }
 
 interface RemovedVisit {
