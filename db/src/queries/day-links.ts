@@ -224,6 +224,14 @@ export async function linkActiveDays(
       returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
         l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
   );
+  await deleteEmptiedLinks(tx, emptied);
+}
+
+/** Link rows an upsert left at 0 units (funnel_id null for the others) go: a rebuild has none. */
+async function deleteEmptiedLinks(
+  tx: Database,
+  emptied: { funnel_id: string | null; kind: number; step_id: string; bucket: string; prev_bucket: string }[],
+): Promise<void> {
   const gone = emptied.filter((r) => r.funnel_id !== null);
   if (gone.length === 0) return;
   await tx.execute(
@@ -475,6 +483,7 @@ async function deriveVisitorDays(
   if (changes.length === 0) return;
   const emptied = await queryRows<{
     funnel_id: string | null;
+    kind: number;
     step_id: string;
     bucket: string;
     prev_bucket: string;
@@ -491,19 +500,8 @@ async function deriveVisitorDays(
         as c(account_id, funnel_id, step_id, bucket, prev_bucket, units)
       order by funnel_id, step_id, bucket, prev_bucket
       on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
-      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.step_id,
+      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
         l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
   );
-  const gone = emptied.filter((r) => r.funnel_id !== null);
-  if (gone.length === 0) return;
-  await tx.execute(
-    sql`delete from agg_day_links l
-      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
-        as g(funnel_id, step_id, bucket, prev_bucket)
-      where l.funnel_id = g.funnel_id and l.kind = ${kind} and l.step_id = g.step_id
-        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
-  );
+  await deleteEmptiedLinks(tx, emptied);
 }
