@@ -196,12 +196,14 @@ export async function linkActiveDays(
       ),
       units as (select distinct account_id, funnel_id, unit, kind, step_id from n),
       days as (
-        select u.account_id, d.funnel_id, d.unit, d.kind, d.step_id, d.bucket, n.bucket is not null as fresh
+        -- "fresh" through a hashed lookup, not a join: the planner cannot know how many rows the
+        -- arrays hold, and a join it thought tiny ran as a nested loop (over a second for 2,500 days).
+        select u.account_id, d.funnel_id, d.unit, d.kind, d.step_id, d.bucket,
+          (d.funnel_id, d.unit, d.kind, d.step_id, d.bucket) in
+            (select funnel_id, unit, kind, step_id, bucket from n) as fresh
         from units u
         join agg_active_days d
           on d.funnel_id = u.funnel_id and d.unit = u.unit and d.kind = u.kind and d.step_id = u.step_id
-        left join n on n.funnel_id = d.funnel_id and n.unit = d.unit and n.kind = d.kind
-          and n.step_id = d.step_id and n.bucket = d.bucket
       ),
       links as (
         select account_id, funnel_id, kind, step_id, bucket,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels, NO_STEP } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
-import { type EventBatch, writeBatch } from "./events";
+import { type EventBatch, writeBatch, writeBatches } from "./events";
 
 /**
  * The writer on both drivers: the same batches into TimescaleDB and into PGlite (the embedded
@@ -405,6 +405,25 @@ describe("writeBatch", () => {
     const result = await writeBatch(timescale.handle.db, second.batch, { batchId: second.id, receivedAt });
     expect(result.inserted).toBe(0);
     expect(await snapshot(timescale.handle)).toEqual(fromTimescale);
+  });
+
+  it("stores the same rows when the batches are written together in one transaction", async () => {
+    // What a worker does with the jobs it holds at once: each keeps its id and account check, an
+    // event in two of them is stored once.
+    const merged = await createTestDatabase();
+    try {
+      await seedCatalog(merged.handle);
+      const result = await writeBatches(
+        merged.handle.db,
+        batches.map(({ batch, id }) => ({ batch, options: { batchId: id, receivedAt } })),
+      );
+      expect(result.inserted).toBe(fromTimescale.events.length);
+      const [first] = batches;
+      if (first) await writeBatch(merged.handle.db, first.batch, { batchId: first.id, receivedAt });
+      expect(await snapshot(merged.handle)).toEqual(fromTimescale);
+    } finally {
+      await merged.drop();
+    }
   });
 
   it("creates a missing monthly partition on native partitioning and retries", async () => {

@@ -61,8 +61,24 @@ export async function writeBatch(
   batch: EventBatch,
   options: WriteBatchOptions,
 ): Promise<WriteBatchResult> {
-  const owners = await resolveFunnels(db, funnelIdsOf(batch), options.catalogTtlMs ?? 5_000);
-  const plan = planBatch(batch, owners, options);
+  return writeBatches(db, [{ batch, options }], options.catalogTtlMs);
+}
+
+/**
+ * Several batches (the jobs a worker holds at once) in ONE transaction: one set of statements for
+ * all of them, and no two transactions of one worker waiting on each other's aggregate rows. Each
+ * batch keeps its own id (its refused events are stored once per batch) and its own account check.
+ * The counts are summed over the batches.
+ */
+export async function writeBatches(
+  db: Database,
+  items: { batch: EventBatch; options: WriteBatchOptions }[],
+  catalogTtlMs = 5_000,
+): Promise<WriteBatchResult> {
+  const ids = new Set<string>();
+  for (const { batch } of items) for (const id of funnelIdsOf(batch)) ids.add(id);
+  const owners = await resolveFunnels(db, [...ids], catalogTtlMs);
+  const plan = mergePlans(items.map(({ batch, options }) => planBatch(batch, owners, options)));
   try {
     return await db.transaction((tx) => writePlan(tx as unknown as Database, plan));
   } catch (error) {
@@ -161,7 +177,16 @@ interface Plan {
   repeats: number;
 }
 
-function planBatch(batch: EventBatch, owners: Map<string, FunnelOwner>, options: WriteBatchOptions): Plan {
+/** One batch's rows, keyed by (account, event id). */
+interface BatchPlan extends Omit<Plan, "events"> {
+  events: Map<string, EventRow>;
+}
+
+function planBatch(
+  batch: EventBatch,
+  owners: Map<string, FunnelOwner>,
+  options: WriteBatchOptions,
+): BatchPlan {
   const receivedAt = options.receivedAt ?? new Date();
   const rejected: RejectedRow[] = batch.rejected.map((item) => {
     const funnelId = rawFunnelId(item.raw);
@@ -205,8 +230,29 @@ function planBatch(batch: EventBatch, owners: Map<string, FunnelOwner>, options:
     }
     events.set(key, toEventRow(event, owner));
   }
+  return { events, rejected, unknownFunnel, repeats };
+}
+
+/** One plan of several: an event id in two batches is written once (the later copy is a repeat). */
+function mergePlans(plans: BatchPlan[]): Plan {
+  const [only] = plans;
+  const events = plans.length === 1 && only ? only.events : new Map<string, EventRow>();
+  let repeats = 0;
+  for (const plan of plans) {
+    repeats += plan.repeats;
+    if (plan.events === events) continue;
+    for (const [key, row] of plan.events) {
+      if (events.has(key)) repeats++;
+      else events.set(key, row);
+    }
+  }
   const sorted = [...events.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
-  return { events: sorted, rejected, unknownFunnel, repeats };
+  return {
+    events: sorted,
+    rejected: plans.flatMap((p) => p.rejected),
+    unknownFunnel: plans.reduce((n, p) => n + p.unknownFunnel, 0),
+    repeats,
+  };
 }
 
 function toEventRow(event: AcceptedEvent, owner: FunnelOwner): EventRow {

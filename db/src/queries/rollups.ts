@@ -215,25 +215,6 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     }
   }
 
-  for (const [i, level] of COUNT_LEVELS.entries()) {
-    for (const chunk of chunks(sortedValues(counts[i] ?? new Map<string, CountRow>()))) {
-      await tx.execute(
-        sql`${unnestInsert(level.table, [
-          ["account_id", "uuid", chunk.map((r) => r.accountId)],
-          ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-          ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-          ["event_type", "text", chunk.map((r) => r.eventType)],
-          ["step_id", "uuid", chunk.map((r) => r.stepId)],
-          ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-          ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
-          ["events", "int8", chunk.map((r) => String(r.events))],
-          ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-        ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
-          events = ${sql.raw(level.table)}.events + excluded.events,
-          value_cents = ${sql.raw(level.table)}.value_cents + excluded.value_cents`,
-      );
-    }
-  }
   for (const [i, level] of SESSION_LEVELS.entries()) {
     for (const chunk of chunks(sortedValues(sessionBuckets[i] ?? new Map()))) {
       await tx.execute(
@@ -277,8 +258,28 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
   await insertConversions(tx, conversions);
   const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched));
-  // Last: its locks are then held only until the commit.
   await linkActiveDays(tx, days.sorted(), converting, restepped, revisited);
+  // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
+  // written here, their row locks are held only until the commit, not through the whole write.
+  for (const [i, level] of COUNT_LEVELS.entries()) {
+    for (const chunk of chunks(sortedValues(counts[i] ?? new Map<string, CountRow>()))) {
+      await tx.execute(
+        sql`${unnestInsert(level.table, [
+          ["account_id", "uuid", chunk.map((r) => r.accountId)],
+          ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+          ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
+          ["event_type", "text", chunk.map((r) => r.eventType)],
+          ["step_id", "uuid", chunk.map((r) => r.stepId)],
+          ["conversion_type", "text", chunk.map((r) => r.conversionType)],
+          ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
+          ["events", "int8", chunk.map((r) => String(r.events))],
+          ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
+        ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
+          events = ${sql.raw(level.table)}.events + excluded.events,
+          value_cents = ${sql.raw(level.table)}.value_cents + excluded.value_cents`,
+      );
+    }
+  }
 }
 
 /** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */
