@@ -61,7 +61,12 @@ export async function boot(config: Config): Promise<Runtime> {
   const queue =
     config.REDIS_URL === undefined
       ? new MemoryIngestQueue()
-      : new BullMqIngestQueue({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, logger });
+      : new BullMqIngestQueue({
+          redisUrl: config.REDIS_URL,
+          prefix: config.QUEUE_PREFIX,
+          logger,
+          enqueueIntervalMs: config.INGEST_ENQUEUE_INTERVAL_MS,
+        });
   const limiter = redis
     ? new RedisRateLimiter(redis, {
         prefix: config.QUEUE_PREFIX,
@@ -87,7 +92,7 @@ export async function boot(config: Config): Promise<Runtime> {
 
   let worker: IngestWorker | undefined;
   if (config.RUN_WORKER) {
-    const handler = createIngestHandler({ database, logger, realtime });
+    const handler = createIngestHandler({ database, logger, realtime, writers: config.INGEST_WRITERS });
     worker =
       queue instanceof MemoryIngestQueue
         ? createMemoryIngestWorker(queue, { concurrency: config.INGEST_CONCURRENCY, handler, logger })

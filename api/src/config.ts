@@ -50,7 +50,14 @@ const schema = z
       .enum(["true", "false"])
       .default("true")
       .transform((v) => v === "true"),
-    INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+    /** Ingest jobs a worker process holds at once; those waiting for a write go out together. */
+    INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(64),
+    /** Least time between two writes of queue jobs by one API process: evenly arriving events share jobs. */
+    INGEST_ENQUEUE_INTERVAL_MS: z.coerce.number().min(0).max(100).default(2),
+    /** Niceness a worker-only process (RUN_API=false) gives itself: requests come first on a shared host. */
+    WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+    /** Write transactions in flight at once per worker process. */
+    INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
     REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
     /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */

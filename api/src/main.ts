@@ -1,3 +1,4 @@
+import { setPriority } from "node:os";
 import { serve } from "@hono/node-server";
 import { boot } from "./boot";
 import { ConfigError, isEmbedded, loadConfig } from "./config";
@@ -17,6 +18,15 @@ async function main(): Promise<void> {
   }
   const runtime = await boot(config);
   const { logger } = runtime.deps;
+  if (!config.RUN_API && config.RUN_WORKER && config.WORKER_NICE > 0) {
+    // A worker-only process yields the CPU to the processes answering requests on the same host:
+    // its queue absorbs the delay, a request cannot.
+    try {
+      setPriority(config.WORKER_NICE);
+    } catch (error) {
+      logger.warn({ err: error, nice: config.WORKER_NICE }, "could not lower the worker's priority");
+    }
+  }
 
   const server = config.RUN_API
     ? serve({ fetch: runtime.app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {

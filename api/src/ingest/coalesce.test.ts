@@ -65,4 +65,29 @@ describe("EnqueueCoalescer", () => {
     await expect(coalescer.enqueue(batch(1))).resolves.toBeUndefined();
     await coalescer.drain();
   });
+
+  it("starts writes at least the interval apart, so evenly arriving requests share a job", async () => {
+    const writes: { at: number; events: number }[] = [];
+    const coalescer = new EnqueueCoalescer(
+      async (jobs) => {
+        writes.push({ at: performance.now(), events: jobs.reduce((n, j) => n + j.accepted.length, 0) });
+      },
+      1_000,
+      20,
+    );
+    const sent: Promise<void>[] = [];
+    // One request every 2 ms for 100 ms: without the interval, each would go out alone.
+    for (let i = 0; i < 50; i++) {
+      sent.push(coalescer.enqueue(batch(1)));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.all(sent);
+    await coalescer.drain();
+    expect(writes.reduce((n, w) => n + w.events, 0)).toBe(50);
+    expect(writes[0]?.events).toBe(1);
+    expect(writes.length).toBeLessThanOrEqual(10);
+    for (let i = 1; i < writes.length; i++) {
+      expect((writes[i]?.at ?? 0) - (writes[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(18);
+    }
+  });
 });

@@ -38,49 +38,59 @@ interface Waiter {
 /**
  * At most one write to the queue store is in flight. A caller arriving while none is starts one at
  * once (no added latency at low load); callers arriving while one is in flight wait together and
- * go out in the next write, so under load one round trip carries many requests. Each caller's
- * promise settles with the write that carried its events.
+ * go out in the next write, so under load one round trip carries many requests. Writes also start
+ * at least `minIntervalMs` apart: requests arriving evenly (one per millisecond at 1,000/s) would
+ * otherwise each find the previous write done and go out alone, one queue job per event, which is
+ * what a job costs the queue, the worker and the database many times over. Each caller's promise
+ * settles with the write that carried its events.
  */
 export class EnqueueCoalescer {
   private waiting: Waiter[] = [];
-  private inFlight: Promise<void> | null = null;
+  /** The write in flight, or the wait before the next one; null when idle. */
+  private busy: Promise<void> | null = null;
+  private lastStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly write: (jobs: IngestBatch[]) => Promise<void>,
     private readonly maxEventsPerJob: number,
+    private readonly minIntervalMs = 0,
   ) {}
 
   enqueue(batch: IngestBatch): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ batch, resolve, reject });
-      if (this.inFlight === null) this.flush();
+      if (this.busy === null) this.next();
     });
   }
 
-  /** Resolves when every write started so far, and those queued behind it, have settled. */
+  /** Resolves when every write started or scheduled so far, and those queued behind it, have settled. */
   async drain(): Promise<void> {
-    while (this.inFlight !== null) await this.inFlight;
+    while (this.busy !== null) await this.busy;
   }
 
-  private flush(): void {
+  private next(): void {
+    const wait = this.lastStart + this.minIntervalMs - performance.now();
+    const started =
+      wait > 0 ? new Promise<void>((r) => setTimeout(r, wait)).then(() => this.flush()) : this.flush();
+    this.busy = started.finally(() => {
+      this.busy = null;
+      if (this.waiting.length > 0) this.next();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.lastStart = performance.now();
     const waiters = this.waiting;
     this.waiting = [];
     const jobs = packBatches(
       waiters.map((w) => w.batch),
       this.maxEventsPerJob,
     );
-    this.inFlight = this.write(jobs)
-      .then(
-        () => {
-          for (const w of waiters) w.resolve();
-        },
-        (error: unknown) => {
-          for (const w of waiters) w.reject(error);
-        },
-      )
-      .finally(() => {
-        this.inFlight = null;
-        if (this.waiting.length > 0) this.flush();
-      });
+    try {
+      await this.write(jobs);
+      for (const w of waiters) w.resolve();
+    } catch (error) {
+      for (const w of waiters) w.reject(error);
+    }
   }
 }

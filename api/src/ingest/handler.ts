@@ -1,23 +1,42 @@
 import type { DatabaseHandle } from "@funnel/db/client";
-import { writeBatch } from "@funnel/db/queries/events";
+import { type EventBatch, type WriteBatchOptions, writeBatches } from "@funnel/db/queries/events";
 import { fieldErrors, toStorableJson } from "@funnel/events";
 import type { Logger } from "pino";
 import type { IngestBatch } from "../ports";
 import { feedRealtime } from "../realtime/feed";
 import type { RealtimeStore } from "../realtime/store";
 import { ingestBatchEnvelope, storedEvent } from "./batch-schema";
-import { type IngestJob, type IngestJobHandler, InvalidBatchError } from "./jobs";
+import { type IngestJob, type IngestJobHandler, InvalidBatchError, MAX_EVENTS_PER_WRITE } from "./jobs";
+import { WriteMerger } from "./merge";
 
 /**
- * The ingest worker's job: check the payload, then write it with `writeBatch` (idempotent, so a
- * retried job changes nothing). Bad input fails the job for good; anything else is retried.
+ * The ingest worker's job: check the payload, then write it with `writeBatches` (idempotent, so a
+ * retried job changes nothing), together with the other jobs the worker holds at that moment
+ * (merge.ts). Bad input fails the job for good; anything else is retried.
  */
 export function createIngestHandler(deps: {
   database: DatabaseHandle;
   logger: Logger;
   /** Fed with the stored events after each commit (real-time view). */
   realtime?: RealtimeStore;
+  /** Writes in flight at once (INGEST_WRITERS). */
+  writers?: number;
 }): IngestJobHandler {
+  const merger = new WriteMerger<{ batch: EventBatch; options: WriteBatchOptions }>({
+    maxEvents: MAX_EVENTS_PER_WRITE,
+    writers: deps.writers ?? 2,
+    sizeOf: ({ batch }) => batch.accepted.length + batch.rejected.length,
+    isPermanent: isDataError,
+    write: async (items) => {
+      const { written, ...result } = await writeBatches(deps.database.db, items);
+      deps.logger.debug(
+        { job_ids: items.map((i) => i.options.batchId), ...result },
+        "ingest batches written",
+      );
+      // After the commit; never throws (the events are stored, a retry would not resend them).
+      await feedRealtime(deps.realtime, written, deps.logger);
+    },
+  });
   return async (batch: IngestBatch, job: IngestJob) => {
     const envelope = ingestBatchEnvelope.safeParse(batch);
     if (!envelope.success) {
@@ -46,13 +65,10 @@ export function createIngestHandler(deps: {
         });
     });
     try {
-      const { written, ...result } = await writeBatch(deps.database.db, checked, {
-        batchId: job.id,
-        receivedAt: new Date(job.queuedAt),
+      await merger.submit({
+        batch: checked,
+        options: { batchId: job.id, receivedAt: new Date(job.queuedAt) },
       });
-      deps.logger.debug({ job_id: job.id, attempt: job.attempt, ...result }, "ingest batch written");
-      // After the commit; never throws (the events are stored, a retry would not resend them).
-      await feedRealtime(deps.realtime, written, deps.logger);
     } catch (error) {
       if (isDataError(error)) throw new InvalidBatchError(`database refused the batch: ${messageOf(error)}`);
       throw error;

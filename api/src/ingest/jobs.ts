@@ -10,6 +10,9 @@ export const INGEST_QUEUE_NAME = "ingest";
 /** Largest job: concurrent requests are coalesced into jobs of at most this many events. */
 export const MAX_EVENTS_PER_JOB = 1_000;
 
+/** Largest write: the jobs a worker holds at once are written together up to this many events. */
+export const MAX_EVENTS_PER_WRITE = 4_000;
+
 export const INGEST_RETRY = {
   /** 1 s, 2 s, 4 s … doubling: twelve attempts ride out about an hour of database outage. */
   attempts: 12,

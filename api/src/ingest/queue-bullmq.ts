@@ -18,6 +18,8 @@ export interface BullMqQueueOptions {
   /** BullMQ key prefix (QUEUE_PREFIX); tests use a random one for a private queue. */
   prefix: string;
   logger?: Logger;
+  /** Least time between two job writes of this producer (INGEST_ENQUEUE_INTERVAL_MS). */
+  enqueueIntervalMs?: number;
 }
 
 type IngestJobData = IngestBatch;
@@ -50,7 +52,11 @@ export class BullMqIngestQueue implements IngestQueue {
     const onError = (error: Error) => options.logger?.warn({ err: error }, "ingest queue redis error");
     this.redis.on("error", onError);
     this.queue.on("error", onError);
-    this.coalescer = new EnqueueCoalescer((jobs) => this.addJobs(jobs), MAX_EVENTS_PER_JOB);
+    this.coalescer = new EnqueueCoalescer(
+      (jobs) => this.addJobs(jobs),
+      MAX_EVENTS_PER_JOB,
+      options.enqueueIntervalMs ?? 0,
+    );
   }
 
   async enqueue(batch: IngestBatch): Promise<void> {
