@@ -203,6 +203,42 @@ describe("GET /api/v1/analytics/funnels/{id}/realtime (embedded: in-process queu
     expect(unseen.recent_events).toEqual([]);
   });
 
+  it("reads the store once for concurrent requests when the cached answer has expired", async () => {
+    const { funnelId, body } = await seedFunnel(t.app, a.headers);
+    await pipeline.importEvents(
+      a.headers,
+      scenario(
+        funnelId,
+        body.steps.map((s) => s.id),
+        Date.now(),
+      ),
+    );
+    const store = t.deps.realtime;
+    const snapshot = store.snapshot.bind(store);
+    let reads = 0;
+    store.snapshot = async (...args) => {
+      reads++;
+      // Slow enough that every request below arrives while the first one reads.
+      await new Promise((r) => setTimeout(r, 50));
+      return snapshot(...args);
+    };
+    try {
+      await t.deps.cache.deleteByPrefix("realtime:");
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const response = await t.app.request(path(funnelId), { headers: a.headers });
+          expect(response.status).toBe(200);
+          return (await response.json()) as RealtimeView;
+        }),
+      );
+      expect(reads).toBe(1);
+      for (const answer of answers) expect(answer).toEqual(answers[0]);
+      expect(answers[0]?.active_visitors.total).toBe(5);
+    } finally {
+      store.snapshot = snapshot;
+    }
+  });
+
   it("answers 400 for a funnel id that is not a UUID", async () => {
     expect((await t.app.request(path("nope"), { headers: a.headers })).status).toBe(400);
   });

@@ -24,6 +24,12 @@ export interface RealtimeView {
   conversions_last_5min: { count: number; value_cents: number };
 }
 
+/**
+ * Answers being computed, per cache: when the cached answer expires, the requests arriving before
+ * the new one is stored wait for the one computation instead of each reading the whole store.
+ */
+const computing = new WeakMap<RealtimeContext["cache"], Map<string, Promise<RealtimeView>>>();
+
 export async function getRealtime(
   ctx: RealtimeContext,
   scope: Pick<AccountScope, "accountId">,
@@ -33,7 +39,24 @@ export async function getRealtime(
   const key = `realtime:${scope.accountId}:${input.funnelId}`;
   const cached = await ctx.cache.get<RealtimeView>(key);
   if (cached) return cached;
+  let running = computing.get(ctx.cache);
+  if (!running) {
+    running = new Map();
+    computing.set(ctx.cache, running);
+  }
+  const pending = running.get(key);
+  if (pending) return pending;
+  const computed = computeRealtime(ctx, scope, input, key).finally(() => running.delete(key));
+  running.set(key, computed);
+  return computed;
+}
 
+async function computeRealtime(
+  ctx: RealtimeContext,
+  scope: Pick<AccountScope, "accountId">,
+  input: { funnelId: string; now?: number },
+  key: string,
+): Promise<RealtimeView> {
   const funnel = await getFunnel(ctx.database.db, scope.accountId, input.funnelId);
   if (!funnel) throw new NotFoundError("funnel");
   const now = input.now ?? Date.now();
