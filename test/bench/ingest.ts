@@ -12,7 +12,7 @@ import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
 import { pacedLoad } from "../support/paced-load";
-import { repoRoot, servicesUp, withDatabase } from "../support/services";
+import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
 const importEvents = Number(process.env.BENCH_IMPORT_EVENTS ?? 300_000);
 const trackRate = Number(process.env.BENCH_TRACK_RATE ?? 5_000);
@@ -165,4 +165,5 @@ try {
   await sql.end();
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
+  await dropRedisPrefix(redisUrl, env.QUEUE_PREFIX);
 }

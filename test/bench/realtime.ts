@@ -14,7 +14,7 @@ import { Random, springSale, USER_AGENTS } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
 import { pacedLoad } from "../support/paced-load";
-import { repoRoot, servicesUp, withDatabase } from "../support/services";
+import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
 const realtimeRate = Number(process.env.BENCH_REALTIME_RATE ?? 200);
 const seconds = Number(process.env.BENCH_REALTIME_SECONDS ?? 30);
@@ -137,4 +137,5 @@ try {
   await sql.end();
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
+  await dropRedisPrefix(redisUrl, env.QUEUE_PREFIX);
 }

@@ -21,3 +21,21 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export const repoRoot = root;
+
+/** Deletes every Redis key of a run's QUEUE_PREFIX (queues, cache, real-time store). */
+export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<number> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  let dropped = 0;
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1_000);
+      cursor = next;
+      if (keys.length > 0) dropped += await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+  return dropped;
+}
