@@ -27,6 +27,11 @@ export interface Stack {
   prefix: string;
   restartApi(signal: NodeJS.Signals): Promise<void>;
   restartWorker(signal: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts a new ingest worker process in place of one the test has stopped itself
+   * (`worker.stop(…)`), and waits until it is connected to the queue (so Redis must be up).
+   */
+  startWorker(): Promise<void>;
   /** Starts another ingest worker process beside the first, stopped by close(). */
   addWorker(): Promise<ApiProcess>;
   queue(): Promise<QueueCounts>;
@@ -118,6 +123,13 @@ export async function startStack(
     async restartWorker(signal) {
       await stack.worker.stop(signal);
       stack.worker = await startApi(workerEnv, { waitReady: false });
+    },
+    async startWorker() {
+      if (stack.worker.child.exitCode === null && stack.worker.child.signalCode === null) {
+        throw new Error("the ingest worker is still running: stop it first");
+      }
+      stack.worker = await startApi(workerEnv, { waitReady: false });
+      await workerListening(monitor, prefix, stack.worker);
     },
     async addWorker() {
       const worker = await startApi(workerEnv, { waitReady: false });

@@ -24,6 +24,10 @@ export interface RedisServer {
   shutdown(): Promise<void>;
   /** SIGKILL: no chance to write anything more. */
   kill(): Promise<void>;
+  /** SIGSTOP: the process stays, its connections stay open, nothing is answered until `resume`. */
+  pause(): void;
+  /** SIGCONT after `pause` (harmless when not paused or not running). */
+  resume(): void;
   /** Stops the server and deletes its folder. */
   remove(): Promise<void>;
 }
@@ -104,6 +108,15 @@ export async function startRedisServer(options: { appendfsync: Appendfsync }): P
       if (!current) return;
       current.kill("SIGKILL");
       await exited(current);
+    },
+    pause() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
+        throw new Error("redis-server is not running");
+      }
+      child.kill("SIGSTOP");
+    },
+    resume() {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGCONT");
     },
     async remove() {
       await server.kill();
