@@ -56,7 +56,11 @@ export async function boot(config: Config): Promise<Runtime> {
   const redis =
     config.REDIS_URL === undefined
       ? undefined
-      : new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+      : new Redis(config.REDIS_URL, {
+          maxRetriesPerRequest: 2,
+          enableAutoPipelining: true,
+          commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+        });
   redis?.on("error", (error) => logger.warn({ err: error }, "redis error"));
   const queue =
     config.REDIS_URL === undefined
@@ -66,6 +70,7 @@ export async function boot(config: Config): Promise<Runtime> {
           prefix: config.QUEUE_PREFIX,
           logger,
           enqueueIntervalMs: config.INGEST_ENQUEUE_INTERVAL_MS,
+          commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
         });
   const limiter = redis
     ? new RedisRateLimiter(redis, {

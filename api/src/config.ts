@@ -56,6 +56,8 @@ const schema = z
     INGEST_ENQUEUE_INTERVAL_MS: z.coerce.number().min(0).max(100).default(2),
     /** Niceness a worker-only process (RUN_API=false) gives itself: requests come first on a shared host. */
     WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+    /** Deadline of every Redis command of the request path (ingest queue writes, rate limit, cache). */
+    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
     /** Write transactions in flight at once per worker process. */
     INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */

@@ -20,6 +20,12 @@ export interface BullMqQueueOptions {
   logger?: Logger;
   /** Least time between two job writes of this producer (INGEST_ENQUEUE_INTERVAL_MS). */
   enqueueIntervalMs?: number;
+  /**
+   * Deadline of a job write (REDIS_COMMAND_TIMEOUT_MS): past it the request is answered 503 rather
+   * than held while Redis is stalled. The write may still land later; the client's retry then
+   * carries the same event ids, which the writer stores once.
+   */
+  commandTimeoutMs?: number;
 }
 
 type IngestJobData = IngestBatch;
@@ -36,7 +42,11 @@ export class BullMqIngestQueue implements IngestQueue {
 
   constructor(options: BullMqQueueOptions) {
     // A producer should fail a request fast rather than hold it while Redis is away.
-    this.redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.redis = new Redis(options.redisUrl, {
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+    });
     this.queue = new Queue<IngestJobData, void, IngestSource>(INGEST_QUEUE_NAME, {
       connection: this.redis,
       prefix: options.prefix,
