@@ -235,12 +235,10 @@ function planBatch(
 
 /** One plan of several: an event id in two batches is written once (the later copy is a repeat). */
 function mergePlans(plans: BatchPlan[]): Plan {
-  const [only] = plans;
-  const events = plans.length === 1 && only ? only.events : new Map<string, EventRow>();
+  const events = new Map<string, EventRow>();
   let repeats = 0;
   for (const plan of plans) {
     repeats += plan.repeats;
-    if (plan.events === events) continue;
     for (const [key, row] of plan.events) {
       if (events.has(key)) repeats++;
       else events.set(key, row);

@@ -93,20 +93,22 @@ interface SessionRow {
   referrerHost: string | null;
 }
 
+/** Events and value of one (funnel, bucket, type, step, conversion type, exit outcome). */
+interface CountRow {
+  accountId: string;
+  funnelId: string;
+  bucket: Date;
+  eventType: string;
+  stepId: string;
+  conversionType: string;
+  exitOutcome: string;
+  events: number;
+  valueCents: number;
+}
+
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
   const iso = (d: Date) => d.toISOString();
-  type CountRow = {
-    accountId: string;
-    funnelId: string;
-    bucket: Date;
-    eventType: string;
-    stepId: string;
-    conversionType: string;
-    exitOutcome: string;
-    events: number;
-    valueCents: number;
-  };
   const counts = COUNT_LEVELS.map(() => new Map<string, CountRow>());
   const sessionBuckets = SESSION_LEVELS.map(() => new Map<string, [string, string, Date, string, string]>());
   const stepBuckets = STEP_LEVELS.map(
@@ -261,6 +263,12 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await linkActiveDays(tx, days.sorted(), converting, restepped, revisited);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
+  await upsertCounts(tx, counts);
+}
+
+/** Adds a batch's counts to the quarter-hour, hourly and daily count rows, in key order. */
+async function upsertCounts(tx: Database, counts: Map<string, CountRow>[]): Promise<void> {
+  const iso = (d: Date) => d.toISOString();
   for (const [i, level] of COUNT_LEVELS.entries()) {
     for (const chunk of chunks(sortedValues(counts[i] ?? new Map<string, CountRow>()))) {
       await tx.execute(
