@@ -103,7 +103,12 @@ it("completes an export on PGlite with the in-process queue and mails the link t
   expect(steps?.rows.map((r) => [r[0], Number(r[3])])).toEqual(expected.map((s) => [s.step_id, s.visitors]));
   expect(expected[0]?.visitors).toBe(2);
 
-  const mail = (await outboxMessages(outboxDir(deps.config))).find((m) => m.includes(job_id));
+  // The export is "completed" once its file is stored; the mail follows it (runner.ts), so wait for it.
+  let mail: string | undefined;
+  while (mail === undefined && Date.now() < deadline + 30_000) {
+    mail = (await outboxMessages(outboxDir(deps.config))).find((m) => m.includes(job_id));
+    if (mail === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   expect(mail).toContain("To: embedded@example.com");
   expect(mail).toContain(`http://localhost:${deps.config.PORT}${job.download_url}`);
 });
