@@ -22,6 +22,7 @@ import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memo
 import type { ExportWorker, IngestWorker } from "./ports";
 import { MemoryRealtimeStore } from "./realtime/store-memory";
 import { RedisRealtimeStore } from "./realtime/store-redis";
+import { KeyCache } from "./services/keys/key-cache";
 
 export interface Runtime {
   deps: Deps;
@@ -84,7 +85,10 @@ export async function boot(config: Config): Promise<Runtime> {
     : new MemoryRealtimeStore();
 
   const exports = await createExportDeps(config, { logger });
-  const deps: Deps = { config, database, queue, limiter, cache, realtime, logger, metrics, exports };
+  // API processes remember the keys they resolved and forget them when the database says a key changed.
+  const keys = new KeyCache();
+  const stopFollowingKeys = config.RUN_API ? keys.follow(database) : undefined;
+  const deps: Deps = { config, database, queue, limiter, cache, realtime, keys, logger, metrics, exports };
 
   const health = await queue.health();
   if (!health.durable) {
@@ -155,6 +159,7 @@ export async function boot(config: Config): Promise<Runtime> {
       await exports.queue.close();
       await exportWorker?.close();
       redis?.disconnect();
+      await stopFollowingKeys?.();
       await database.close();
     },
   };

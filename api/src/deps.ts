@@ -4,6 +4,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import type { Cache, ExportQueue, IngestQueue, Mailer, RateLimiter } from "./ports";
 import type { RealtimeStore } from "./realtime/store";
+import type { KeyCache } from "./services/keys/key-cache";
 
 /** Everything a route or service may reach, chosen once at boot (see boot.ts). */
 export interface Deps {
@@ -14,6 +15,8 @@ export interface Deps {
   cache: Cache;
   /** The real-time view's rolling picture per funnel, fed at ingest. */
   realtime: RealtimeStore;
+  /** API keys this process has resolved, while it hears of every key change (see key-cache.ts). */
+  keys: KeyCache;
   logger: Logger;
   metrics: Registry;
   /** Export jobs: their queue, files, signed links and mail (api/src/exports/). */

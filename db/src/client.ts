@@ -24,7 +24,20 @@ export interface DatabaseHandle {
   /** Runs `fn` while holding a database-wide advisory lock (its own connection), so concurrent
    * processes take turns; PGlite has one process and runs it at once. */
   exclusive<T>(lockKey: number, fn: () => Promise<T>): Promise<T>;
+  /**
+   * LISTENs on `channel`, on a connection of its own for a server, reconnecting until stopped.
+   * `onListen` runs each time listening starts (the first time and after every reconnect) and
+   * `onLost` each time its connection closes: notifications sent in between are lost, so what
+   * depends on them must not trust itself from `onLost` until `onListen`. Returns the stop.
+   */
+  listen(channel: string, handlers: ListenHandlers): () => Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  onNotify: (payload: string) => void;
+  onListen: () => void;
+  onLost: () => void;
 }
 
 export interface DatabaseOptions {
@@ -130,7 +143,63 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
         await lock.end({ timeout: 5 });
       }
     },
+    listen: (channel, handlers) =>
+      listenPostgres(url, channel, handlers, `${options.applicationName ?? "funnel"}-listen`),
     close: () => client.end({ timeout: 5 }),
+  };
+}
+
+const LISTEN_RETRY_MS = 1_000;
+
+/**
+ * postgres.js's own `listen` gives up on a channel when its first reconnect fails (the server
+ * still down) and says nothing: this one keeps trying, and tells when it is not listening.
+ */
+function listenPostgres(
+  url: string,
+  channel: string,
+  handlers: ListenHandlers,
+  applicationName: string,
+): () => Promise<void> {
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const schedule = (ms: number) => {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void start();
+    }, ms);
+    retry.unref();
+  };
+  const connection = postgres(url, {
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: null,
+    connect_timeout: 10,
+    fetch_types: false,
+    onnotice: () => {},
+    connection: { application_name: applicationName },
+    onclose: () => {
+      handlers.onLost();
+      schedule(LISTEN_RETRY_MS);
+    },
+    // Not in postgres.js's types, but what its own listen uses: every NOTIFY on this connection.
+    ...{ onnotify: (name: string, payload: string) => name === channel && handlers.onNotify(payload) },
+  });
+  const start = async () => {
+    try {
+      await connection.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
+      handlers.onListen();
+    } catch {
+      handlers.onLost();
+      schedule(LISTEN_RETRY_MS);
+    }
+  };
+  void start();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await connection.end({ timeout: 5 });
   };
 }
 
@@ -145,6 +214,14 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       await db.execute(sql`select 1`);
     },
     exclusive: (_lockKey, fn) => fn(),
+    listen: (channel, { onNotify, onListen }) => {
+      // In this process: its notifications are never lost.
+      const listening = client.listen(channel, onNotify).then((unlisten) => {
+        onListen();
+        return unlisten;
+      });
+      return async () => (await listening)();
+    },
     close: () => client.close(),
   };
 }

@@ -7,6 +7,7 @@ import { createDatabase } from "@funnel/db/client";
 import { testServices } from "@funnel/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authenticate } from "../services/keys/authenticate";
+import { KeyCache } from "../services/keys/key-cache";
 import { createTestApp, type TestApp } from "../testing";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -91,7 +92,7 @@ describe("pnpm keys:create", () => {
       const key = lastLine(result.stdout);
       const database = await createDatabase({ dataDir: join(dataDir, "pglite") });
       try {
-        expect((await authenticate({ database }, key)).accountId).toBe(accountId);
+        expect((await authenticate({ database, keys: new KeyCache() }, key)).accountId).toBe(accountId);
       } finally {
         await database.close();
       }

@@ -4,7 +4,7 @@ import { UnauthorizedError } from "../errors";
 import { authenticate } from "../services/keys/authenticate";
 
 /** `Authorization: Bearer <api key>` on every route but tracking, health and docs. */
-export function requireApiKey(deps: Pick<Deps, "database">): MiddlewareHandler<AppEnv> {
+export function requireApiKey(deps: Pick<Deps, "database" | "keys">): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);

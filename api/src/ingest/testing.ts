@@ -15,6 +15,7 @@ import { MemoryCache } from "../infra/cache-memory";
 import { RedisRateLimiter } from "../infra/rate-limiter-redis";
 import type { IngestWorker } from "../ports";
 import { RedisRealtimeStore } from "../realtime/store-redis";
+import { KeyCache } from "../services/keys/key-cache";
 import { generateApiKey } from "../services/keys/key-hash";
 import { createIngestHandler } from "./handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./queue-bullmq";
@@ -67,6 +68,8 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
   const redis = new Redis(redisUrl);
   const logger = pino({ level: "silent" });
   const queue = new BullMqIngestQueue({ redisUrl, prefix, logger });
+  const keys = new KeyCache();
+  const stopFollowingKeys = keys.follow(database.handle);
   const deps: Deps = {
     config,
     database: database.handle,
@@ -78,6 +81,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
     }),
     cache: new MemoryCache(),
     realtime: new RedisRealtimeStore(redis, `${prefix}:rt:`),
+    keys,
     logger,
     metrics: new Registry(),
     exports: await createExportDeps(config, { queue: new MemoryExportQueue() }),
@@ -109,6 +113,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
+      await stopFollowingKeys();
       await database.drop();
     },
   };

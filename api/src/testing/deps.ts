@@ -14,6 +14,7 @@ import { MemoryCache } from "../infra/cache-memory";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { MemoryIngestQueue } from "../ingest/queue-memory";
 import { MemoryRealtimeStore } from "../realtime/store-memory";
+import { KeyCache } from "../services/keys/key-cache";
 
 export interface TestDepsOptions extends Partial<Omit<Deps, "config">> {
   /** Settings over the test defaults (NODE_ENV test, LOG_LEVEL silent, a temporary DATA_DIR). */
@@ -45,6 +46,9 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
   const queue = given.queue ?? new MemoryIngestQueue();
   // In process unless given, like the ingest queue; files, outbox and secret in the temporary DATA_DIR.
   const exports = given.exports ?? (await createExportDeps(config, { queue: new MemoryExportQueue() }));
+  // As an API process does: resolved keys are remembered while the database reports key changes.
+  const keys = given.keys ?? new KeyCache();
+  const stopFollowingKeys = given.keys ? undefined : keys.follow(database);
 
   return {
     config,
@@ -53,6 +57,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
     limiter: given.limiter ?? new MemoryRateLimiter({ eventsPerSecond: config.RATE_LIMIT_EVENTS_PER_SECOND }),
     cache: given.cache ?? new MemoryCache(),
     realtime: given.realtime ?? new MemoryRealtimeStore(),
+    keys,
     logger: given.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     metrics: given.metrics ?? new Registry(),
     exports,
@@ -61,6 +66,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
       // What the test passed in is the test's to close; what was made here is closed here.
       if (!given.queue) await queue.close();
       if (!given.exports) await exports.queue.close();
+      await stopFollowingKeys?.();
       await testDatabase?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },

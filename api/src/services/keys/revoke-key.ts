@@ -10,7 +10,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * fails like an unknown one. A key that is not the account's, or already revoked, is not found.
  */
 export async function revokeApiKey(
-  ctx: Pick<Deps, "database">,
+  ctx: Pick<Deps, "database"> & Partial<Pick<Deps, "keys">>,
   scope: Pick<AccountScope, "accountId">,
   input: { key: string },
 ): Promise<void> {
@@ -19,4 +19,6 @@ export async function revokeApiKey(
   const which = byKey ? { keyHash: hashApiKey(input.key) } : { id: input.key };
   const revoked = await markRevoked(ctx.database.db, scope.accountId, which);
   if (!revoked) throw new NotFoundError("API key");
+  // Other API processes hear of it from the database (key-cache.ts); this one need not wait.
+  ctx.keys?.forgetAll();
 }
