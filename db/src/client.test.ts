@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDatabase, type DatabaseHandle, isDatabaseBusy, queryRows } from "./client";
+import {
+  createDatabase,
+  type DatabaseHandle,
+  isDatabaseBusy,
+  isDatabaseUnavailable,
+  queryRows,
+} from "./client";
 import { analyticsEvents } from "./schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "./testing";
 
@@ -140,6 +147,79 @@ describe("pool deadline (pool of 1, 500 ms)", () => {
     await failure(db.execute(sql`select 1`));
     expect(Date.now() - started).toBeLessThan(deadlineMs + 500);
     await first;
+  });
+});
+
+/**
+ * A TCP proxy to the test database that can stop passing bytes either way, as a server that was
+ * paused or a network that dropped its packets would (the connections stay open, nothing answers).
+ */
+async function freezableProxy(target: URL) {
+  const sockets: Socket[] = [];
+  let frozen = false;
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.push(s);
+      s.on("error", () => {});
+      if (frozen) s.pause();
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    freeze() {
+      frozen = true;
+      for (const s of sockets) s.pause();
+    },
+    thaw() {
+      frozen = false;
+      for (const s of sockets) s.resume();
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+describe("a database that stops answering (its connections frozen by a proxy)", () => {
+  const statementTimeoutMs = 500;
+  let test: TestDatabase;
+  beforeAll(async () => {
+    test = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await test?.drop();
+  });
+
+  it("fails a query a second after its statement timeout, and answers again once the server does", async () => {
+    const proxy = await freezableProxy(new URL(test.url));
+    const handle = await createDatabase({ url: proxy.url, poolMax: 2, statementTimeoutMs });
+    try {
+      await handle.ping();
+      proxy.freeze();
+      const started = Date.now();
+      const error = await failure(handle.db.execute(sql`select 1`));
+      const waited = Date.now() - started;
+      // A 503 for the routes (see api/src/http/errors.ts), not a request held while the server is away.
+      expect(isDatabaseUnavailable(error)).toBe(true);
+      expect(String(error instanceof Error && error.cause)).toMatch(
+        /no answer from the database within 1500 ms/,
+      );
+      expect(waited).toBeGreaterThanOrEqual(statementTimeoutMs + 1_000 - 20);
+      expect(waited).toBeLessThan(statementTimeoutMs + 1_000 + 1_000);
+      proxy.thaw();
+      await expect(handle.ping()).resolves.toBeUndefined();
+    } finally {
+      proxy.close();
+      await handle.close();
+    }
   });
 });
 

@@ -69,6 +69,15 @@ export function isDatabaseBusy(error: unknown): boolean {
 }
 
 /**
+ * A query got no answer within its statement timeout and a second more: the server stopped
+ * answering (paused, partitioned away), so its own statement_timeout cannot end the wait.
+ */
+export class DatabaseDeadlineError extends Error {
+  override name = "DatabaseDeadlineError";
+  readonly code = "QUERY_DEADLINE";
+}
+
+/**
  * Connection-level failures: the server is down, starting up or shutting down, or dropped the
  * connection (postgres.js codes, Node socket errors, SQLSTATE class 57P). Worth a retry later.
  */
@@ -83,6 +92,7 @@ const UNAVAILABLE_CODES = new Set([
   "57P01",
   "57P02",
   "57P03",
+  "QUERY_DEADLINE",
 ]);
 
 /** Whether `error`, or an error it wraps, says the database cannot be reached right now. */
@@ -96,6 +106,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 const DEFAULT_POOL_MAX = 10;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
+/** How much longer than the statement timeout the client waits for an answer on its own. */
+const CLIENT_DEADLINE_GRACE_MS = 1_000;
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) return connectPostgres(options.url, options);
@@ -127,7 +139,10 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
       max_parallel_workers_per_gather: "0",
     },
   });
-  const db: Database = drizzlePostgres({ client: gated(client, createGate(poolMax, timeoutMs)), schema });
+  const db: Database = drizzlePostgres({
+    client: gated(client, createGate(poolMax, timeoutMs), timeoutMs + CLIENT_DEADLINE_GRACE_MS),
+    schema,
+  });
   return {
     db,
     kind: "postgres",
@@ -244,7 +259,9 @@ export async function queryRows<T>(db: Database, query: SQL): Promise<T[]> {
 // postgres.js queues a query that finds no idle connection forever (or pipelines it behind a
 // busy one). A gate sized to the pool admits at most `poolMax` queries or transactions at once,
 // so every admitted one gets a connection of its own, and one that is not admitted within the
-// deadline fails instead of hanging. statement_timeout bounds the run itself.
+// deadline fails instead of hanging. statement_timeout bounds the run itself while the server
+// answers; a query (outside a transaction) whose answer does not come a second after that fails
+// on the client side too, so a stopped or unreachable server cannot hold a request.
 
 interface Gate {
   run<T>(work: () => PromiseLike<T>): Promise<T>;
@@ -297,15 +314,16 @@ function createGate(size: number, timeoutMs: number): Gate {
 
 /**
  * The postgres.js client as drizzle sees it, with its two entry points gated: `unsafe` (every
- * drizzle query) and `begin` (a transaction holds its connection, so one permit, until it ends).
- * Queries inside a transaction use the transaction's own client and are not gated again.
+ * drizzle query, failed after `deadlineMs` without an answer) and `begin` (a transaction holds
+ * its connection, so one permit, until it ends). Queries inside a transaction use the
+ * transaction's own client and are not gated again.
  */
-function gated(client: postgres.Sql, gate: Gate): postgres.Sql {
+function gated(client: postgres.Sql, gate: Gate, deadlineMs: number): postgres.Sql {
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === "unsafe") {
         return (...args: Parameters<postgres.Sql["unsafe"]>) =>
-          new GatedQuery(gate, () => target.unsafe(...args));
+          new GatedQuery(gate, deadlineMs, () => target.unsafe(...args));
       }
       if (property === "begin") {
         return (...args: unknown[]) => gate.run(() => Reflect.apply(target.begin, target, args));
@@ -322,6 +340,7 @@ class GatedQuery<T> implements PromiseLike<T> {
 
   constructor(
     private readonly gate: Gate,
+    private readonly deadlineMs: number,
     private readonly start: () => postgres.PendingQuery<postgres.Row[]>,
   ) {}
 
@@ -335,9 +354,21 @@ class GatedQuery<T> implements PromiseLike<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    this.#result ??= this.gate.run(async () => {
-      const query = this.start();
-      return (await (this.#asValues ? query.values() : query)) as T;
+    this.#result ??= new Promise<T>((resolve, reject) => {
+      this.gate
+        .run(() => {
+          const query = this.start();
+          const running = Promise.resolve(this.#asValues ? query.values() : query) as Promise<T>;
+          // The caller hears at the deadline; the permit stays taken until the query really ends,
+          // so the gate never admits more queries than the pool has connections.
+          const timer = setTimeout(
+            () =>
+              reject(new DatabaseDeadlineError(`no answer from the database within ${this.deadlineMs} ms`)),
+            this.deadlineMs,
+          );
+          return running.finally(() => clearTimeout(timer));
+        })
+        .then(resolve, reject);
     });
     return this.#result.then(onFulfilled, onRejected);
   }
