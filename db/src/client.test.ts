@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tcpProxy } from "../../test/support/tcp-proxy";
 import {
   createDatabase,
   type DatabaseHandle,
@@ -150,44 +150,6 @@ describe("pool deadline (pool of 1, 500 ms)", () => {
   });
 });
 
-/**
- * A TCP proxy to the test database that can stop passing bytes either way, as a server that was
- * paused or a network that dropped its packets would (the connections stay open, nothing answers).
- */
-async function freezableProxy(target: URL) {
-  const sockets: Socket[] = [];
-  let frozen = false;
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.push(s);
-      s.on("error", () => {});
-      if (frozen) s.pause();
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = new URL(target);
-  url.hostname = "127.0.0.1";
-  url.port = String((server.address() as AddressInfo).port);
-  return {
-    url: url.toString(),
-    freeze() {
-      frozen = true;
-      for (const s of sockets) s.pause();
-    },
-    thaw() {
-      frozen = false;
-      for (const s of sockets) s.resume();
-    },
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
-
 describe("a database that stops answering (its connections frozen by a proxy)", () => {
   const statementTimeoutMs = 500;
   let test: TestDatabase;
@@ -199,7 +161,7 @@ describe("a database that stops answering (its connections frozen by a proxy)", 
   });
 
   it("fails a query a second after its statement timeout, and answers again once the server does", async () => {
-    const proxy = await freezableProxy(new URL(test.url));
+    const proxy = await tcpProxy(test.url);
     const handle = await createDatabase({ url: proxy.url, poolMax: 2, statementTimeoutMs });
     try {
       await handle.ping();
@@ -217,10 +179,72 @@ describe("a database that stops answering (its connections frozen by a proxy)", 
       proxy.thaw();
       await expect(handle.ping()).resolves.toBeUndefined();
     } finally {
-      proxy.close();
+      await proxy.close();
       await handle.close();
     }
   });
+});
+
+describe("connections reset while queries run (through a proxy)", () => {
+  let test: TestDatabase;
+  beforeAll(async () => {
+    test = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await test?.drop();
+  });
+
+  it("settles every query with its row or an error, and rejects nothing unawaited", async () => {
+    // The driver's start of a connection (its query of array types) rejected with nobody awaiting
+    // it when the connection was reset meanwhile: an unhandled rejection ends a Node process.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const proxy = await tcpProxy(test.url);
+    const handle = await createDatabase({ url: proxy.url, poolMax: 4, statementTimeoutMs: 2_000 });
+    let rows = 0;
+    let errors = 0;
+    try {
+      let resetting = true;
+      const resets = (async () => {
+        // Every few milliseconds, so that some resets land while a connection is starting.
+        for (let i = 0; resetting; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 20 + (i % 7) * 10));
+          proxy.reset();
+        }
+      })();
+      // Eight callers, each asking one query after another for five seconds.
+      const until = Date.now() + 5_000;
+      const caller = async (c: number) => {
+        for (let i = c * 1_000_000; Date.now() < until; i++) {
+          try {
+            const result = await handle.db.execute(sql`select ${i}::int as n`);
+            expect((result as unknown as { n: number }[])[0]?.n).toBe(i);
+            rows++;
+          } catch (error) {
+            expect(error).toBeInstanceOf(Error);
+            errors++;
+          }
+        }
+      };
+      const queries = Array.from({ length: 8 }, (_, c) => caller(c));
+      await Promise.all(queries);
+      resetting = false;
+      await resets;
+      // Let any stray rejection of a reset connection reach the process before looking.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      console.log(`${rows} rows, ${errors} errors, ${proxy.connections()} connections`);
+      expect(rows).toBeGreaterThan(100);
+      expect(errors).toBeGreaterThan(0);
+      expect(proxy.connections()).toBeGreaterThan(20);
+      expect(unhandled).toEqual([]);
+      await expect(handle.ping()).resolves.toBeUndefined();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      await proxy.close();
+      await handle.close();
+    }
+  }, 60_000);
 });
 
 /** The rejection reason of `promise`, or undefined when it fulfils. */
