@@ -315,6 +315,39 @@ describe("idle connections reset, queries asked in the turns right after (throug
   }, 120_000);
 });
 
+describe("every connection of the pool reset at once (through a proxy)", () => {
+  let test: TestDatabase;
+  beforeAll(async () => {
+    test = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await test?.drop();
+  });
+
+  it("answers the queries asked after it within their deadline: the pool connects again at once", async () => {
+    // The driver counted the ten closes as ten failures in a row and waited up to 20 s before
+    // connecting again: these queries failed at their 4 s deadline with the server answering.
+    const proxy = await tcpProxy(test.url);
+    const handle = await createDatabase({ url: proxy.url, poolMax: 10, statementTimeoutMs: 3_000 });
+    const sleepAll = () =>
+      Promise.allSettled(Array.from({ length: 10 }, () => handle.db.execute(sql`select pg_sleep(0.05)`)));
+    try {
+      for (let round = 0; round < 3; round++) {
+        // Ten queries at once hold all ten connections of the pool.
+        const warm = await sleepAll();
+        expect(warm.every((r) => r.status === "fulfilled")).toBe(true);
+        proxy.reset();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const after = await sleepAll();
+        expect(after.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
+      }
+    } finally {
+      await proxy.close();
+      await handle.close();
+    }
+  }, 60_000);
+});
+
 /** The rejection reason of `promise`, or undefined when it fulfils. */
 function failure(promise: PromiseLike<unknown>): Promise<unknown> {
   return Promise.resolve(promise).then(

@@ -121,6 +121,7 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
   const client = postgres(url, {
     max: poolMax,
     connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    backoff: reconnectDelaySeconds,
     // NOTICEs (e.g. "already exists, skipping") are not the app's business.
     onnotice: () => {},
     connection: {
@@ -162,6 +163,17 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
       listenPostgres(url, channel, handlers, `${options.applicationName ?? "funnel"}-listen`),
     close: () => client.end({ timeout: 5 }),
   };
+}
+
+/**
+ * Seconds a closed connection waits before it connects again. postgres.js counts failures for the
+ * whole pool and waits up to 20 s by default: one reset of the network closes every connection
+ * at once, which it counts as that many failures in a row, and requests then waited 10-20 s for
+ * a connection (past their deadline) although the server answered at once. Capped at 2 s here;
+ * a server that is down sees at most one attempt per pool connection every second or two.
+ */
+function reconnectDelaySeconds(failures: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** failures, 2);
 }
 
 const LISTEN_RETRY_MS = 1_000;
