@@ -4,11 +4,14 @@
  * queue's backlog level off, every good request is answered 202, every hostile one a 4xx (never a
  * 5xx), and every accepted event is stored exactly once. Prints the good requests' latencies.
  */
+
+import type { TrackEvent } from "@funnel/events";
 import { springSale } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DedicatedCluster, dedicatedCluster } from "../support/dedicated-database";
 import { funnelTraffic, IngestLoad, type IngestRequest } from "../support/ingest-load";
 import { HostileTraffic } from "./hostile";
+import { checkReports, expectReportsAsReference, recording } from "./scenario";
 import { EDGE_SIGNING_SECRET, metricValues, residentBytes, type Stack, startStack } from "./stack";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
@@ -25,6 +28,8 @@ const HEAP_SAMPLE_MS = 1_000;
 /** Hostile and replayed requests per second beside the load (hostile.ts); 0 sends none. */
 const HOSTILE_PER_SECOND = Number(process.env.SOAK_HOSTILE_PER_SECOND ?? 20);
 const MiB = 1024 * 1024;
+/** Ingest jobs the worker holds (INGEST_CONCURRENCY): the product's default, unlike the fault files' 4. */
+const INGEST_CONCURRENCY = Number(process.env.SOAK_INGEST_CONCURRENCY ?? 64);
 
 interface Sample {
   second: number;
@@ -66,8 +71,9 @@ function percentile(values: number[], p: number): number {
 
 describe("steady load", () => {
   it(`${EVENTS_PER_SECOND} events/s for ${SECONDS} s: memory and queue level off, every event stored once`, async () => {
-    stack = await startStack(cluster, { appendfsync: "everysec" });
+    stack = await startStack(cluster, { appendfsync: "everysec", ingestConcurrency: INGEST_CONCURRENCY });
     const current = stack;
+    const sent = new Map<string, TrackEvent>();
     let lastTrack: IngestRequest | undefined;
     function* keepingLastTrack(requests: Iterable<IngestRequest>): Generator<IngestRequest> {
       for (const request of requests) {
@@ -79,13 +85,16 @@ describe("steady load", () => {
       apiUrl: () => current.api.url,
       key: current.database.key,
       requests: keepingLastTrack(
-        funnelTraffic({
-          events: EVENTS_PER_SECOND * SECONDS,
-          seed: 5_000,
-          importBatch: 500,
-          trackEvery: 4,
-          trackBatch: 20,
-        }),
+        recording(
+          funnelTraffic({
+            events: EVENTS_PER_SECOND * SECONDS,
+            seed: 5_000,
+            importBatch: 500,
+            trackEvery: 4,
+            trackBatch: 20,
+          }),
+          sent,
+        ),
       ),
       eventsPerSecond: EVENTS_PER_SECOND,
       retryForMs: 60_000,
@@ -145,6 +154,8 @@ describe("steady load", () => {
     const accepted = new Set([...report.accepted, ...(hostileReport?.edgeAccepted ?? [])]);
     const settled = await current.settle(accepted.size, 120_000);
     const accounting = await current.account(accepted);
+    // Every report route against the reference over all the stored events, as after each fault.
+    const reports = await checkReports(current, settled, sent, undefined, hostileReport?.edgeAccepted);
 
     const rows = samples.map((s) => ({
       s: s.second,
@@ -184,6 +195,8 @@ describe("steady load", () => {
           [...hostileReport.answers].map(([kind, byStatus]) => [kind, Object.fromEntries(byStatus)]),
         ),
       },
+      reports: reports.summary,
+      ingestConcurrency: INGEST_CONCURRENCY,
       heapBoundMiB,
       byMinute: Array.from({ length: last }, (_, i) => i + 1).map((m) => {
         const ms = minute(samples, m);
@@ -211,6 +224,7 @@ describe("steady load", () => {
     // replayed body or batch.
     expect(accounting).toMatchObject({ missing: 0, duplicateRows: 0, storedUnacknowledged: 0 });
     expect(settled.queue.failed).toBe(0);
+    expectReportsAsReference(reports);
 
     if (hostile && hostileReport) {
       // Each hostile kind answered as it must be (a 4xx; 202 for a good body delivered again and

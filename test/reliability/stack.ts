@@ -12,6 +12,7 @@ import {
   type FaultsDatabase,
 } from "../support/dedicated-database";
 import { type Appendfsync, type RedisServer, startRedisServer } from "../support/redis-server";
+import { type TcpProxy, tcpProxy } from "../support/tcp-proxy";
 
 /**
  * The production shape, each part a real process of its own: a Redis configured as the README
@@ -25,6 +26,8 @@ export interface Stack {
   api: ApiProcess;
   worker: ApiProcess;
   prefix: string;
+  /** Between the API and worker processes and the database, when asked for (the test's own `sql` goes direct). */
+  databaseProxy: TcpProxy | undefined;
   restartApi(signal: NodeJS.Signals): Promise<void>;
   restartWorker(signal: NodeJS.Signals): Promise<void>;
   /**
@@ -34,6 +37,8 @@ export interface Stack {
   startWorker(): Promise<void>;
   /** Starts another ingest worker process beside the first, stopped by close(). */
   addWorker(): Promise<ApiProcess>;
+  /** Starts another API process (its own port) beside the first, stopped by close(). */
+  addApi(): Promise<ApiProcess>;
   queue(): Promise<QueueCounts>;
   /** Waits until the queue is empty and every accepted event is stored, or nothing changes for long. */
   settle(accepted: number, timeoutMs?: number): Promise<Settled>;
@@ -80,15 +85,21 @@ export interface Accounting {
 
 export async function startStack(
   cluster: DedicatedCluster,
-  options: { appendfsync: Appendfsync; ingestConcurrency?: number },
+  options: {
+    appendfsync: Appendfsync;
+    ingestConcurrency?: number;
+    /** The API and worker processes reach the database through a proxy the test can freeze and reset. */
+    databaseProxy?: boolean;
+  },
 ): Promise<Stack> {
   const redis = await startRedisServer({ appendfsync: options.appendfsync });
   const database = await createFaultsDatabase(cluster, redis.url);
+  const databaseProxy = options.databaseProxy ? await tcpProxy(database.url) : undefined;
   const sql = postgres(database.url, { max: 2, onnotice: () => {} });
   const dataDir = mkdtempSync(join(tmpdir(), "funnel-faults-data-"));
   const prefix = `faults-${Date.now().toString(36)}`;
   const env = {
-    DATABASE_URL: database.url,
+    DATABASE_URL: databaseProxy?.url ?? database.url,
     REDIS_URL: redis.url,
     QUEUE_PREFIX: prefix,
     DATA_DIR: dataDir,
@@ -106,6 +117,7 @@ export async function startStack(
   };
   const monitor = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
   const extraWorkers: ApiProcess[] = [];
+  const extraApis: ApiProcess[] = [];
   monitor.on("error", () => {});
 
   const stack: Stack = {
@@ -115,6 +127,7 @@ export async function startStack(
     api: await startApi(apiEnv),
     worker: await startApi(workerEnv, { waitReady: false }),
     prefix,
+    databaseProxy,
     async restartApi(signal) {
       await stack.api.stop(signal);
       // The same port: clients keep their address, as behind a process manager.
@@ -130,6 +143,11 @@ export async function startStack(
       }
       stack.worker = await startApi(workerEnv, { waitReady: false });
       await workerListening(monitor, prefix, stack.worker);
+    },
+    async addApi() {
+      const api = await startApi({ ...apiEnv, PORT: String(await freePort()) });
+      extraApis.push(api);
+      return api;
     },
     async addWorker() {
       const worker = await startApi(workerEnv, { waitReady: false });
@@ -173,6 +191,8 @@ export async function startStack(
       await stack.api.stop();
       await stack.worker.stop();
       for (const worker of extraWorkers) await worker.stop();
+      for (const api of extraApis) await api.stop();
+      await databaseProxy?.close();
       monitor.disconnect();
       await sql.end();
       await database.drop();

@@ -73,7 +73,8 @@ export async function startApi(
     output: () => log,
     stop: (signal = "SIGTERM") =>
       new Promise((done) => {
-        if (child.exitCode !== null) return done(child.exitCode);
+        // Exited already (a code), or killed by a signal (no code, a signalCode): nothing to wait for.
+        if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
         child.once("exit", (code) => done(code));
         child.kill(signal);
       }),
