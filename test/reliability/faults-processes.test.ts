@@ -106,4 +106,39 @@ describe("processes failing under load", () => {
     expect(result.load.refusedAt.length, "the outage was seen by clients").toBeGreaterThan(0);
     expect(result.accounting.missing, "accepted events lost").toBe(0);
   });
+
+  it("two API processes behind a balancer, one killed (SIGKILL) mid-load and left down: every accepted event stored once", async () => {
+    stack = await startStack(cluster, { appendfsync: "everysec" });
+    const current = stack;
+    const second = await current.addApi();
+    // A balancer that takes turns over the processes alive, as one with health checks would once
+    // it noticed; requests cut off by the kill are sent again by the load, to whichever is left.
+    let turn = 0;
+    const served = new Map<string, number>();
+    const balancer = () => {
+      const alive = [current.api, second].filter(
+        (a) => a.child.exitCode === null && a.child.signalCode === null,
+      );
+      const url = (alive[turn++ % Math.max(1, alive.length)] ?? current.api).url;
+      served.set(url, (served.get(url) ?? 0) + 1);
+      return url;
+    };
+    const result = await runScenario(
+      current,
+      "api-pair-sigkill",
+      205,
+      async () => {
+        const faultAt = Date.now();
+        await second.stop("SIGKILL");
+        return { faultAt, restoredAt: Date.now() };
+      },
+      balancer,
+    );
+    expectCleanRun(result);
+    expect(served.get(second.url), "requests sent to the second API before its kill").toBeGreaterThan(10);
+    expect(served.get(current.api.url), "requests sent to the first API").toBeGreaterThan(
+      served.get(second.url) ?? 0,
+    );
+    expect(result.accounting.missing, "accepted events lost").toBe(0);
+  });
 });
