@@ -115,9 +115,8 @@ build_root() {
   log "chroot ready in $((SECONDS - start))s"
 }
 
-write_config() {
-  # Rewritten on every (slow-path) start so config changes here take effect.
-  cat >"$ROOT$DATA/funnel.conf" <<EOF
+desired_config() {
+  cat <<EOF
 # Managed by scripts/services/timescaledb.sh -- edits will be overwritten.
 port = $PORT
 listen_addresses = '127.0.0.1'
@@ -132,7 +131,25 @@ shared_buffers = 256MB
 max_locks_per_transaction = 256
 timezone = 'UTC'
 log_timezone = 'UTC'
+# Ingest writes WAL steadily (rollups included): with the default 1GB a checkpoint came every
+# 10-50 s, each page's first change after one is written whole to the WAL again, so the WAL grew
+# faster and the checkpoints came sooner (README, "Running in production").
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+wal_compression = lz4
 EOF
+}
+
+# Whether the running server's settings file is this script's. Only root can read the data
+# directory or change it: anyone else takes the running server as it is.
+config_current() {
+  [ "$(id -u)" = 0 ] || return 0
+  [ -f "$ROOT$DATA/funnel.conf" ] && desired_config | cmp -s - "$ROOT$DATA/funnel.conf"
+}
+
+write_config() {
+  # Rewritten on every (slow-path) start so config changes here take effect.
+  desired_config >"$ROOT$DATA/funnel.conf"
   chown --reference="$ROOT$DATA" "$ROOT$DATA/funnel.conf"
 }
 
@@ -163,18 +180,21 @@ check_extension() {
 }
 
 do_start() {
-  # Fast path: our server is up and accepting connections.
-  if ours_running && accepting; then return 0; fi
+  # Fast path: our server is up, accepting connections and runs this script's settings.
+  if ours_running && accepting && config_current; then return 0; fi
   need_root
   take_lock
-  if ours_running && accepting; then return 0; fi
+  if ours_running && accepting && config_current; then return 0; fi
   build_root
   if ! ours_running && accepting; then
     die "something else is already listening on 127.0.0.1:$PORT (not this script's server); set TSDB_PORT"
   fi
   init_cluster
   write_config
-  if ! ours_running; then
+  if ours_running; then
+    # Settings changed since it started: those a reload cannot change take effect at its next start.
+    as_pg pg_ctl -D "$DATA" reload >/dev/null || die "PostgreSQL did not reload its settings (log: $ROOT$LOGFILE)"
+  else
     log "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PORT"
     if ! as_pg pg_ctl -D "$DATA" -l "$LOGFILE" -w -t 120 start >/dev/null 2>&1; then
       tail -n 30 "$ROOT$LOGFILE" >&2 || true
