@@ -277,6 +277,20 @@ function longestGap(result: { load: { acceptedAt: { at: number }[] } }): number 
   return gap;
 }
 
+/** The answer to one report request, or what kept it from coming. */
+interface Answer {
+  status: string;
+  body: unknown;
+  text: string;
+  ms: number;
+}
+
+/** The code or message under a failed fetch ("fetch failed" alone says nothing). */
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  return String(cause?.code ?? cause?.message ?? "no cause");
+}
+
 /** One report request made while a fault was on. */
 interface ProbeAnswer {
   route: string;
@@ -297,7 +311,9 @@ interface ProbeAnswer {
  * when it was sent. A 200 must carry the same top-level fields as the
  * route's answer before the load (the figures themselves move with the load and are not compared:
  * the report check after the drain does that); a 5xx must carry the JSON error body
- * (`{ error: { code, message, request_id } }`). A 4xx, a connection error or no answer in time fails.
+ * (`{ error: { code, message, request_id } }`). A GET whose connection fails is sent again at once,
+ * once, as browsers do for an idempotent request (RFC 9110, 9.2.2), and counted in `retried` with
+ * the error's cause; a 4xx, a second connection error or no answer in time fails.
  */
 async function reportProbe(stack: Stack, deadlineMs: number) {
   const firstStep = springSale.steps[0]?.id ?? "";
@@ -308,7 +324,8 @@ async function reportProbe(stack: Stack, deadlineMs: number) {
     { name: "dropoffs", path: "/dropoffs", bucketed: false },
     { name: "revenue", path: "/revenue", bucketed: true },
   ];
-  const request = async (route: (typeof routes)[number]) => {
+  const retried: string[] = [];
+  const request = async (route: (typeof routes)[number], again = true): Promise<Answer> => {
     const query: Record<string, string> = {
       date_from: new Date(Date.now() - 8 * 86_400_000).toISOString().slice(0, 10),
       date_to: new Date().toISOString(),
@@ -333,7 +350,12 @@ async function reportProbe(stack: Stack, deadlineMs: number) {
     } catch (error) {
       const name = (error as Error).name;
       const status = name === "TimeoutError" || name === "AbortError" ? "timeout" : "network";
-      return { status, body: undefined, text: String(error), ms: Date.now() - started };
+      const text = `${String(error)} (${causeOf(error)})`;
+      if (status === "network" && again) {
+        retried.push(`${route.name}: ${text}`);
+        return request(route, false);
+      }
+      return { status, body: undefined, text, ms: Date.now() - started };
     }
   };
   const fieldsOf = (body: unknown) =>
@@ -348,7 +370,7 @@ async function reportProbe(stack: Stack, deadlineMs: number) {
   }
 
   const answers: ProbeAnswer[] = [];
-  const judge = (route: string, answer: Awaited<ReturnType<typeof request>>): ProbeAnswer => {
+  const judge = (route: string, answer: Answer): ProbeAnswer => {
     const { status, body, ms } = answer;
     let problem: string | undefined;
     if (status === "200") {
@@ -398,6 +420,7 @@ async function reportProbe(stack: Stack, deadlineMs: number) {
         requests: answers.length,
         answers: byStatus,
         slowestMs: Math.max(0, ...answers.map((a) => a.ms)),
+        retried,
         problems: answers.filter((a) => a.problem).map((a) => `${a.route} ${a.problem}`),
       };
     },
