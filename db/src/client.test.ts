@@ -150,8 +150,8 @@ describe("pool deadline (pool of 1, 500 ms)", () => {
   });
 });
 
-describe("a database that stops answering (its connections frozen by a proxy)", () => {
-  const statementTimeoutMs = 500;
+describe("through a TCP proxy in front of the database", () => {
+  // One database for the proxy tests: each opens its own proxy and pool on it.
   let test: TestDatabase;
   beforeAll(async () => {
     test = await createTestDatabase();
@@ -160,192 +160,172 @@ describe("a database that stops answering (its connections frozen by a proxy)", 
     await test?.drop();
   });
 
-  it("fails a query a second after its statement timeout, and answers again once the server does", async () => {
-    const proxy = await tcpProxy(test.url);
-    const handle = await createDatabase({ url: proxy.url, poolMax: 2, statementTimeoutMs });
-    try {
-      await handle.ping();
-      proxy.freeze();
-      const started = Date.now();
-      const error = await failure(handle.db.execute(sql`select 1`));
-      const waited = Date.now() - started;
-      // A 503 for the routes (see api/src/http/errors.ts), not a request held while the server is away.
-      expect(isDatabaseUnavailable(error)).toBe(true);
-      expect(String(error instanceof Error && error.cause)).toMatch(
-        /no answer from the database within 1500 ms/,
-      );
-      expect(waited).toBeGreaterThanOrEqual(statementTimeoutMs + 1_000 - 20);
-      expect(waited).toBeLessThan(statementTimeoutMs + 1_000 + 1_000);
-      proxy.thaw();
-      await expect(handle.ping()).resolves.toBeUndefined();
-    } finally {
-      await proxy.close();
-      await handle.close();
-    }
-  });
-});
-
-describe("connections reset while queries run (through a proxy)", () => {
-  let test: TestDatabase;
-  beforeAll(async () => {
-    test = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await test?.drop();
-  });
-
-  it("settles every query with its row or an error, and rejects nothing unawaited", async () => {
-    // The driver's start of a connection (its query of array types) rejected with nobody awaiting
-    // it when the connection was reset meanwhile: an unhandled rejection ends a Node process.
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
-    const proxy = await tcpProxy(test.url);
-    const handle = await createDatabase({ url: proxy.url, poolMax: 4, statementTimeoutMs: 2_000 });
-    let rows = 0;
-    let errors = 0;
-    const wrong: string[] = [];
-    try {
-      // Forty resets, each a few tens of milliseconds after a query got through again (so that some
-      // land while a connection is starting, and the driver's wait before reconnecting stays short).
-      let resetting = true;
-      const resets = (async () => {
-        for (let i = 0; i < 40; i++) {
-          const before = rows;
-          for (let waited = 0; rows === before && waited < 10_000; waited += 5) {
-            await new Promise((resolve) => setTimeout(resolve, 5));
-          }
-          await new Promise((resolve) => setTimeout(resolve, 10 + (i % 7) * 10));
-          proxy.reset();
-        }
-        resetting = false;
-      })();
-      // Eight callers, each asking one query after another until the resets are done.
-      const caller = async (c: number) => {
-        for (let i = c * 1_000_000; resetting; i++) {
-          // Every other query answers no row: an answer given to the wrong query shows either way.
-          const none = i % 2 === 1;
-          let result: unknown;
-          try {
-            result = await handle.db.execute(sql`select ${i}::int as n where ${none} = false`);
-          } catch (error) {
-            expect(error).toBeInstanceOf(Error);
-            errors++;
-            continue;
-          }
-          const answer = (result as unknown as { n: number }[]).map((row) => row.n);
-          if (answer.length !== (none ? 0 : 1) || (!none && answer[0] !== i)) {
-            wrong.push(`query ${i} answered ${JSON.stringify(answer)}`);
-          }
-          rows++;
-        }
-      };
-      const queries = Array.from({ length: 8 }, (_, c) => caller(c));
-      await Promise.all(queries);
-      await resets;
-      // Let any stray rejection of a reset connection reach the process before looking.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      console.log(`${rows} rows, ${errors} errors, ${proxy.connections()} connections`);
-      expect(rows).toBeGreaterThan(40);
-      expect(errors).toBeGreaterThan(0);
-      expect(proxy.connections()).toBeGreaterThan(40);
-      expect(wrong).toEqual([]);
-      expect(unhandled).toEqual([]);
-      await expect(handle.ping()).resolves.toBeUndefined();
-    } finally {
-      process.off("unhandledRejection", onUnhandled);
-      await proxy.close();
-      await handle.close();
-    }
-  }, 60_000);
-});
-
-describe("idle connections reset, queries asked in the turns right after (through a proxy)", () => {
-  let test: TestDatabase;
-  beforeAll(async () => {
-    test = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await test?.drop();
-  });
-
-  it("answers each query with its own rows or an error, never with an empty result", async () => {
-    // A query given to a connection between the 'error' and the 'close' of its reset socket was
-    // answered, on the connection's next start, with the startup's empty result: a valid API key
-    // looked unknown (401), and a report could have read no rows (see patches/postgres@3.4.9.patch).
-    const proxy = await tcpProxy(test.url);
-    const handle = await createDatabase({ url: proxy.url, poolMax: 4, statementTimeoutMs: 1_000 });
-    const wrong: string[] = [];
-    let rows = 0;
-    let errors = 0;
-    let n = 0;
-    const ask = async (i: number) => {
-      let result: unknown;
+  describe("a database that stops answering (its connections frozen by a proxy)", () => {
+    const statementTimeoutMs = 500;
+    it("fails a query a second after its statement timeout, and answers again once the server does", async () => {
+      const proxy = await tcpProxy(test.url);
+      const handle = await createDatabase({ url: proxy.url, poolMax: 2, statementTimeoutMs });
       try {
-        result = await handle.db.execute(sql`select ${i}::int as n`);
-      } catch (error) {
-        expect(error).toBeInstanceOf(Error);
-        errors++;
-        return;
+        await handle.ping();
+        proxy.freeze();
+        const started = Date.now();
+        const error = await failure(handle.db.execute(sql`select 1`));
+        const waited = Date.now() - started;
+        // A 503 for the routes (see api/src/http/errors.ts), not a request held while the server is away.
+        expect(isDatabaseUnavailable(error)).toBe(true);
+        expect(String(error instanceof Error && error.cause)).toMatch(
+          /no answer from the database within 1500 ms/,
+        );
+        expect(waited).toBeGreaterThanOrEqual(statementTimeoutMs + 1_000 - 20);
+        expect(waited).toBeLessThan(statementTimeoutMs + 1_000 + 1_000);
+        proxy.thaw();
+        await expect(handle.ping()).resolves.toBeUndefined();
+      } finally {
+        await proxy.close();
+        await handle.close();
       }
-      const answer = (result as unknown as { n: number }[]).map((row) => row.n);
-      if (answer.length !== 1 || answer[0] !== i) wrong.push(`query ${i} answered ${JSON.stringify(answer)}`);
-      rows++;
-    };
-    try {
-      for (let round = 0; round < 30; round++) {
-        await Promise.all(Array.from({ length: 4 }, () => ask(n++)));
-        proxy.reset();
-        // One query per turn of the event loop, so that some land between 'error' and 'close'.
-        const asked: Promise<void>[] = [];
-        for (let turn = 0; turn < 12; turn++) {
-          asked.push(ask(n++));
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        await Promise.all(asked);
-      }
-      console.log(`${rows} answered, ${errors} errors, ${proxy.connections()} connections`);
-      expect(rows + errors).toBe(n);
-      expect(errors).toBeGreaterThan(0);
-      expect(wrong).toEqual([]);
-    } finally {
-      await proxy.close();
-      await handle.close();
-    }
-  }, 120_000);
-});
-
-describe("every connection of the pool reset at once (through a proxy)", () => {
-  let test: TestDatabase;
-  beforeAll(async () => {
-    test = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await test?.drop();
+    });
   });
 
-  it("answers the queries asked after it within their deadline: the pool connects again at once", async () => {
-    // The driver counted the ten closes as ten failures in a row and waited up to 20 s before
-    // connecting again: these queries failed at their 4 s deadline with the server answering.
-    const proxy = await tcpProxy(test.url);
-    const handle = await createDatabase({ url: proxy.url, poolMax: 10, statementTimeoutMs: 3_000 });
-    const sleepAll = () =>
-      Promise.allSettled(Array.from({ length: 10 }, () => handle.db.execute(sql`select pg_sleep(0.05)`)));
-    try {
-      for (let round = 0; round < 3; round++) {
-        // Ten queries at once hold all ten connections of the pool.
-        const warm = await sleepAll();
-        expect(warm.every((r) => r.status === "fulfilled")).toBe(true);
-        proxy.reset();
+  describe("connections reset while queries run (through a proxy)", () => {
+    it("settles every query with its row or an error, and rejects nothing unawaited", async () => {
+      // The driver's start of a connection (its query of array types) rejected with nobody awaiting
+      // it when the connection was reset meanwhile: an unhandled rejection ends a Node process.
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on("unhandledRejection", onUnhandled);
+      const proxy = await tcpProxy(test.url);
+      const handle = await createDatabase({ url: proxy.url, poolMax: 4, statementTimeoutMs: 2_000 });
+      let rows = 0;
+      let errors = 0;
+      const wrong: string[] = [];
+      try {
+        // Forty resets, each a few tens of milliseconds after a query got through again (so that some
+        // land while a connection is starting, and the driver's wait before reconnecting stays short).
+        let resetting = true;
+        const resets = (async () => {
+          for (let i = 0; i < 40; i++) {
+            const before = rows;
+            for (let waited = 0; rows === before && waited < 10_000; waited += 5) {
+              await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+            await new Promise((resolve) => setTimeout(resolve, 10 + (i % 7) * 10));
+            proxy.reset();
+          }
+          resetting = false;
+        })();
+        // Eight callers, each asking one query after another until the resets are done.
+        const caller = async (c: number) => {
+          for (let i = c * 1_000_000; resetting; i++) {
+            // Every other query answers no row: an answer given to the wrong query shows either way.
+            const none = i % 2 === 1;
+            let result: unknown;
+            try {
+              result = await handle.db.execute(sql`select ${i}::int as n where ${none} = false`);
+            } catch (error) {
+              expect(error).toBeInstanceOf(Error);
+              errors++;
+              continue;
+            }
+            const answer = (result as unknown as { n: number }[]).map((row) => row.n);
+            if (answer.length !== (none ? 0 : 1) || (!none && answer[0] !== i)) {
+              wrong.push(`query ${i} answered ${JSON.stringify(answer)}`);
+            }
+            rows++;
+          }
+        };
+        const queries = Array.from({ length: 8 }, (_, c) => caller(c));
+        await Promise.all(queries);
+        await resets;
+        // Let any stray rejection of a reset connection reach the process before looking.
         await new Promise((resolve) => setTimeout(resolve, 200));
-        const after = await sleepAll();
-        expect(after.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
+        console.log(`${rows} rows, ${errors} errors, ${proxy.connections()} connections`);
+        expect(rows).toBeGreaterThan(40);
+        expect(errors).toBeGreaterThan(0);
+        expect(proxy.connections()).toBeGreaterThan(40);
+        expect(wrong).toEqual([]);
+        expect(unhandled).toEqual([]);
+        await expect(handle.ping()).resolves.toBeUndefined();
+      } finally {
+        process.off("unhandledRejection", onUnhandled);
+        await proxy.close();
+        await handle.close();
       }
-    } finally {
-      await proxy.close();
-      await handle.close();
-    }
-  }, 60_000);
+    }, 60_000);
+  });
+
+  describe("idle connections reset, queries asked in the turns right after (through a proxy)", () => {
+    it("answers each query with its own rows or an error, never with an empty result", async () => {
+      // A query given to a connection between the 'error' and the 'close' of its reset socket was
+      // answered, on the connection's next start, with the startup's empty result: a valid API key
+      // looked unknown (401), and a report could have read no rows (see patches/postgres@3.4.9.patch).
+      const proxy = await tcpProxy(test.url);
+      const handle = await createDatabase({ url: proxy.url, poolMax: 4, statementTimeoutMs: 1_000 });
+      const wrong: string[] = [];
+      let rows = 0;
+      let errors = 0;
+      let n = 0;
+      const ask = async (i: number) => {
+        let result: unknown;
+        try {
+          result = await handle.db.execute(sql`select ${i}::int as n`);
+        } catch (error) {
+          expect(error).toBeInstanceOf(Error);
+          errors++;
+          return;
+        }
+        const answer = (result as unknown as { n: number }[]).map((row) => row.n);
+        if (answer.length !== 1 || answer[0] !== i)
+          wrong.push(`query ${i} answered ${JSON.stringify(answer)}`);
+        rows++;
+      };
+      try {
+        for (let round = 0; round < 30; round++) {
+          await Promise.all(Array.from({ length: 4 }, () => ask(n++)));
+          proxy.reset();
+          // One query per turn of the event loop, so that some land between 'error' and 'close'.
+          const asked: Promise<void>[] = [];
+          for (let turn = 0; turn < 12; turn++) {
+            asked.push(ask(n++));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          await Promise.all(asked);
+        }
+        console.log(`${rows} answered, ${errors} errors, ${proxy.connections()} connections`);
+        expect(rows + errors).toBe(n);
+        expect(errors).toBeGreaterThan(0);
+        expect(wrong).toEqual([]);
+      } finally {
+        await proxy.close();
+        await handle.close();
+      }
+    }, 120_000);
+  });
+
+  describe("every connection of the pool reset at once (through a proxy)", () => {
+    it("answers the queries asked after it within their deadline: the pool connects again at once", async () => {
+      // The driver counted the ten closes as ten failures in a row and waited up to 20 s before
+      // connecting again: these queries failed at their 4 s deadline with the server answering.
+      const proxy = await tcpProxy(test.url);
+      const handle = await createDatabase({ url: proxy.url, poolMax: 10, statementTimeoutMs: 3_000 });
+      const sleepAll = () =>
+        Promise.allSettled(Array.from({ length: 10 }, () => handle.db.execute(sql`select pg_sleep(0.05)`)));
+      try {
+        for (let round = 0; round < 3; round++) {
+          // Ten queries at once hold all ten connections of the pool.
+          const warm = await sleepAll();
+          expect(warm.every((r) => r.status === "fulfilled")).toBe(true);
+          proxy.reset();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const after = await sleepAll();
+          expect(after.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
+        }
+      } finally {
+        await proxy.close();
+        await handle.close();
+      }
+    }, 60_000);
+  });
 });
 
 /** The rejection reason of `promise`, or undefined when it fulfils. */
