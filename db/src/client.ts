@@ -266,6 +266,19 @@ export async function queryRows<T>(db: Database, query: SQL): Promise<T[]> {
   throw new Error("queryRows: unexpected result shape from the database driver");
 }
 
+/**
+ * The postgres.js transaction under a drizzle transaction `tx`, for what drizzle cannot say
+ * (COPY); null on PGlite, and for anything that is not a postgres.js transaction.
+ */
+export function postgresTransaction(tx: Database): postgres.TransactionSql | null {
+  const client: unknown = (tx as unknown as { session?: { client?: unknown } }).session?.client;
+  if (typeof client !== "function") return null;
+  const candidate = client as Partial<postgres.TransactionSql>;
+  return typeof candidate.savepoint === "function" && typeof candidate.unsafe === "function"
+    ? (client as postgres.TransactionSql)
+    : null;
+}
+
 // --- Deadline for the wait on a pooled connection --------------------------------------------
 //
 // postgres.js queues a query that finds no idle connection forever (or pipelines it behind a

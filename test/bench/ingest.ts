@@ -3,7 +3,8 @@
  * /import and through /track, and /track latency under a steady load from this (second) process.
  *
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
- * BENCH_TRACK_SECONDS (default 20).
+ * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
+ * (each worker process writes a V8 CPU profile there when it stops).
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -38,7 +39,16 @@ const env = {
 const api = await startApi({ ...env, RUN_WORKER: "false" });
 const workers = await Promise.all(
   Array.from({ length: Number(process.env.BENCH_WORKERS ?? 1) }, () =>
-    startApi({ ...env, RUN_API: "false" }, { waitReady: false }),
+    startApi(
+      {
+        ...env,
+        RUN_API: "false",
+        ...(process.env.BENCH_PROFILE_DIR
+          ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_PROFILE_DIR)}` }
+          : {}),
+      },
+      { waitReady: false },
+    ),
   ),
 );
 const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);

@@ -2,12 +2,13 @@ import { isIP } from "node:net";
 import type { AcceptedEvent, FieldError } from "@funnel/events";
 import { enrichUserAgent, truncateIp } from "@funnel/events/enrich";
 import { eq, inArray, sql } from "drizzle-orm";
-import { type Database, queryRows } from "../client";
+import { type Database, postgresTransaction, queryRows } from "../client";
 import { ensurePartitions } from "../partitions";
 import { accounts, type analyticsEvents, funnels, rejectedEvents } from "../schema";
+import { copyColumns } from "./copy";
 import { anonymiseWithdrawn } from "./privacy";
 import { writeRollups } from "./rollups";
-import { chunks, type UnnestColumn, unnestInsert } from "./unnest";
+import { chunks, ROWS_PER_STATEMENT, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
  * The ingest worker's write: one batch of accepted (and refused) events into the event store and
@@ -335,7 +336,7 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
     for (const row of inserted) fresh.add(`${row.account_id}/${row.event_id}`);
   }
   const events = batch.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
-  for (const rows of chunks(events)) await insertEvents(tx, rows);
+  await insertEvents(tx, events);
   await writeRollups(
     tx,
     events.filter((e) => !e.isBot),
@@ -351,11 +352,14 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
 }
 
 /**
- * Events go in as one array per column through `unnest`: 31 parameters a statement instead of 31
- * per row, which made building and binding a 1,000-row insert cost ten times the insert itself.
- * Text-typed arrays are cast per element (jsonb, inet, timestamptz) so both drivers bind them alike.
+ * On PostgreSQL the events go in with one COPY (copy.ts): no statement to plan and no arrays to
+ * parse, a third of the database time the same rows took as inserts. On PGlite they go in as one
+ * array per column through `unnest`: 31 parameters a statement instead of 31 per row, which made
+ * building and binding a 1,000-row insert cost ten times the insert itself. Text-typed arrays are
+ * cast per element (jsonb, inet, timestamptz) so both drivers bind them alike.
  */
 async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
+  if (rows.length === 0) return;
   const column = <T>(pick: (e: EventRow) => T) => rows.map(pick);
   const iso = (d: Date | undefined) => (d ?? new Date()).toISOString();
   const columns: UnnestColumn[] = [
@@ -391,5 +395,12 @@ async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
     ["received_at", "timestamptz", column((e) => iso(e.receivedAt))],
     ["created_at", "timestamptz", column((e) => iso(e.createdAt))],
   ];
-  await tx.execute(unnestInsert("analytics_events", columns));
+  const copyTx = postgresTransaction(tx);
+  if (copyTx) return copyColumns(copyTx, "analytics_events", columns);
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    const piece = columns.map(
+      ([name, type, values]) => [name, type, values.slice(start, start + ROWS_PER_STATEMENT)] as const,
+    );
+    await tx.execute(unnestInsert("analytics_events", piece));
+  }
 }

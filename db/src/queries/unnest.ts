@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 
 /** Rows per statement: unnest binds one array per column, so the size is about memory, not parameters. */
-const ROWS_PER_STATEMENT = 1_000;
+export const ROWS_PER_STATEMENT = 1_000;
 
 /** [column, its SQL type, values as text (or null)]. */
 export type UnnestColumn = readonly [string, string, (string | null)[]];
