@@ -58,7 +58,7 @@ const schema = z
     WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
     /** Deadline of every Redis command of the request path (ingest queue writes, rate limit, cache). */
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
-    /** Write transactions in flight at once per worker process. */
+    /** Lanes per worker process: write transactions at once, a visitor's events always in one lane. */
     INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
     REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),

@@ -3,7 +3,7 @@ import { validateEvents } from "@funnel/events";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IngestBatch } from "../ports";
-import { createIngestHandler } from "./handler";
+import { createIngestHandler, splitByLane } from "./handler";
 import { InvalidBatchError } from "./jobs";
 import {
   createIngestTestContext,
@@ -53,5 +53,39 @@ describe("ingest job handler", () => {
     const handler = createIngestHandler({ database: ctx.deps.database, logger: pino({ level: "silent" }) });
     const notABatch = { source: "carrier-pigeon", accepted: "no" } as unknown as IngestBatch;
     await expect(handler(notABatch, job())).rejects.toBeInstanceOf(InvalidBatchError);
+  });
+
+  it("splits a job by visitor: each event in one lane, a visitor's events always in the same one", () => {
+    const funnelId = randomUUID();
+    const visitors = Array.from({ length: 40 }, () => randomUUID());
+    const { accepted } = validateEvents(
+      visitors.flatMap((visitor) => [0, 1, 2].map(() => ({ ...pageView(funnelId), visitor_id: visitor }))),
+      { context: { receivedAt: new Date() }, trustBodyIp: true, newId: randomUUID },
+    );
+    const refused = [
+      { index: 99, errors: [{ field: "body", message: "must be an event object" }], raw: null },
+    ];
+    const batch = { source: "track", accountId: null, accepted, rejected: refused } as IngestBatch;
+    const parts = splitByLane(batch, 3);
+    // Every event once, in a lane of its visitor's; refused events with the first lane.
+    expect(parts.flatMap(([, part]) => part.accepted.map((e) => e.event_id)).sort()).toEqual(
+      accepted.map((e) => e.event_id).sort(),
+    );
+    const laneOfVisitor = new Map<string, number>();
+    for (const [lane, part] of parts) {
+      for (const e of part.accepted) {
+        expect(laneOfVisitor.get(e.visitor_id) ?? lane).toBe(lane);
+        laneOfVisitor.set(e.visitor_id, lane);
+      }
+      expect(part.rejected).toEqual(lane === 0 ? refused : []);
+    }
+    // 40 visitors spread over the three lanes, and the same lanes whatever the job.
+    expect(new Set(parts.map(([lane]) => lane))).toEqual(new Set([0, 1, 2]));
+    const again = splitByLane({ ...batch, accepted: [...accepted].reverse(), rejected: [] }, 3);
+    for (const [lane, part] of again) {
+      for (const e of part.accepted) expect(laneOfVisitor.get(e.visitor_id)).toBe(lane);
+    }
+    // An empty job still goes somewhere (it settles once written).
+    expect(splitByLane({ ...batch, accepted: [], rejected: [] }, 3)).toHaveLength(1);
   });
 });

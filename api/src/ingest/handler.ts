@@ -1,5 +1,6 @@
 import type { DatabaseHandle } from "@funnel/db/client";
 import { type EventBatch, type WriteBatchOptions, writeBatches } from "@funnel/db/queries/events";
+import { keyHash } from "@funnel/db/queries/unit-locks";
 import { fieldErrors, toStorableJson } from "@funnel/events";
 import type { Logger } from "pino";
 import type { IngestBatch } from "../ports";
@@ -22,21 +23,28 @@ export function createIngestHandler(deps: {
   /** Writes in flight at once (INGEST_WRITERS). */
   writers?: number;
 }): IngestJobHandler {
-  const merger = new WriteMerger<{ batch: EventBatch; options: WriteBatchOptions }>({
-    maxEvents: MAX_EVENTS_PER_WRITE,
-    writers: deps.writers ?? 2,
-    sizeOf: ({ batch }) => batch.accepted.length + batch.rejected.length,
-    isPermanent: isDataError,
-    write: async (items) => {
-      const { written, ...result } = await writeBatches(deps.database.db, items);
-      deps.logger.debug(
-        { job_ids: items.map((i) => i.options.batchId), ...result },
-        "ingest batches written",
-      );
-      // After the commit; never throws (the events are stored, a retry would not resend them).
-      await feedRealtime(deps.realtime, written, deps.logger);
-    },
-  });
+  // One lane per writer, each writing one transaction at a time: a visitor's events always take
+  // the same lane, so the lanes' transactions share no visitor's or session's rows and run side by
+  // side instead of waiting on each other's row and unit locks.
+  const lanes = Array.from(
+    { length: deps.writers ?? 2 },
+    () =>
+      new WriteMerger<{ batch: EventBatch; options: WriteBatchOptions }>({
+        maxEvents: MAX_EVENTS_PER_WRITE,
+        writers: 1,
+        sizeOf: ({ batch }) => batch.accepted.length + batch.rejected.length,
+        isPermanent: (error) => isDataError(error) || isOutOfLocks(error),
+        write: async (items) => {
+          const { written, ...result } = await writeBatches(deps.database.db, items);
+          deps.logger.debug(
+            { job_ids: items.map((i) => i.options.batchId), ...result },
+            "ingest batches written",
+          );
+          // After the commit; never throws (the events are stored, a retry would not resend them).
+          await feedRealtime(deps.realtime, written, deps.logger);
+        },
+      }),
+  );
   return async (batch: IngestBatch, job: IngestJob) => {
     const envelope = ingestBatchEnvelope.safeParse(batch);
     if (!envelope.success) {
@@ -65,15 +73,49 @@ export function createIngestHandler(deps: {
         });
     });
     try {
-      await merger.submit({
-        batch: checked,
-        options: { batchId: job.id, receivedAt: new Date(job.queuedAt) },
-      });
+      const options = { batchId: job.id, receivedAt: new Date(job.queuedAt) };
+      // Each event, with its rows and rollups, is written in one transaction of its lane; a job
+      // settles once every lane holding some of it committed. A retry finds the committed lanes'
+      // events stored already (their ids), so it changes nothing there.
+      await Promise.all(
+        splitByLane(checked, lanes.length).map(([lane, part]) =>
+          lanes[lane]?.submit({ batch: part, options }),
+        ),
+      );
     } catch (error) {
       if (isDataError(error)) throw new InvalidBatchError(`database refused the batch: ${messageOf(error)}`);
       throw error;
     }
   };
+}
+
+/**
+ * The job's events by lane (the hash of funnel and visitor), as [lane, part] for the lanes that
+ * get some; refused events go with the first lane (an empty batch too).
+ */
+export function splitByLane(batch: IngestBatch, lanes: number): [number, IngestBatch][] {
+  const parts: IngestBatch[] = Array.from({ length: lanes }, (_, i) => ({
+    ...batch,
+    accepted: [],
+    rejected: i === 0 ? batch.rejected : [],
+  }));
+  for (const event of batch.accepted) {
+    const lane =
+      lanes === 1 ? 0 : (keyHash(`${event.funnel_id}|${event.visitor_id}`.toLowerCase()) >>> 0) % lanes;
+    parts[lane]?.accepted.push(event);
+  }
+  const used = parts.flatMap((part, i): [number, IngestBatch][] =>
+    part.accepted.length > 0 || part.rejected.length > 0 ? [[i, part]] : [],
+  );
+  return used.length > 0 ? used : [[0, batch]];
+}
+
+/** SQLSTATE 53200: the write took more locks than the server's lock table holds; smaller writes fit. */
+function isOutOfLocks(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === "53200") return true;
+  }
+  return false;
 }
 
 /** SQLSTATE class 22 (data exception) and NOT NULL violations: a retry would fail the same way. */

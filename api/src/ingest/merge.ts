@@ -1,10 +1,9 @@
 /**
- * Merges the jobs a worker holds at once into few writes. A write is a transaction of a few dozen
- * statements whatever its size, and concurrent writes would add to the same aggregate rows (this
- * quarter hour's counts, today's links) and wait on each other's row locks. So at most `writers`
- * writes are in flight (two: one being built here while the database runs the other), each
- * carrying every job that arrived while the others ran. A job's promise settles with the write
- * that carried it.
+ * Merges the jobs (or the parts of jobs, handler.ts) waiting for a writer into few writes. A write
+ * is a transaction of a few dozen statements whatever its size, so the items that arrived while the
+ * previous write ran go out together, up to `maxEvents`. At most `writers` writes are in flight; the
+ * ingest handler runs one merger per lane with one writer each. An item's promise settles with the
+ * write that carried it.
  *
  * When a merged write fails with an error that a retry cannot fix (a value the database refuses),
  * the jobs are written again one by one, so only the job holding the bad value fails.

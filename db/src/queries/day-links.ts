@@ -1,6 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
+import type { SharedRows } from "./shared-rows";
+import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues } from "./unnest";
 
 /**
@@ -48,9 +50,7 @@ export const CONVERTER_OF_TYPE: Record<string, UnitKind> = {
 
 const DAY_MS = 86_400_000;
 
-/** Lock slots of units: a batch holds a bounded number of locks, and two batches rarely share one. */
-const LOCK_SLOTS = 4_096;
-/** First key of these two-key advisory locks; the per-session locks of rollups.ts use another. */
+/** First key of the units' advisory locks; the per-session locks of rollups.ts use another. */
 const LOCK_NAMESPACE = 0x46554e44;
 
 interface ActiveDay {
@@ -92,17 +92,6 @@ function dayKey(funnelId: string, unit: string, kind: number, stepId: string, da
   return [funnelId, unit, kind, stepId, day].join("|");
 }
 
-function lockSlot(funnelId: string, unit: string): number {
-  // FNV-1a: any stable hash will do, it only spreads units over the slots.
-  let hash = 0x811c9dc5;
-  const key = `${funnelId}|${unit}`;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % LOCK_SLOTS;
-}
-
 /**
  * Stores the batch's days and, for the units that gained one, moves their links from the old
  * sequence of days to the new one. Called last in the batch's transaction: the locks it takes are
@@ -113,7 +102,8 @@ export async function linkActiveDays(
   days: ActiveDay[],
   converting: Map<string, { funnelId: string; visitorId: string }>,
   restepped: Map<string, { funnelId: string; visitorId: string }> = new Map(),
-  revisited: Map<string, { funnelId: string; visitorId: string }> = new Map(),
+  revisited: Map<string, { funnelId: string; visitorId: string }>,
+  shared: SharedRows,
 ): Promise<void> {
   const fresh: ActiveDay[] = [];
   for (const chunk of chunks(days)) {
@@ -157,32 +147,24 @@ export async function linkActiveDays(
   ) {
     return;
   }
-  const slots = [
-    ...new Set([
-      ...fresh.map((d) => lockSlot(d.funnelId, d.unit)),
-      ...visitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
-      ...stepConverters.map((v) => lockSlot(v.funnelId, v.visitorId)),
-      ...segmentVisitors.map((v) => lockSlot(v.funnelId, v.visitorId)),
-    ]),
-  ].sort((a, b) => a - b);
-  await tx.execute(
-    sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
-      slots.map(String),
-    )}::text[]::int4[]) as s order by s) as ordered`,
-  );
-  await deriveConverted(tx, visitors);
-  await deriveVisitorDays(tx, stepConverters, UNIT.stepConverter);
-  await deriveVisitorDays(tx, segmentVisitors, UNIT.segmentStepVisitor);
+  await lockKeys(tx, LOCK_NAMESPACE, [
+    ...fresh.map((d) => `${d.funnelId}|${d.unit}`),
+    ...[...visitors, ...stepConverters, ...segmentVisitors].map((v) => `${v.funnelId}|${v.visitorId}`),
+  ]);
+  await deriveConverted(tx, visitors, shared);
+  await deriveVisitorDays(tx, stepConverters, UNIT.stepConverter, shared);
+  await deriveVisitorDays(tx, segmentVisitors, UNIT.segmentStepVisitor, shared);
   if (fresh.length === 0) return;
-  // One statement for all of them: its rows are upserted in key order, so two batches lock shared
-  // link rows in one order (chunks would each be in order, but not all together).
-  const emptied = await queryRows<{
+  // The links' changes, summed per link row; the rows themselves are written at the end of the
+  // transaction with every other write's (SharedRows).
+  const changes = await queryRows<{
+    account_id: string;
     funnel_id: string;
     kind: number;
     step_id: string;
-    /** As text, which '-infinity' also is. */
     bucket: string;
     prev_bucket: string;
+    units: string | number;
   }>(
     tx,
     sql`with n as (
@@ -216,37 +198,31 @@ export async function linkActiveDays(
         from days where not fresh
         window w as (partition by funnel_id, unit, kind, step_id order by bucket)
       )
-      insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
-      select account_id, funnel_id, kind, step_id, bucket, prev_bucket, sum(delta)
+      select account_id, funnel_id, kind, step_id, ${isoDay("bucket")} as bucket,
+        case when prev_bucket = '-infinity' then '-infinity' else ${isoDay("prev_bucket")} end as prev_bucket,
+        sum(delta) as units
       from links
       group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
-      having sum(delta) <> 0
-      order by funnel_id, kind, step_id, bucket, prev_bucket
-      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
-      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
-        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+      having sum(delta) <> 0`,
   );
-  await deleteEmptiedLinks(tx, emptied);
+  for (const c of changes) {
+    shared.addDayLink(
+      {
+        accountId: c.account_id,
+        funnelId: c.funnel_id,
+        kind: Number(c.kind),
+        stepId: c.step_id,
+        bucket: c.bucket,
+        prev: c.prev_bucket,
+      },
+      Number(c.units),
+    );
+  }
 }
 
-/** Link rows an upsert left at 0 units (funnel_id null for the others) go: a rebuild has none. */
-async function deleteEmptiedLinks(
-  tx: Database,
-  emptied: { funnel_id: string | null; kind: number; step_id: string; bucket: string; prev_bucket: string }[],
-): Promise<void> {
-  const gone = emptied.filter((r) => r.funnel_id !== null);
-  if (gone.length === 0) return;
-  await tx.execute(
-    sql`delete from agg_day_links l
-      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
-        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
-        as g(funnel_id, kind, step_id, bucket, prev_bucket)
-      where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
-        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
-  );
+/** A timestamptz column as the ISO text the writer keys days by (UTC, milliseconds, Z). */
+function isoDay(column: string): SQL {
+  return sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 }
 
 /**
@@ -257,6 +233,7 @@ async function deleteEmptiedLinks(
 async function deriveConverted(
   tx: Database,
   visitors: { funnelId: string; visitorId: string }[],
+  shared: SharedRows,
 ): Promise<void> {
   if (visitors.length === 0) return;
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
@@ -289,58 +266,28 @@ async function deriveConverted(
         on s.funnel_id = c.funnel_id and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
       group by c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day, c.next_day`,
   );
-  const col = (pick: (r: (typeof rows)[number]) => string, type: string) =>
-    sql`${sql.param(rows.map(pick))}::text[]::${sql.raw(type)}`;
-  const emptied = await queryRows<{
-    funnel_id: string | null;
-    step_id: string;
-    bucket: string;
-    next_bucket: string;
-    entry_bucket: string;
-  }>(
+  const old = await queryRows<(typeof rows)[number]>(
     tx,
-    sql`with old as (
-        delete from agg_step_converted t using ${v}
-        where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
-        returning t.account_id, t.funnel_id, t.step_id, t.bucket, t.next_bucket, t.entry_bucket
-      ),
-      new as (
-        select * from unnest(${col((r) => r.account_id, "uuid[]")}, ${col((r) => r.funnel_id, "uuid[]")},
-          ${col((r) => r.step_id, "uuid[]")}, ${col((r) => r.bucket, "timestamptz[]")},
-          ${col((r) => r.next_bucket, "timestamptz[]")}, ${col((r) => r.entry_bucket, "timestamptz[]")})
-          as n(account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket)
-      ),
-      delta as (
-        select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, 1 as d from new
-        union all
-        select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, -1 from old
-      )
-      insert into agg_step_converted_days as a
-        (account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, visitors)
-      select account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, sum(d)
-      from delta
-      group by account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket
-      having sum(d) <> 0
-      order by funnel_id, step_id, bucket, next_bucket, entry_bucket
-      on conflict (funnel_id, step_id, bucket, next_bucket, entry_bucket) do update
-        set visitors = a.visitors + excluded.visitors
-      returning case when a.visitors = 0 then a.funnel_id end as funnel_id, a.step_id, a.bucket::text as bucket,
-        a.next_bucket::text as next_bucket, a.entry_bucket::text as entry_bucket`,
+    sql`delete from agg_step_converted t using ${v}
+      where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
+      returning t.account_id, t.funnel_id, t.visitor_id, t.step_id, t.bucket::text as bucket,
+        t.next_bucket::text as next_bucket, t.entry_bucket::text as entry_bucket`,
   );
-  const gone = emptied.filter((r) => r.funnel_id !== null);
-  if (gone.length > 0) {
-    await tx.execute(
-      sql`delete from agg_step_converted_days a
-        using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-          ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-          ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-          ${sql.param(gone.map((r) => r.next_bucket))}::text[]::timestamptz[],
-          ${sql.param(gone.map((r) => r.entry_bucket))}::text[]::timestamptz[])
-          as g(funnel_id, step_id, bucket, next_bucket, entry_bucket)
-        where a.funnel_id = g.funnel_id and a.step_id = g.step_id and a.bucket = g.bucket
-          and a.next_bucket = g.next_bucket and a.entry_bucket = g.entry_bucket and a.visitors = 0`,
+  // Their counts (agg_step_converted_days) move from the old rows to the new ones, at the end.
+  const count = (r: (typeof rows)[number], sign: number) =>
+    shared.addConvertedDay(
+      {
+        accountId: r.account_id,
+        funnelId: r.funnel_id,
+        stepId: r.step_id,
+        bucket: r.bucket,
+        nextBucket: r.next_bucket,
+        entryBucket: r.entry_bucket,
+      },
+      sign,
     );
-  }
+  for (const r of rows) count(r, 1);
+  for (const r of old) count(r, -1);
   for (const chunk of chunks(rows)) {
     await tx.execute(
       sql`insert into agg_step_converted (account_id, funnel_id, visitor_id, step_id, bucket, next_bucket, entry_bucket)
@@ -367,12 +314,12 @@ async function deriveVisitorDays(
   tx: Database,
   visitors: { funnelId: string; visitorId: string }[],
   kind: typeof UNIT.stepConverter | typeof UNIT.segmentStepVisitor,
+  shared: SharedRows,
 ): Promise<void> {
   if (visitors.length === 0) return;
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
     ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
-  const day = (column: string) =>
-    sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+  const day = isoDay;
   type Row = { account_id: string; funnel_id: string; unit: string; step_id: string; day: string };
   const [want, have] = await Promise.all([
     queryRows<Row>(
@@ -481,29 +428,17 @@ async function deriveVisitorDays(
         order by funnel_id, unit, step_id, bucket`,
     );
   }
-  const changes = sortedValues(links).filter((l) => l.units !== 0);
-  if (changes.length === 0) return;
-  const emptied = await queryRows<{
-    funnel_id: string | null;
-    kind: number;
-    step_id: string;
-    bucket: string;
-    prev_bucket: string;
-  }>(
-    tx,
-    sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
-      select account_id, funnel_id, ${kind}::int2, step_id, bucket, prev_bucket, units
-      from unnest(${sql.param(changes.map((l) => l.accountId))}::text[]::uuid[],
-        ${sql.param(changes.map((l) => l.funnelId))}::text[]::uuid[],
-        ${sql.param(changes.map((l) => l.stepId))}::text[]::uuid[],
-        ${sql.param(changes.map((l) => l.bucket))}::text[]::timestamptz[],
-        ${sql.param(changes.map((l) => l.prev))}::text[]::timestamptz[],
-        ${sql.param(changes.map((l) => String(l.units)))}::text[]::int8[])
-        as c(account_id, funnel_id, step_id, bucket, prev_bucket, units)
-      order by funnel_id, step_id, bucket, prev_bucket
-      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
-      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
-        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
-  );
-  await deleteEmptiedLinks(tx, emptied);
+  for (const l of links.values()) {
+    shared.addDayLink(
+      {
+        accountId: l.accountId,
+        funnelId: l.funnelId,
+        kind,
+        stepId: l.stepId,
+        bucket: l.bucket,
+        prev: l.prev,
+      },
+      l.units,
+    );
+  }
 }

@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
-import type { AcceptedEvent } from "@funnel/events";
+import { type AcceptedEvent, validateEvents } from "@funnel/events";
+import { generateTraffic, springSale } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels, NO_STEP } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { type EventBatch, writeBatch, writeBatches } from "./events";
+import { keyHash } from "./unit-locks";
 
 /**
  * The writer on both drivers: the same batches into TimescaleDB and into PGlite (the embedded
@@ -423,6 +425,88 @@ describe("writeBatch", () => {
       expect(await snapshot(merged.handle)).toEqual(fromTimescale);
     } finally {
       await merged.drop();
+    }
+  });
+
+  it("stores the same rows when lanes of different visitors write side by side", async () => {
+    // What the ingest worker's lanes do (api/src/ingest/handler.ts): a visitor's events always in
+    // the same lane, each lane one transaction at a time, the lanes at once. They share the rows
+    // every write adds to (per day), written last: the result must not depend on who ran first.
+    const lanes = await createTestDatabase();
+    try {
+      await seedCatalog(lanes.handle);
+      const laneOf = (e: AcceptedEvent) => (keyHash(`${e.funnel_id}|${e.visitor_id}`) >>> 0) % 3;
+      await Promise.all(
+        [0, 1, 2].map(async (lane) => {
+          for (const { batch, id } of batches) {
+            const part = {
+              ...batch,
+              accepted: batch.accepted.filter((e) => laneOf(e) === lane),
+              rejected: lane === 0 ? batch.rejected : [],
+            };
+            await writeBatch(lanes.handle.db, part, { batchId: id, receivedAt });
+          }
+        }),
+      );
+      const [first] = batches;
+      if (first) await writeBatch(lanes.handle.db, first.batch, { batchId: first.id, receivedAt });
+      expect(await snapshot(lanes.handle)).toEqual(fromTimescale);
+    } finally {
+      await lanes.drop();
+    }
+  });
+
+  it("keeps rollups equal to a rebuild when four lanes write a month of generated traffic at once", async () => {
+    const lanes = await createTestDatabase();
+    try {
+      await lanes.handle.db.insert(accounts).values({ id: accountA, name: "A" });
+      await lanes.handle.db
+        .insert(funnels)
+        .values({ id: springSale.id, accountId: accountA, name: "Spring" });
+      const to = new Date(start);
+      const traffic = generateTraffic({
+        funnel: springSale,
+        from: new Date(start - 30 * 86_400_000),
+        to,
+        visitors: 400,
+        seed: 23,
+      });
+      const { accepted } = validateEvents(traffic, {
+        context: { receivedAt: to },
+        trustBodyIp: true,
+        newId: randomUUID,
+      });
+      expect(accepted.length).toBeGreaterThan(2_000);
+      const lanesOf = Array.from({ length: 4 }, () => [] as AcceptedEvent[][]);
+      for (let i = 0; i < accepted.length; i += 150) {
+        const slice = accepted.slice(i, i + 150);
+        for (const [lane, list] of lanesOf.entries()) {
+          list.push(slice.filter((e) => (keyHash(`${e.funnel_id}|${e.visitor_id}`) >>> 0) % 4 === lane));
+        }
+      }
+      await Promise.all(
+        lanesOf.map(async (parts) => {
+          for (const part of parts) {
+            await writeBatch(
+              lanes.handle.db,
+              { source: "import", accountId: accountA, accepted: part, rejected: [] },
+              { batchId: randomUUID(), receivedAt: to },
+            );
+          }
+        }),
+      );
+      const stored = await queryRows<{ n: number }>(
+        lanes.handle.db,
+        sql`select count(*)::int as n from analytics_events`,
+      );
+      expect(stored[0]?.n).toBe(new Set(accepted.map((e) => e.event_id)).size);
+      const incremental = await rollupSnapshot(lanes.handle);
+      expect(incremental.stepVisits.length).toBeGreaterThan(100);
+      expect(incremental.dayLinks.length).toBeGreaterThan(30);
+      await lanes.handle.db.execute(sql`select funnel_rebuild_rollups()`);
+      expect(await rollupSnapshot(lanes.handle)).toEqual(incremental);
+    } finally {
+      await lanes.drop();
     }
   });
 

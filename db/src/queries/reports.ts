@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
 import { CONVERTER_OF_TYPE, segmentKey, UNIT, type UnitKind } from "./day-links";
-import { productItems } from "./rollups";
+import { productItems } from "./shared-rows";
 
 /**
  * The figures the report routes are built from, read from the rollups (schema/aggregates.ts), not

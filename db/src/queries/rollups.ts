@@ -1,7 +1,9 @@
-import { type SQL, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
 import { ActiveDays, CONVERTER_OF_TYPE, linkActiveDays, UNIT } from "./day-links";
+import { SharedRows } from "./shared-rows";
+import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
@@ -257,10 +259,13 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
       sessionId: changed.session_id,
     });
   }
-  await insertStepPaths(tx, await insertStepEvents(tx, stepEvents));
-  await insertConversions(tx, conversions);
-  const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched));
-  await linkActiveDays(tx, days.sorted(), converting, restepped, revisited);
+  // The rows every write adds to (per day) are summed here and written at the end (shared-rows.ts).
+  const shared = new SharedRows();
+  countStepPaths(shared, await insertStepEvents(tx, stepEvents));
+  await insertConversions(tx, conversions, shared);
+  const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
+  await linkActiveDays(tx, days.sorted(), converting, restepped, revisited, shared);
+  await shared.write(tx);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
   await upsertCounts(tx, counts);
@@ -486,82 +491,29 @@ async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<St
 }
 
 /** agg_step_paths_daily: the stored step events counted per step, day, kind, path, outcome, reason. */
-async function insertStepPaths(tx: Database, rows: StepPathRow[]): Promise<void> {
-  const counts = new Map<
-    string,
-    {
-      accountId: string;
-      funnelId: string;
-      stepId: string;
-      day: string;
-      kind: string;
-      other: string;
-      outcome: string;
-      reason: string;
-      events: number;
-    }
-  >();
+function countStepPaths(shared: SharedRows, rows: StepPathRow[]): void {
   for (const r of rows) {
-    const day = floorTo(new Date(r.at), DAY_MS).toISOString();
-    const other = r.other_step_id ?? NO_STEP;
-    const outcome = r.exit_outcome ?? "";
-    const reason = r.reason ?? "";
-    const key = [r.funnel_id, r.step_id, day, r.kind, other, outcome, reason].join("|");
-    const c = counts.get(key);
-    if (c) c.events += 1;
-    else
-      counts.set(key, {
-        accountId: r.account_id,
-        funnelId: r.funnel_id,
-        stepId: r.step_id,
-        day,
-        kind: r.kind,
-        other,
-        outcome,
-        reason,
-        events: 1,
-      });
-  }
-  for (const chunk of chunks(sortedValues(counts))) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_paths_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day)],
-        ["kind", "text", chunk.map((c) => c.kind)],
-        ["other_step_id", "uuid", chunk.map((c) => c.other)],
-        ["exit_outcome", "text", chunk.map((c) => c.outcome)],
-        ["reason", "text", chunk.map((c) => c.reason)],
-        ["events", "int8", chunk.map((c) => String(c.events))],
-      ])} on conflict (funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason) do update set
-        events = agg_step_paths_daily.events + excluded.events`,
-    );
+    shared.addStepPath({
+      accountId: r.account_id,
+      funnelId: r.funnel_id,
+      stepId: r.step_id,
+      day: floorTo(new Date(r.at), DAY_MS).toISOString(),
+      kind: r.kind,
+      other: r.other_step_id ?? NO_STEP,
+      outcome: r.exit_outcome ?? "",
+      reason: r.reason ?? "",
+    });
   }
 }
 
 /**
- * The products of the conversions in `source` (rows of agg_conversions), one row per valid item:
- * the rules of topProducts (db/src/queries/reports.ts), shared by the daily rollup.
+ * Conversions and refunds, and the conversions' sessions' figures (agg_converting_sessions); the
+ * refunds and the orders' products stored go to the daily rows at the end (SharedRows).
  */
-export function productItems(source: SQL): SQL {
-  return sql`select c.account_id, c.funnel_id, c.at, c.event_id, p ->> 'product_id' as id,
-      case when jsonb_typeof(p -> 'product_name') = 'string' then p ->> 'product_name' end as name,
-      (p ->> 'quantity')::numeric as q, (p ->> 'price_cents')::numeric as price
-    from ${source} c
-    cross join lateral jsonb_array_elements(c.products) as p
-    where c.kind = 'conversion' and c.value_cents > 0 and jsonb_typeof(c.products) = 'array'
-      and jsonb_typeof(p) = 'object' and jsonb_typeof(p -> 'product_id') = 'string'
-      and jsonb_typeof(p -> 'quantity') = 'number' and jsonb_typeof(p -> 'price_cents') = 'number'`;
-}
-
-/**
- * Conversions and refunds; the products of the orders stored go to agg_products_daily, the
- * conversions to their sessions' figures (agg_converting_sessions), refunds to agg_conversions_daily.
- */
-async function insertConversions(tx: Database, events: RollupEvent[]): Promise<void> {
+async function insertConversions(tx: Database, events: RollupEvent[], shared: SharedRows): Promise<void> {
   for (const chunk of chunks(events)) {
-    await tx.execute(
+    const stored = await queryRows<{ funnel_id: string; event_id: string }>(
+      tx,
       sql`with stored as (${unnestInsert("agg_conversions", [
         ["account_id", "uuid", chunk.map((e) => e.accountId)],
         ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
@@ -592,64 +544,18 @@ async function insertConversions(tx: Database, events: RollupEvent[]): Promise<v
         on conflict (funnel_id, session_id, visitor_id) do update set
           first_at = least(a.first_at, excluded.first_at), last_at = greatest(a.last_at, excluded.last_at),
           conversions = a.conversions + excluded.conversions, value_cents = a.value_cents + excluded.value_cents
-      ),
-      -- Refunds are counted per day as they are stored; conversions once their step and source
-      -- are known (attributeConversions).
-      refunds as (
-        insert into agg_conversions_daily as d
-        select account_id, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), kind,
-          coalesce(conversion_type, ''), ${NO_STEP}::uuid, '', count(*), coalesce(sum(value_cents), 0),
-          count(value_cents), count(*) filter (where value_cents > 0),
-          coalesce(sum(value_cents) filter (where value_cents > 0), 0)
-        from stored where kind = 'refund'
-        group by 1, 2, 3, 4, 5
-        order by 2, 3, 4, 5
-        on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
-          conversions = d.conversions + excluded.conversions, value_cents = d.value_cents + excluded.value_cents,
-          valued = d.valued + excluded.valued, orders = d.orders + excluded.orders,
-          order_cents = d.order_cents + excluded.order_cents
       )
-      insert into agg_products_daily
-      select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
-        sum(q * price), sum(q),
-        (array_agg(name order by at desc, event_id desc) filter (where name is not null))[1],
-        (array_agg(at order by at desc, event_id desc) filter (where name is not null))[1],
-        (array_agg(event_id order by at desc, event_id desc) filter (where name is not null))[1]
-      from (${productItems(sql`stored`)}) items
-      group by funnel_id, 3, id
-      order by funnel_id, 3, id
-      on conflict (funnel_id, bucket, product_id) do update set
-        revenue = agg_products_daily.revenue + excluded.revenue,
-        units = agg_products_daily.units + excluded.units,
-        name = case when ${NEWER_NAME} then excluded.name else agg_products_daily.name end,
-        name_at = case when ${NEWER_NAME} then excluded.name_at else agg_products_daily.name_at end,
-        name_event_id = case when ${NEWER_NAME} then excluded.name_event_id else agg_products_daily.name_event_id end`,
+      select funnel_id, event_id from stored where kind = 'refund' or products is not null`,
     );
+    for (const row of stored) shared.addOrderSource(row.funnel_id, row.event_id);
   }
 }
-
-const NEWER_NAME = sql.raw(
-  "excluded.name is not null and (agg_products_daily.name is null or (excluded.name_at, excluded.name_event_id) > (agg_products_daily.name_at, agg_products_daily.name_event_id))",
-);
 
 // ---------------------------------------------------------------------------------------------
 // Per-session derivations.
 
-/** Session locks are taken on one of this many slots, so a batch holds a bounded number of locks. */
-const LOCK_SLOTS = 256;
-/** First key of the two-key advisory locks: keeps them apart from other advisory locks. */
+/** First key of the per-session advisory locks: keeps them apart from other advisory locks. */
 const LOCK_NAMESPACE = 0x46554e4c;
-
-function lockSlot(funnelId: string, sessionId: string): number {
-  // FNV-1a: any stable hash will do, it only spreads sessions over the slots.
-  let hash = 0x811c9dc5;
-  const key = `${funnelId}|${sessionId}`;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % LOCK_SLOTS;
-}
 
 interface StoredStepEvent {
   funnel_id: string;
@@ -716,16 +622,15 @@ export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
 
 /**
  * Step visits and conversion steps of the touched sessions, derived again from everything stored
- * for them. The session's lock slot is taken before reading, so two batches touching one session
- * take turns, and the later one reads what the earlier one committed.
- */
-/**
- * Derives the touched sessions again; returns the visitors whose conversions got or changed their
- * step (their step-converter days are derived again under their locks, day-links.ts).
+ * for them. The session's lock is taken before reading, so two batches touching one session take
+ * turns, and the later one reads what the earlier one committed. Returns the visitors whose
+ * conversions got or changed their step (their step-converter days are derived again under their
+ * locks, day-links.ts).
  */
 async function deriveSessions(
   tx: Database,
   keys: { funnelId: string; sessionId: string }[],
+  shared: SharedRows,
 ): Promise<{
   restepped: Map<string, { funnelId: string; visitorId: string }>;
   revisited: Map<string, { funnelId: string; visitorId: string }>;
@@ -733,11 +638,10 @@ async function deriveSessions(
   const restepped = new Map<string, { funnelId: string; visitorId: string }>();
   const revisited = new Map<string, { funnelId: string; visitorId: string }>();
   if (keys.length === 0) return { restepped, revisited };
-  const slots = [...new Set(keys.map((k) => lockSlot(k.funnelId, k.sessionId)))].sort((a, b) => a - b);
-  await tx.execute(
-    sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, s) from (select s from unnest(${sql.param(
-      slots.map(String),
-    )}::text[]::int4[]) as s order by s) as ordered`,
+  await lockKeys(
+    tx,
+    LOCK_NAMESPACE,
+    keys.map((k) => `${k.funnelId}|${k.sessionId}`),
   );
   for (const chunk of chunks(keys)) {
     const funnelIds = sql.param(chunk.map((k) => k.funnelId));
@@ -792,8 +696,8 @@ async function deriveSessions(
     // Most visits are derived again unchanged; only a new visit or a session's new segment counts.
     for (const v of visitorsWithNewSegments(removed, visits))
       revisited.set(`${v.funnelId}|${v.visitorId}`, v);
-    await applyStepTimeChanges(tx, removed, visits);
-    await applySegmentChanges(tx, removed, visits);
+    countStepTimeChanges(shared, removed, visits);
+    countSegmentChanges(shared, removed, visits);
     for (const rows of chunks(visits)) {
       await tx.execute(
         unnestInsert("agg_step_visits", [
@@ -813,7 +717,7 @@ async function deriveSessions(
         ]),
       );
     }
-    for (const v of await attributeConversions(tx, chunk, stored, segments))
+    for (const v of await attributeConversions(tx, chunk, stored, segments, shared))
       restepped.set(`${v.funnelId}|${v.visitorId}`, v);
   }
   return { restepped, revisited };
@@ -867,23 +771,10 @@ type SegmentedVisit = StepVisit & { source: string; deviceType: string; browser:
 const DROPPED_OUTCOMES = new Set(["bounce", "close"]);
 
 /**
- * Keeps agg_step_segments_daily equal to the visits per segment, like applyStepTimeChanges: what
+ * Keeps agg_step_segments_daily equal to the visits per segment, like countStepTimeChanges: what
  * the derivation removed is taken off, what it wrote is added.
  */
-async function applySegmentChanges(tx: Database, removed: RemovedVisit[], added: SegmentedVisit[]) {
-  const changes = new Map<
-    string,
-    {
-      accountId: string;
-      funnelId: string;
-      stepId: string;
-      day: string;
-      dimension: string;
-      value: string;
-      visits: number;
-      drops: number;
-    }
-  >();
+function countSegmentChanges(shared: SharedRows, removed: RemovedVisit[], added: SegmentedVisit[]): void {
   const change = (
     v: { accountId: string; funnelId: string; stepId: string; at: Date; outcome: string | null },
     values: [string, string][],
@@ -892,20 +783,11 @@ async function applySegmentChanges(tx: Database, removed: RemovedVisit[], added:
     const day = floorTo(v.at, DAY_MS).toISOString();
     const dropped = v.outcome !== null && DROPPED_OUTCOMES.has(v.outcome) ? sign : 0;
     for (const [dimension, value] of values) {
-      const key = [v.funnelId, v.stepId, day, dimension, value].join("|");
-      const c = changes.get(key) ?? {
-        accountId: v.accountId,
-        funnelId: v.funnelId,
-        stepId: v.stepId,
-        day,
-        dimension,
-        value,
-        visits: 0,
-        drops: 0,
-      };
-      c.visits += sign;
-      c.drops += dropped;
-      changes.set(key, c);
+      shared.addSegment(
+        { accountId: v.accountId, funnelId: v.funnelId, stepId: v.stepId, day, dimension, value },
+        sign,
+        dropped,
+      );
     }
   };
   for (const r of removed) {
@@ -942,45 +824,14 @@ async function applySegmentChanges(tx: Database, removed: RemovedVisit[], added:
       1,
     );
   }
-  const rows = sortedValues(changes).filter((c) => c.visits !== 0 || c.drops !== 0);
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_segments_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day)],
-        ["dimension", "text", chunk.map((c) => c.dimension)],
-        ["value", "text", chunk.map((c) => c.value)],
-        ["visits", "int8", chunk.map((c) => String(c.visits))],
-        ["drops", "int8", chunk.map((c) => String(c.drops))],
-      ])} on conflict (funnel_id, step_id, bucket, dimension, value) do update set
-        visits = agg_step_segments_daily.visits + excluded.visits,
-        drops = agg_step_segments_daily.drops + excluded.drops`,
-    );
-  }
-  if (rows.length > 0) {
-    await tx.execute(
-      sql`delete from agg_step_segments_daily d
-        using unnest(
-          ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
-          ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
-          ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[],
-          ${sql.param(rows.map((c) => c.dimension))}::text[],
-          ${sql.param(rows.map((c) => c.value))}::text[]
-        ) as k(funnel_id, step_id, bucket, dimension, value)
-        where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket
-          and d.dimension = k.dimension and d.value = k.value and d.visits = 0`,
-    );
-  }
 }
 
 /**
  * Keeps agg_step_times_daily equal to the exited visits: what the derivation removed is taken off,
- * what it wrote is added. Rows are written in key order, like every other rollup.
+ * what it wrote is added.
  */
-async function applyStepTimeChanges(
-  tx: Database,
+function countStepTimeChanges(
+  shared: SharedRows,
   removed: {
     account_id: string;
     funnel_id: string;
@@ -989,11 +840,7 @@ async function applyStepTimeChanges(
     duration_ms: string | number | null;
   }[],
   added: StepVisit[],
-): Promise<void> {
-  const changes = new Map<
-    string,
-    { accountId: string; funnelId: string; stepId: string; day: Date; visits: number; totalMs: number }
-  >();
+): void {
   const change = (
     accountId: string,
     funnelId: string,
@@ -1001,14 +848,8 @@ async function applyStepTimeChanges(
     at: Date,
     visits: number,
     ms: number,
-  ) => {
-    const day = floorTo(at, DAY_MS);
-    const key = [funnelId, stepId, day.toISOString()].join("|");
-    const c = changes.get(key) ?? { accountId, funnelId, stepId, day, visits: 0, totalMs: 0 };
-    c.visits += visits;
-    c.totalMs += ms;
-    changes.set(key, c);
-  };
+  ) =>
+    shared.addStepTime({ accountId, funnelId, stepId, day: floorTo(at, DAY_MS).toISOString() }, visits, ms);
   for (const r of removed) {
     if (r.duration_ms === null) continue;
     change(r.account_id, r.funnel_id, r.step_id, new Date(r.entry_at), -1, -Number(r.duration_ms));
@@ -1016,33 +857,6 @@ async function applyStepTimeChanges(
   for (const v of added) {
     if (v.durationMs === null) continue;
     change(v.accountId, v.funnelId, v.stepId, v.entryAt, 1, v.durationMs);
-  }
-  const rows = sortedValues(changes).filter((c) => c.visits !== 0 || c.totalMs !== 0);
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_times_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day.toISOString())],
-        ["visits", "int8", chunk.map((c) => String(c.visits))],
-        ["total_ms", "int8", chunk.map((c) => String(c.totalMs))],
-      ])} on conflict (funnel_id, step_id, bucket) do update set
-        visits = agg_step_times_daily.visits + excluded.visits,
-        total_ms = agg_step_times_daily.total_ms + excluded.total_ms`,
-    );
-  }
-  // A day whose visits were all re-derived away keeps no empty row (a rebuild would have none).
-  if (rows.length > 0) {
-    await tx.execute(
-      sql`delete from agg_step_times_daily d
-        using unnest(
-          ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
-          ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
-          ${sql.param(rows.map((c) => c.day.toISOString()))}::text[]::timestamptz[]
-        ) as k(funnel_id, step_id, bucket)
-        where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket and d.visits = 0`,
-    );
   }
 }
 
@@ -1056,6 +870,7 @@ async function attributeConversions(
   keys: { funnelId: string; sessionId: string }[],
   stepEvents: StoredStepEvent[],
   sources: Map<string, { source: string }>,
+  shared: SharedRows,
 ): Promise<{ funnelId: string; visitorId: string }[]> {
   const funnelIds = sql.param(keys.map((k) => k.funnelId));
   const sessionIds = sql.param(keys.map((k) => k.sessionId));
@@ -1089,33 +904,19 @@ async function attributeConversions(
   }
   const changed: { funnelId: string; eventId: string; stepId: string | null; source: string }[] = [];
   const restepped: { funnelId: string; visitorId: string }[] = [];
-  const daily = new Map<string, DailyConversions>();
-  const count = (c: (typeof stored)[number], stepId: string | null, source: string, sign: number) => {
-    const bucket = floorTo(new Date(c.at), DAY_MS).toISOString();
-    const type = c.conversion_type ?? "";
-    const step = stepId ?? NO_STEP;
-    const key = [c.funnel_id, bucket, type, step, source].join("|");
-    const row = daily.get(key) ?? {
-      accountId: c.account_id,
-      funnelId: c.funnel_id,
-      bucket,
-      conversionType: type,
-      stepId: step,
-      source,
-      conversions: 0,
-      valueCents: 0,
-      valued: 0,
-      orders: 0,
-      orderCents: 0,
-    };
-    const value = c.value_cents === null ? null : Number(c.value_cents);
-    row.conversions += sign;
-    row.valueCents += sign * (value ?? 0);
-    row.valued += value === null ? 0 : sign;
-    row.orders += value !== null && value > 0 ? sign : 0;
-    row.orderCents += value !== null && value > 0 ? sign * value : 0;
-    daily.set(key, row);
-  };
+  const count = (c: (typeof stored)[number], stepId: string | null, source: string, sign: number) =>
+    shared.addConversion(
+      {
+        accountId: c.account_id,
+        funnelId: c.funnel_id,
+        bucket: floorTo(new Date(c.at), DAY_MS).toISOString(),
+        conversionType: c.conversion_type ?? "",
+        stepId: stepId ?? NO_STEP,
+        source,
+      },
+      c.value_cents === null ? null : Number(c.value_cents),
+      sign,
+    );
   for (const c of stored) {
     const at = new Date(c.at).getTime();
     let best: { at: number; id: string; step: string } | undefined;
@@ -1144,67 +945,5 @@ async function attributeConversions(
         where c.funnel_id = u.funnel_id and c.event_id = u.event_id`,
     );
   }
-  await applyConversionChanges(
-    tx,
-    sortedValues(daily).filter(
-      (r) =>
-        r.conversions !== 0 || r.valueCents !== 0 || r.valued !== 0 || r.orders !== 0 || r.orderCents !== 0,
-    ),
-  );
   return restepped;
-}
-
-interface DailyConversions {
-  accountId: string;
-  funnelId: string;
-  bucket: string;
-  conversionType: string;
-  stepId: string;
-  source: string;
-  conversions: number;
-  valueCents: number;
-  valued: number;
-  orders: number;
-  orderCents: number;
-}
-
-/** Adds the changes to agg_conversions_daily, in key order; a row left at no conversions goes. */
-async function applyConversionChanges(tx: Database, rows: DailyConversions[]): Promise<void> {
-  if (rows.length === 0) return;
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_conversions_daily", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["bucket", "timestamptz", chunk.map((r) => r.bucket)],
-        ["kind", "text", chunk.map(() => "conversion")],
-        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["source", "text", chunk.map((r) => r.source)],
-        ["conversions", "int8", chunk.map((r) => String(r.conversions))],
-        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-        ["valued", "int8", chunk.map((r) => String(r.valued))],
-        ["orders", "int8", chunk.map((r) => String(r.orders))],
-        ["order_cents", "int8", chunk.map((r) => String(r.orderCents))],
-      ])} on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
-        conversions = agg_conversions_daily.conversions + excluded.conversions,
-        value_cents = agg_conversions_daily.value_cents + excluded.value_cents,
-        valued = agg_conversions_daily.valued + excluded.valued,
-        orders = agg_conversions_daily.orders + excluded.orders,
-        order_cents = agg_conversions_daily.order_cents + excluded.order_cents`,
-    );
-  }
-  await tx.execute(
-    sql`delete from agg_conversions_daily d
-      using unnest(
-        ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
-        ${sql.param(rows.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(rows.map((r) => r.conversionType))}::text[],
-        ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
-        ${sql.param(rows.map((r) => r.source))}::text[]
-      ) as k(funnel_id, bucket, conversion_type, step_id, source)
-      where d.funnel_id = k.funnel_id and d.bucket = k.bucket and d.kind = 'conversion'
-        and d.conversion_type = k.conversion_type and d.step_id = k.step_id and d.source = k.source
-        and d.conversions = 0`,
-  );
 }

@@ -1,0 +1,453 @@
+import { type SQL, sql } from "drizzle-orm";
+import { type Database, queryRows } from "../client";
+import { NO_STEP } from "../schema";
+import { chunks, sortedValues, unnestInsert } from "./unnest";
+
+/**
+ * The rollup rows that every write adds to, whatever visitors it holds: per day (step paths, step
+ * segments, step times, conversions, products, converted days, day links). The writer derives its
+ * changes to them as it goes and adds them here, summed; they are written last in the transaction
+ * (before only the count rows), each table once, in key order.
+ *
+ * Written where they were derived, the first of these rows that a concurrent write had also changed
+ * made this write wait for that one's commit with most of its own work still ahead: two writes of
+ * different visitors took turns. Written last, their locks are held only until the commit, and two
+ * writes running side by side (api/src/ingest/handler.ts: one lane per writer) wait on each other
+ * for that moment only. One order of tables and keys for every write: no deadlock between them.
+ */
+export class SharedRows {
+  private readonly stepPaths = new Map<string, StepPathCount>();
+  private readonly segments = new Map<string, SegmentChange>();
+  private readonly stepTimes = new Map<string, StepTimeChange>();
+  private readonly conversions = new Map<string, ConversionChange>();
+  private readonly orderSources = new Map<string, { funnelId: string; eventId: string }>();
+  private readonly convertedDays = new Map<string, ConvertedDayChange>();
+  private readonly dayLinks = new Map<string, DayLinkChange>();
+
+  /** One stored step event (entry or exit) counted on its step, day, path, outcome and reason. */
+  addStepPath(c: Omit<StepPathCount, "events">): void {
+    const key = [c.funnelId, c.stepId, c.day, c.kind, c.other, c.outcome, c.reason].join("|");
+    const row = this.stepPaths.get(key);
+    if (row) row.events += 1;
+    else this.stepPaths.set(key, { ...c, events: 1 });
+  }
+
+  /** Visits (and drops) of a step per day and segment value, taken off (-1) or added (+1). */
+  addSegment(c: Omit<SegmentChange, "visits" | "drops">, visits: number, drops: number): void {
+    const key = [c.funnelId, c.stepId, c.day, c.dimension, c.value].join("|");
+    const row = this.segments.get(key) ?? { ...c, visits: 0, drops: 0 };
+    row.visits += visits;
+    row.drops += drops;
+    this.segments.set(key, row);
+  }
+
+  /** Exited visits of a step per day and their total time. */
+  addStepTime(c: Omit<StepTimeChange, "visits" | "totalMs">, visits: number, totalMs: number): void {
+    const key = [c.funnelId, c.stepId, c.day].join("|");
+    const row = this.stepTimes.get(key) ?? { ...c, visits: 0, totalMs: 0 };
+    row.visits += visits;
+    row.totalMs += totalMs;
+    this.stepTimes.set(key, row);
+  }
+
+  /** A conversion counted on (sign 1) or taken off (-1) its day, type, step and source. */
+  addConversion(c: Omit<ConversionChange, Figures>, value: number | null, sign: number): void {
+    const key = [c.funnelId, c.bucket, c.conversionType, c.stepId, c.source].join("|");
+    const row = this.conversions.get(key) ?? {
+      ...c,
+      conversions: 0,
+      valueCents: 0,
+      valued: 0,
+      orders: 0,
+      orderCents: 0,
+    };
+    row.conversions += sign;
+    row.valueCents += sign * (value ?? 0);
+    row.valued += value === null ? 0 : sign;
+    row.orders += value !== null && value > 0 ? sign : 0;
+    row.orderCents += value !== null && value > 0 ? sign * value : 0;
+    this.conversions.set(key, row);
+  }
+
+  /** A refund, or a conversion with products, stored by this write (rows of agg_conversions). */
+  addOrderSource(funnelId: string, eventId: string): void {
+    this.orderSources.set(`${funnelId}|${eventId}`, { funnelId, eventId });
+  }
+
+  /** A visitor's converted day of a step (agg_step_converted) that came (+1) or went (-1). */
+  addConvertedDay(c: Omit<ConvertedDayChange, "visitors">, sign: number): void {
+    const key = [c.funnelId, c.stepId, c.bucket, c.nextBucket, c.entryBucket].join("|");
+    const row = this.convertedDays.get(key) ?? { ...c, visitors: 0 };
+    row.visitors += sign;
+    this.convertedDays.set(key, row);
+  }
+
+  /** Units of a kind linking `bucket` to their previous day `prev` ('-infinity': none before). */
+  addDayLink(c: Omit<DayLinkChange, "units">, units: number): void {
+    const key = [c.funnelId, c.kind, c.stepId, c.bucket, c.prev].join("|");
+    const row = this.dayLinks.get(key) ?? { ...c, units: 0 };
+    row.units += units;
+    this.dayLinks.set(key, row);
+  }
+
+  /** Writes what was added, table by table in a fixed order, rows in key order. */
+  async write(tx: Database): Promise<void> {
+    await writeStepPaths(tx, sortedValues(this.stepPaths));
+    await writeOrderSources(tx, sortedValues(this.orderSources));
+    await writeConversions(
+      tx,
+      sortedValues(this.conversions).filter(
+        (r) =>
+          r.conversions !== 0 || r.valueCents !== 0 || r.valued !== 0 || r.orders !== 0 || r.orderCents !== 0,
+      ),
+    );
+    await writeSegments(
+      tx,
+      sortedValues(this.segments).filter((c) => c.visits !== 0 || c.drops !== 0),
+    );
+    await writeStepTimes(
+      tx,
+      sortedValues(this.stepTimes).filter((c) => c.visits !== 0 || c.totalMs !== 0),
+    );
+    await writeConvertedDays(
+      tx,
+      sortedValues(this.convertedDays).filter((c) => c.visitors !== 0),
+    );
+    await writeDayLinks(
+      tx,
+      sortedValues(this.dayLinks).filter((l) => l.units !== 0),
+    );
+  }
+}
+
+interface StepPathCount {
+  accountId: string;
+  funnelId: string;
+  stepId: string;
+  /** ISO time of the UTC day. */
+  day: string;
+  kind: string;
+  other: string;
+  outcome: string;
+  reason: string;
+  events: number;
+}
+
+interface SegmentChange {
+  accountId: string;
+  funnelId: string;
+  stepId: string;
+  day: string;
+  dimension: string;
+  value: string;
+  visits: number;
+  drops: number;
+}
+
+interface StepTimeChange {
+  accountId: string;
+  funnelId: string;
+  stepId: string;
+  day: string;
+  visits: number;
+  totalMs: number;
+}
+
+type Figures = "conversions" | "valueCents" | "valued" | "orders" | "orderCents";
+
+interface ConversionChange {
+  accountId: string;
+  funnelId: string;
+  bucket: string;
+  conversionType: string;
+  stepId: string;
+  source: string;
+  conversions: number;
+  valueCents: number;
+  valued: number;
+  orders: number;
+  orderCents: number;
+}
+
+interface ConvertedDayChange {
+  accountId: string;
+  funnelId: string;
+  stepId: string;
+  /** As the database prints a timestamptz; next_bucket may be 'infinity'. */
+  bucket: string;
+  nextBucket: string;
+  entryBucket: string;
+  visitors: number;
+}
+
+interface DayLinkChange {
+  accountId: string;
+  funnelId: string;
+  kind: number;
+  stepId: string;
+  /** ISO times; prev may be '-infinity'. */
+  bucket: string;
+  prev: string;
+  units: number;
+}
+
+async function writeStepPaths(tx: Database, rows: StepPathCount[]): Promise<void> {
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_paths_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day)],
+        ["kind", "text", chunk.map((c) => c.kind)],
+        ["other_step_id", "uuid", chunk.map((c) => c.other)],
+        ["exit_outcome", "text", chunk.map((c) => c.outcome)],
+        ["reason", "text", chunk.map((c) => c.reason)],
+        ["events", "int8", chunk.map((c) => String(c.events))],
+      ])} on conflict (funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason) do update set
+        events = agg_step_paths_daily.events + excluded.events`,
+    );
+  }
+}
+
+/**
+ * The products of the conversions in `source` (rows of agg_conversions), one row per valid item:
+ * the rules of topProducts (db/src/queries/reports.ts), shared by the daily rollup.
+ */
+export function productItems(source: SQL): SQL {
+  return sql`select c.account_id, c.funnel_id, c.at, c.event_id, p ->> 'product_id' as id,
+      case when jsonb_typeof(p -> 'product_name') = 'string' then p ->> 'product_name' end as name,
+      (p ->> 'quantity')::numeric as q, (p ->> 'price_cents')::numeric as price
+    from ${source} c
+    cross join lateral jsonb_array_elements(c.products) as p
+    where c.kind = 'conversion' and c.value_cents > 0 and jsonb_typeof(c.products) = 'array'
+      and jsonb_typeof(p) = 'object' and jsonb_typeof(p -> 'product_id') = 'string'
+      and jsonb_typeof(p -> 'quantity') = 'number' and jsonb_typeof(p -> 'price_cents') = 'number'`;
+}
+
+const NEWER_NAME = sql.raw(
+  "excluded.name is not null and (agg_products_daily.name is null or (excluded.name_at, excluded.name_event_id) > (agg_products_daily.name_at, agg_products_daily.name_event_id))",
+);
+
+/**
+ * Refunds counted on their day (agg_conversions_daily; conversions are counted once their step and
+ * source are known, writeConversions) and the products of orders (agg_products_daily), read back
+ * from the agg_conversions rows this write stored.
+ */
+async function writeOrderSources(tx: Database, keys: { funnelId: string; eventId: string }[]): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.execute(
+    sql`with stored as (
+        select c.* from agg_conversions c
+        join unnest(${sql.param(keys.map((k) => k.funnelId))}::text[]::uuid[],
+          ${sql.param(keys.map((k) => k.eventId))}::text[]::uuid[]) as k(funnel_id, event_id)
+          on c.funnel_id = k.funnel_id and c.event_id = k.event_id
+      ),
+      refunds as (
+        insert into agg_conversions_daily as d
+        select account_id, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), kind,
+          coalesce(conversion_type, ''), ${NO_STEP}::uuid, '', count(*), coalesce(sum(value_cents), 0),
+          count(value_cents), count(*) filter (where value_cents > 0),
+          coalesce(sum(value_cents) filter (where value_cents > 0), 0)
+        from stored where kind = 'refund'
+        group by 1, 2, 3, 4, 5
+        order by 2, 3, 4, 5
+        on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
+          conversions = d.conversions + excluded.conversions, value_cents = d.value_cents + excluded.value_cents,
+          valued = d.valued + excluded.valued, orders = d.orders + excluded.orders,
+          order_cents = d.order_cents + excluded.order_cents
+      )
+      insert into agg_products_daily
+      select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
+        sum(q * price), sum(q),
+        (array_agg(name order by at desc, event_id desc) filter (where name is not null))[1],
+        (array_agg(at order by at desc, event_id desc) filter (where name is not null))[1],
+        (array_agg(event_id order by at desc, event_id desc) filter (where name is not null))[1]
+      from (${productItems(sql`stored`)}) items
+      group by funnel_id, 3, id
+      order by funnel_id, 3, id
+      on conflict (funnel_id, bucket, product_id) do update set
+        revenue = agg_products_daily.revenue + excluded.revenue,
+        units = agg_products_daily.units + excluded.units,
+        name = case when ${NEWER_NAME} then excluded.name else agg_products_daily.name end,
+        name_at = case when ${NEWER_NAME} then excluded.name_at else agg_products_daily.name_at end,
+        name_event_id = case when ${NEWER_NAME} then excluded.name_event_id else agg_products_daily.name_event_id end`,
+  );
+}
+
+/** Adds the changes to agg_conversions_daily; a row left at no conversions goes. */
+async function writeConversions(tx: Database, rows: ConversionChange[]): Promise<void> {
+  if (rows.length === 0) return;
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_conversions_daily", [
+        ["account_id", "uuid", chunk.map((r) => r.accountId)],
+        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
+        ["bucket", "timestamptz", chunk.map((r) => r.bucket)],
+        ["kind", "text", chunk.map(() => "conversion")],
+        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
+        ["step_id", "uuid", chunk.map((r) => r.stepId)],
+        ["source", "text", chunk.map((r) => r.source)],
+        ["conversions", "int8", chunk.map((r) => String(r.conversions))],
+        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
+        ["valued", "int8", chunk.map((r) => String(r.valued))],
+        ["orders", "int8", chunk.map((r) => String(r.orders))],
+        ["order_cents", "int8", chunk.map((r) => String(r.orderCents))],
+      ])} on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
+        conversions = agg_conversions_daily.conversions + excluded.conversions,
+        value_cents = agg_conversions_daily.value_cents + excluded.value_cents,
+        valued = agg_conversions_daily.valued + excluded.valued,
+        orders = agg_conversions_daily.orders + excluded.orders,
+        order_cents = agg_conversions_daily.order_cents + excluded.order_cents`,
+    );
+  }
+  await tx.execute(
+    sql`delete from agg_conversions_daily d
+      using unnest(
+        ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
+        ${sql.param(rows.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(rows.map((r) => r.conversionType))}::text[],
+        ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
+        ${sql.param(rows.map((r) => r.source))}::text[]
+      ) as k(funnel_id, bucket, conversion_type, step_id, source)
+      where d.funnel_id = k.funnel_id and d.bucket = k.bucket and d.kind = 'conversion'
+        and d.conversion_type = k.conversion_type and d.step_id = k.step_id and d.source = k.source
+        and d.conversions = 0`,
+  );
+}
+
+/** agg_step_segments_daily: visits per segment; a row left at no visits goes. */
+async function writeSegments(tx: Database, rows: SegmentChange[]): Promise<void> {
+  if (rows.length === 0) return;
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_segments_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day)],
+        ["dimension", "text", chunk.map((c) => c.dimension)],
+        ["value", "text", chunk.map((c) => c.value)],
+        ["visits", "int8", chunk.map((c) => String(c.visits))],
+        ["drops", "int8", chunk.map((c) => String(c.drops))],
+      ])} on conflict (funnel_id, step_id, bucket, dimension, value) do update set
+        visits = agg_step_segments_daily.visits + excluded.visits,
+        drops = agg_step_segments_daily.drops + excluded.drops`,
+    );
+  }
+  await tx.execute(
+    sql`delete from agg_step_segments_daily d
+      using unnest(
+        ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
+        ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
+        ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[],
+        ${sql.param(rows.map((c) => c.dimension))}::text[],
+        ${sql.param(rows.map((c) => c.value))}::text[]
+      ) as k(funnel_id, step_id, bucket, dimension, value)
+      where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket
+        and d.dimension = k.dimension and d.value = k.value and d.visits = 0`,
+  );
+}
+
+/** agg_step_times_daily: exited visits and their time; a day whose visits all went keeps no row. */
+async function writeStepTimes(tx: Database, rows: StepTimeChange[]): Promise<void> {
+  if (rows.length === 0) return;
+  for (const chunk of chunks(rows)) {
+    await tx.execute(
+      sql`${unnestInsert("agg_step_times_daily", [
+        ["account_id", "uuid", chunk.map((c) => c.accountId)],
+        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
+        ["step_id", "uuid", chunk.map((c) => c.stepId)],
+        ["bucket", "timestamptz", chunk.map((c) => c.day)],
+        ["visits", "int8", chunk.map((c) => String(c.visits))],
+        ["total_ms", "int8", chunk.map((c) => String(c.totalMs))],
+      ])} on conflict (funnel_id, step_id, bucket) do update set
+        visits = agg_step_times_daily.visits + excluded.visits,
+        total_ms = agg_step_times_daily.total_ms + excluded.total_ms`,
+    );
+  }
+  await tx.execute(
+    sql`delete from agg_step_times_daily d
+      using unnest(
+        ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
+        ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
+        ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[]
+      ) as k(funnel_id, step_id, bucket)
+      where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket and d.visits = 0`,
+  );
+}
+
+/** agg_step_converted_days: converted visitors per step and days; a row left at none goes. */
+async function writeConvertedDays(tx: Database, rows: ConvertedDayChange[]): Promise<void> {
+  if (rows.length === 0) return;
+  const col = (pick: (r: ConvertedDayChange) => string, type: string) =>
+    sql`${sql.param(rows.map(pick))}::text[]::${sql.raw(type)}`;
+  const emptied = await queryRows<{ funnel_id: string | null } & Record<string, string>>(
+    tx,
+    sql`insert into agg_step_converted_days as a
+        (account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, visitors)
+      select * from unnest(${col((r) => r.accountId, "uuid[]")}, ${col((r) => r.funnelId, "uuid[]")},
+        ${col((r) => r.stepId, "uuid[]")}, ${col((r) => r.bucket, "timestamptz[]")},
+        ${col((r) => r.nextBucket, "timestamptz[]")}, ${col((r) => r.entryBucket, "timestamptz[]")},
+        ${col((r) => String(r.visitors), "int8[]")})
+      on conflict (funnel_id, step_id, bucket, next_bucket, entry_bucket) do update
+        set visitors = a.visitors + excluded.visitors
+      returning case when a.visitors = 0 then a.funnel_id end as funnel_id, a.step_id, a.bucket::text as bucket,
+        a.next_bucket::text as next_bucket, a.entry_bucket::text as entry_bucket`,
+  );
+  const gone = emptied.filter((r) => r.funnel_id !== null);
+  if (gone.length === 0) return;
+  await tx.execute(
+    sql`delete from agg_step_converted_days a
+      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(gone.map((r) => r.next_bucket))}::text[]::timestamptz[],
+        ${sql.param(gone.map((r) => r.entry_bucket))}::text[]::timestamptz[])
+        as g(funnel_id, step_id, bucket, next_bucket, entry_bucket)
+      where a.funnel_id = g.funnel_id and a.step_id = g.step_id and a.bucket = g.bucket
+        and a.next_bucket = g.next_bucket and a.entry_bucket = g.entry_bucket and a.visitors = 0`,
+  );
+}
+
+/**
+ * agg_day_links: one statement for all kinds, so its rows are upserted in key order (chunks would
+ * each be in order, but not all together); link rows left at no units go (a rebuild has none).
+ */
+async function writeDayLinks(tx: Database, rows: DayLinkChange[]): Promise<void> {
+  if (rows.length === 0) return;
+  const emptied = await queryRows<{
+    funnel_id: string | null;
+    kind: number;
+    step_id: string;
+    /** As text, which '-infinity' also is. */
+    bucket: string;
+    prev_bucket: string;
+  }>(
+    tx,
+    sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
+      select * from unnest(${sql.param(rows.map((l) => l.accountId))}::text[]::uuid[],
+        ${sql.param(rows.map((l) => l.funnelId))}::text[]::uuid[],
+        ${sql.param(rows.map((l) => String(l.kind)))}::text[]::int2[],
+        ${sql.param(rows.map((l) => l.stepId))}::text[]::uuid[],
+        ${sql.param(rows.map((l) => l.bucket))}::text[]::timestamptz[],
+        ${sql.param(rows.map((l) => l.prev))}::text[]::timestamptz[],
+        ${sql.param(rows.map((l) => String(l.units)))}::text[]::int8[])
+      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
+      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
+        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+  );
+  const gone = emptied.filter((r) => r.funnel_id !== null);
+  if (gone.length === 0) return;
+  await tx.execute(
+    sql`delete from agg_day_links l
+      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
+        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
+        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
+        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
+        as g(funnel_id, kind, step_id, bucket, prev_bucket)
+      where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
+        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
+  );
+}
