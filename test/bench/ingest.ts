@@ -4,7 +4,7 @@
  *
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
  * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
- * (each worker process writes a V8 CPU profile there when it stops).
+ * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop).
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -36,19 +36,14 @@ const env = {
 };
 // As in production: the HTTP API and the ingest worker in separate processes, so the worker's
 // batch writing never sits on the request path's event loop.
-const api = await startApi({ ...env, RUN_WORKER: "false" });
+const profile = (role: string): Record<string, string> =>
+  process.env.BENCH_PROFILE_DIR
+    ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_PROFILE_DIR, role)}` }
+    : {};
+const api = await startApi({ ...env, RUN_WORKER: "false", ...profile("api") });
 const workers = await Promise.all(
   Array.from({ length: Number(process.env.BENCH_WORKERS ?? 1) }, () =>
-    startApi(
-      {
-        ...env,
-        RUN_API: "false",
-        ...(process.env.BENCH_PROFILE_DIR
-          ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_PROFILE_DIR)}` }
-          : {}),
-      },
-      { waitReady: false },
-    ),
+    startApi({ ...env, RUN_API: "false", ...profile("worker") }, { waitReady: false }),
   ),
 );
 const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);

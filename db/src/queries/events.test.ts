@@ -510,6 +510,34 @@ describe("writeBatch", () => {
     }
   });
 
+  it("stores a large write (COPY on TimescaleDB) as PGlite stores it (inserts)", async () => {
+    const large: EventBatch = {
+      source: "import",
+      accountId: null,
+      accepted: Array.from({ length: 1_500 }, () => makeEvent(rng.pick([funnelA1, funnelB]))),
+      rejected: [],
+    };
+    const copied = await createTestDatabase();
+    const inserted = await createTestPglite();
+    try {
+      await inserted.db.execute(sql`set time zone 'UTC'`);
+      for (const handle of [copied.handle, inserted]) {
+        await seedCatalog(handle);
+        const result = await writeBatch(handle.db, large, {
+          batchId: "00000000-0000-4000-8000-000000000001",
+          receivedAt,
+        });
+        expect(result.inserted).toBe(1_500);
+      }
+      const fromCopy = await snapshot(copied.handle);
+      expect(fromCopy.events.some((e) => e.metadata?.nested?.quote === 'a "b" \\ c')).toBe(true);
+      expect(await snapshot(inserted)).toEqual(fromCopy);
+    } finally {
+      await copied.drop();
+      await inserted.close();
+    }
+  });
+
   it("creates a missing monthly partition on native partitioning and retries", async () => {
     const event = { ...makeEvent(funnelA1), occurred_at: "2020-01-01T00:00:00.000Z" };
     const result = await writeBatch(

@@ -352,12 +352,22 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
 }
 
 /**
- * On PostgreSQL the events go in with one COPY (copy.ts): no statement to plan and no arrays to
- * parse, a third of the database time the same rows took as inserts. On PGlite they go in as one
- * array per column through `unnest`: 31 parameters a statement instead of 31 per row, which made
- * building and binding a 1,000-row insert cost ten times the insert itself. Text-typed arrays are
- * cast per element (jsonb, inet, timestamptz) so both drivers bind them alike.
+ * Large writes on PostgreSQL go in with one COPY (copy.ts): no statement to plan and no arrays to
+ * parse, a third of the database time the same rows took as inserts. Small ones, and all on
+ * PGlite, go in as one array per column through `unnest`: 31 parameters a statement instead of 31
+ * per row, which made building and binding a 1,000-row insert cost ten times the insert itself.
+ * Text-typed arrays are cast per element (jsonb, inet, timestamptz) so both drivers bind them alike.
  */
+/**
+ * Fewer rows than this go in as an insert: a COPY ends with a second small message (CopyDone) sent
+ * after its data, which the client's Nagle algorithm holds until the server acknowledges the data,
+ * up to its 40 ms delayed ACK. Once per write of thousands of events that is nothing; paid by every
+ * write of a few dozen events (steady /track traffic) it made the worker fall 8 s behind at 1,000
+ * requests/s. (Disabling Nagle on the connections instead cost the large writes a quarter of their
+ * throughput.)
+ */
+const COPY_FROM_ROWS = 1_000;
+
 async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
   if (rows.length === 0) return;
   const column = <T>(pick: (e: EventRow) => T) => rows.map(pick);
@@ -395,7 +405,7 @@ async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
     ["received_at", "timestamptz", column((e) => iso(e.receivedAt))],
     ["created_at", "timestamptz", column((e) => iso(e.createdAt))],
   ];
-  const copyTx = postgresTransaction(tx);
+  const copyTx = rows.length >= COPY_FROM_ROWS ? postgresTransaction(tx) : null;
   if (copyTx) return copyColumns(copyTx, "analytics_events", columns);
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     const piece = columns.map(
