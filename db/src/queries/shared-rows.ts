@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
-import { type Database, queryRows } from "../client";
+import type { Database } from "../client";
 import { NO_STEP } from "../schema";
-import { chunks, sortedValues, unnestInsert } from "./unnest";
+import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
  * The rollup rows that every write adds to, whatever visitors it holds: per day (step paths, step
@@ -301,19 +301,14 @@ async function writeConversions(tx: Database, rows: ConversionChange[]): Promise
         order_cents = agg_conversions_daily.order_cents + excluded.order_cents`,
     );
   }
-  await tx.execute(
-    sql`delete from agg_conversions_daily d
-      using unnest(
-        ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
-        ${sql.param(rows.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(rows.map((r) => r.conversionType))}::text[],
-        ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
-        ${sql.param(rows.map((r) => r.source))}::text[]
-      ) as k(funnel_id, bucket, conversion_type, step_id, source)
-      where d.funnel_id = k.funnel_id and d.bucket = k.bucket and d.kind = 'conversion'
-        and d.conversion_type = k.conversion_type and d.step_id = k.step_id and d.source = k.source
-        and d.conversions = 0`,
-  );
+  await deleteLeftAtZero(tx, "agg_conversions_daily", "conversions", [
+    ["funnel_id", "uuid", rows.map((r) => r.funnelId)],
+    ["bucket", "timestamptz", rows.map((r) => r.bucket)],
+    ["kind", "text", rows.map(() => "conversion")],
+    ["conversion_type", "text", rows.map((r) => r.conversionType)],
+    ["step_id", "uuid", rows.map((r) => r.stepId)],
+    ["source", "text", rows.map((r) => r.source)],
+  ]);
 }
 
 /** agg_step_segments_daily: visits per segment; a row left at no visits goes. */
@@ -335,18 +330,13 @@ async function writeSegments(tx: Database, rows: SegmentChange[]): Promise<void>
         drops = agg_step_segments_daily.drops + excluded.drops`,
     );
   }
-  await tx.execute(
-    sql`delete from agg_step_segments_daily d
-      using unnest(
-        ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
-        ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
-        ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[],
-        ${sql.param(rows.map((c) => c.dimension))}::text[],
-        ${sql.param(rows.map((c) => c.value))}::text[]
-      ) as k(funnel_id, step_id, bucket, dimension, value)
-      where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket
-        and d.dimension = k.dimension and d.value = k.value and d.visits = 0`,
-  );
+  await deleteLeftAtZero(tx, "agg_step_segments_daily", "visits", [
+    ["funnel_id", "uuid", rows.map((c) => c.funnelId)],
+    ["step_id", "uuid", rows.map((c) => c.stepId)],
+    ["bucket", "timestamptz", rows.map((c) => c.day)],
+    ["dimension", "text", rows.map((c) => c.dimension)],
+    ["value", "text", rows.map((c) => c.value)],
+  ]);
 }
 
 /** agg_step_times_daily: exited visits and their time; a day whose visits all went keeps no row. */
@@ -366,15 +356,11 @@ async function writeStepTimes(tx: Database, rows: StepTimeChange[]): Promise<voi
         total_ms = agg_step_times_daily.total_ms + excluded.total_ms`,
     );
   }
-  await tx.execute(
-    sql`delete from agg_step_times_daily d
-      using unnest(
-        ${sql.param(rows.map((c) => c.funnelId))}::text[]::uuid[],
-        ${sql.param(rows.map((c) => c.stepId))}::text[]::uuid[],
-        ${sql.param(rows.map((c) => c.day))}::text[]::timestamptz[]
-      ) as k(funnel_id, step_id, bucket)
-      where d.funnel_id = k.funnel_id and d.step_id = k.step_id and d.bucket = k.bucket and d.visits = 0`,
-  );
+  await deleteLeftAtZero(tx, "agg_step_times_daily", "visits", [
+    ["funnel_id", "uuid", rows.map((c) => c.funnelId)],
+    ["step_id", "uuid", rows.map((c) => c.stepId)],
+    ["bucket", "timestamptz", rows.map((c) => c.day)],
+  ]);
 }
 
 /** agg_step_converted_days: converted visitors per step and days; a row left at none goes. */
@@ -382,8 +368,7 @@ async function writeConvertedDays(tx: Database, rows: ConvertedDayChange[]): Pro
   if (rows.length === 0) return;
   const col = (pick: (r: ConvertedDayChange) => string, type: string) =>
     sql`${sql.param(rows.map(pick))}::text[]::${sql.raw(type)}`;
-  const emptied = await queryRows<{ funnel_id: string | null } & Record<string, string>>(
-    tx,
+  await tx.execute(
     sql`insert into agg_step_converted_days as a
         (account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, visitors)
       select * from unnest(${col((r) => r.accountId, "uuid[]")}, ${col((r) => r.funnelId, "uuid[]")},
@@ -391,23 +376,15 @@ async function writeConvertedDays(tx: Database, rows: ConvertedDayChange[]): Pro
         ${col((r) => r.nextBucket, "timestamptz[]")}, ${col((r) => r.entryBucket, "timestamptz[]")},
         ${col((r) => String(r.visitors), "int8[]")})
       on conflict (funnel_id, step_id, bucket, next_bucket, entry_bucket) do update
-        set visitors = a.visitors + excluded.visitors
-      returning case when a.visitors = 0 then a.funnel_id end as funnel_id, a.step_id, a.bucket::text as bucket,
-        a.next_bucket::text as next_bucket, a.entry_bucket::text as entry_bucket`,
+        set visitors = a.visitors + excluded.visitors`,
   );
-  const gone = emptied.filter((r) => r.funnel_id !== null);
-  if (gone.length === 0) return;
-  await tx.execute(
-    sql`delete from agg_step_converted_days a
-      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(gone.map((r) => r.next_bucket))}::text[]::timestamptz[],
-        ${sql.param(gone.map((r) => r.entry_bucket))}::text[]::timestamptz[])
-        as g(funnel_id, step_id, bucket, next_bucket, entry_bucket)
-      where a.funnel_id = g.funnel_id and a.step_id = g.step_id and a.bucket = g.bucket
-        and a.next_bucket = g.next_bucket and a.entry_bucket = g.entry_bucket and a.visitors = 0`,
-  );
+  await deleteLeftAtZero(tx, "agg_step_converted_days", "visitors", [
+    ["funnel_id", "uuid", rows.map((r) => r.funnelId)],
+    ["step_id", "uuid", rows.map((r) => r.stepId)],
+    ["bucket", "timestamptz", rows.map((r) => r.bucket)],
+    ["next_bucket", "timestamptz", rows.map((r) => r.nextBucket)],
+    ["entry_bucket", "timestamptz", rows.map((r) => r.entryBucket)],
+  ]);
 }
 
 /**
@@ -416,15 +393,7 @@ async function writeConvertedDays(tx: Database, rows: ConvertedDayChange[]): Pro
  */
 async function writeDayLinks(tx: Database, rows: DayLinkChange[]): Promise<void> {
   if (rows.length === 0) return;
-  const emptied = await queryRows<{
-    funnel_id: string | null;
-    kind: number;
-    step_id: string;
-    /** As text, which '-infinity' also is. */
-    bucket: string;
-    prev_bucket: string;
-  }>(
-    tx,
+  await tx.execute(
     sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
       select * from unnest(${sql.param(rows.map((l) => l.accountId))}::text[]::uuid[],
         ${sql.param(rows.map((l) => l.funnelId))}::text[]::uuid[],
@@ -433,21 +402,34 @@ async function writeDayLinks(tx: Database, rows: DayLinkChange[]): Promise<void>
         ${sql.param(rows.map((l) => l.bucket))}::text[]::timestamptz[],
         ${sql.param(rows.map((l) => l.prev))}::text[]::timestamptz[],
         ${sql.param(rows.map((l) => String(l.units)))}::text[]::int8[])
-      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units
-      returning case when l.units = 0 then l.funnel_id end as funnel_id, l.kind, l.step_id,
-        l.bucket::text as bucket, l.prev_bucket::text as prev_bucket`,
+      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units`,
   );
-  const gone = emptied.filter((r) => r.funnel_id !== null);
-  if (gone.length === 0) return;
+  await deleteLeftAtZero(tx, "agg_day_links", "units", [
+    ["funnel_id", "uuid", rows.map((l) => l.funnelId)],
+    ["kind", "int2", rows.map((l) => String(l.kind))],
+    ["step_id", "uuid", rows.map((l) => l.stepId)],
+    ["bucket", "timestamptz", rows.map((l) => l.bucket)],
+    ["prev_bucket", "timestamptz", rows.map((l) => l.prev)],
+  ]);
+}
+
+/**
+ * Deletes the rows of `table` at these keys that the changes left at 0 in `counter`: a rebuild
+ * from the events keeps no such row.
+ */
+async function deleteLeftAtZero(
+  tx: Database,
+  table: string,
+  counter: string,
+  keys: UnnestColumn[],
+): Promise<void> {
+  const names = keys.map(([name]) => name);
+  const arrays = sql.join(
+    keys.map(([, type, values]) => sql`${sql.param(values)}::text[]::${sql.raw(type)}[]`),
+    sql`, `,
+  );
   await tx.execute(
-    sql`delete from agg_day_links l
-      using unnest(${sql.param(gone.map((r) => r.funnel_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => String(r.kind)))}::text[]::int2[],
-        ${sql.param(gone.map((r) => r.step_id))}::text[]::uuid[],
-        ${sql.param(gone.map((r) => r.bucket))}::text[]::timestamptz[],
-        ${sql.param(gone.map((r) => r.prev_bucket))}::text[]::timestamptz[])
-        as g(funnel_id, kind, step_id, bucket, prev_bucket)
-      where l.funnel_id = g.funnel_id and l.kind = g.kind and l.step_id = g.step_id
-        and l.bucket = g.bucket and l.prev_bucket = g.prev_bucket and l.units = 0`,
+    sql`delete from ${sql.raw(table)} t using unnest(${arrays}) as k(${sql.raw(names.join(", "))})
+      where ${sql.raw(names.map((n) => `t.${n} = k.${n}`).join(" and "))} and t.${sql.raw(counter)} = 0`,
   );
 }
