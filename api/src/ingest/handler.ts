@@ -100,8 +100,7 @@ export function splitByLane(batch: IngestBatch, lanes: number): [number, IngestB
     rejected: i === 0 ? batch.rejected : [],
   }));
   for (const event of batch.accepted) {
-    const lane =
-      lanes === 1 ? 0 : (keyHash(`${event.funnel_id}|${event.visitor_id}`.toLowerCase()) >>> 0) % lanes;
+    const lane = (keyHash(`${event.funnel_id}|${event.visitor_id}`.toLowerCase()) >>> 0) % lanes;
     parts[lane]?.accepted.push(event);
   }
   const used = parts.flatMap((part, i): [number, IngestBatch][] =>

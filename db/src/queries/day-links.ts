@@ -319,20 +319,19 @@ async function deriveVisitorDays(
   if (visitors.length === 0) return;
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
     ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
-  const day = isoDay;
   type Row = { account_id: string; funnel_id: string; unit: string; step_id: string; day: string };
   const [want, have] = await Promise.all([
     queryRows<Row>(
       tx,
       kind === UNIT.stepConverter
         ? sql`select min(c.account_id::text) as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
-            ${day("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
+            ${isoDay("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
           from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
           where c.kind = 'conversion' and c.step_id is not null
           group by c.funnel_id, c.visitor_id, c.step_id, 5`
         : sql`select min(s.account_id::text) as account_id, s.funnel_id, s.visitor_id::text as unit,
             ${segmentKey("s.step_id", "d.dimension", "d.value")} as step_id,
-            ${day("date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00')")} as day
+            ${isoDay("date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00')")} as day
           from ${v} join agg_step_visits s on s.funnel_id = v.funnel_id and s.visitor_id = v.visitor_id
           cross join lateral (values ('source', s.source), ('device', s.device_type::text), ('browser', s.browser::text))
             as d(dimension, value)
@@ -340,7 +339,7 @@ async function deriveVisitorDays(
     ),
     queryRows<Row>(
       tx,
-      sql`select a.account_id, a.funnel_id, a.unit, a.step_id, ${day("a.bucket")} as day
+      sql`select a.account_id, a.funnel_id, a.unit, a.step_id, ${isoDay("a.bucket")} as day
         from ${v} join agg_active_days a on a.funnel_id = v.funnel_id and a.unit = v.visitor_id::text
           and a.kind = ${kind}`,
     ),

@@ -192,22 +192,18 @@ interface DayLinkChange {
 }
 
 async function writeStepPaths(tx: Database, rows: StepPathCount[]): Promise<void> {
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_paths_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day)],
-        ["kind", "text", chunk.map((c) => c.kind)],
-        ["other_step_id", "uuid", chunk.map((c) => c.other)],
-        ["exit_outcome", "text", chunk.map((c) => c.outcome)],
-        ["reason", "text", chunk.map((c) => c.reason)],
-        ["events", "int8", chunk.map((c) => String(c.events))],
-      ])} on conflict (funnel_id, step_id, bucket, kind, other_step_id, exit_outcome, reason) do update set
-        events = agg_step_paths_daily.events + excluded.events`,
-    );
-  }
+  await addUp(tx, "agg_step_paths_daily", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["bucket", "timestamptz", r.map((c) => c.day)],
+      ["kind", "text", r.map((c) => c.kind)],
+      ["other_step_id", "uuid", r.map((c) => c.other)],
+      ["exit_outcome", "text", r.map((c) => c.outcome)],
+      ["reason", "text", r.map((c) => c.reason)],
+    ],
+    figures: (r) => [["events", "int8", r.map((c) => String(c.events))]],
+  });
 }
 
 /**
@@ -277,140 +273,117 @@ async function writeOrderSources(tx: Database, keys: { funnelId: string; eventId
 
 /** Adds the changes to agg_conversions_daily; a row left at no conversions goes. */
 async function writeConversions(tx: Database, rows: ConversionChange[]): Promise<void> {
-  if (rows.length === 0) return;
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_conversions_daily", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["bucket", "timestamptz", chunk.map((r) => r.bucket)],
-        ["kind", "text", chunk.map(() => "conversion")],
-        ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-        ["step_id", "uuid", chunk.map((r) => r.stepId)],
-        ["source", "text", chunk.map((r) => r.source)],
-        ["conversions", "int8", chunk.map((r) => String(r.conversions))],
-        ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-        ["valued", "int8", chunk.map((r) => String(r.valued))],
-        ["orders", "int8", chunk.map((r) => String(r.orders))],
-        ["order_cents", "int8", chunk.map((r) => String(r.orderCents))],
-      ])} on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
-        conversions = agg_conversions_daily.conversions + excluded.conversions,
-        value_cents = agg_conversions_daily.value_cents + excluded.value_cents,
-        valued = agg_conversions_daily.valued + excluded.valued,
-        orders = agg_conversions_daily.orders + excluded.orders,
-        order_cents = agg_conversions_daily.order_cents + excluded.order_cents`,
-    );
-  }
-  await deleteLeftAtZero(tx, "agg_conversions_daily", "conversions", [
-    ["funnel_id", "uuid", rows.map((r) => r.funnelId)],
-    ["bucket", "timestamptz", rows.map((r) => r.bucket)],
-    ["kind", "text", rows.map(() => "conversion")],
-    ["conversion_type", "text", rows.map((r) => r.conversionType)],
-    ["step_id", "uuid", rows.map((r) => r.stepId)],
-    ["source", "text", rows.map((r) => r.source)],
-  ]);
+  await addUp(tx, "agg_conversions_daily", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["bucket", "timestamptz", r.map((c) => c.bucket)],
+      ["kind", "text", r.map(() => "conversion")],
+      ["conversion_type", "text", r.map((c) => c.conversionType)],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["source", "text", r.map((c) => c.source)],
+    ],
+    figures: (r) => [
+      ["conversions", "int8", r.map((c) => String(c.conversions))],
+      ["value_cents", "int8", r.map((c) => String(c.valueCents))],
+      ["valued", "int8", r.map((c) => String(c.valued))],
+      ["orders", "int8", r.map((c) => String(c.orders))],
+      ["order_cents", "int8", r.map((c) => String(c.orderCents))],
+    ],
+    goneAtZero: "conversions",
+  });
 }
 
 /** agg_step_segments_daily: visits per segment; a row left at no visits goes. */
 async function writeSegments(tx: Database, rows: SegmentChange[]): Promise<void> {
-  if (rows.length === 0) return;
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_segments_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day)],
-        ["dimension", "text", chunk.map((c) => c.dimension)],
-        ["value", "text", chunk.map((c) => c.value)],
-        ["visits", "int8", chunk.map((c) => String(c.visits))],
-        ["drops", "int8", chunk.map((c) => String(c.drops))],
-      ])} on conflict (funnel_id, step_id, bucket, dimension, value) do update set
-        visits = agg_step_segments_daily.visits + excluded.visits,
-        drops = agg_step_segments_daily.drops + excluded.drops`,
-    );
-  }
-  await deleteLeftAtZero(tx, "agg_step_segments_daily", "visits", [
-    ["funnel_id", "uuid", rows.map((c) => c.funnelId)],
-    ["step_id", "uuid", rows.map((c) => c.stepId)],
-    ["bucket", "timestamptz", rows.map((c) => c.day)],
-    ["dimension", "text", rows.map((c) => c.dimension)],
-    ["value", "text", rows.map((c) => c.value)],
-  ]);
+  await addUp(tx, "agg_step_segments_daily", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["bucket", "timestamptz", r.map((c) => c.day)],
+      ["dimension", "text", r.map((c) => c.dimension)],
+      ["value", "text", r.map((c) => c.value)],
+    ],
+    figures: (r) => [
+      ["visits", "int8", r.map((c) => String(c.visits))],
+      ["drops", "int8", r.map((c) => String(c.drops))],
+    ],
+    goneAtZero: "visits",
+  });
 }
 
 /** agg_step_times_daily: exited visits and their time; a day whose visits all went keeps no row. */
 async function writeStepTimes(tx: Database, rows: StepTimeChange[]): Promise<void> {
-  if (rows.length === 0) return;
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`${unnestInsert("agg_step_times_daily", [
-        ["account_id", "uuid", chunk.map((c) => c.accountId)],
-        ["funnel_id", "uuid", chunk.map((c) => c.funnelId)],
-        ["step_id", "uuid", chunk.map((c) => c.stepId)],
-        ["bucket", "timestamptz", chunk.map((c) => c.day)],
-        ["visits", "int8", chunk.map((c) => String(c.visits))],
-        ["total_ms", "int8", chunk.map((c) => String(c.totalMs))],
-      ])} on conflict (funnel_id, step_id, bucket) do update set
-        visits = agg_step_times_daily.visits + excluded.visits,
-        total_ms = agg_step_times_daily.total_ms + excluded.total_ms`,
-    );
-  }
-  await deleteLeftAtZero(tx, "agg_step_times_daily", "visits", [
-    ["funnel_id", "uuid", rows.map((c) => c.funnelId)],
-    ["step_id", "uuid", rows.map((c) => c.stepId)],
-    ["bucket", "timestamptz", rows.map((c) => c.day)],
-  ]);
+  await addUp(tx, "agg_step_times_daily", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["bucket", "timestamptz", r.map((c) => c.day)],
+    ],
+    figures: (r) => [
+      ["visits", "int8", r.map((c) => String(c.visits))],
+      ["total_ms", "int8", r.map((c) => String(c.totalMs))],
+    ],
+    goneAtZero: "visits",
+  });
 }
 
 /** agg_step_converted_days: converted visitors per step and days; a row left at none goes. */
 async function writeConvertedDays(tx: Database, rows: ConvertedDayChange[]): Promise<void> {
-  if (rows.length === 0) return;
-  const col = (pick: (r: ConvertedDayChange) => string, type: string) =>
-    sql`${sql.param(rows.map(pick))}::text[]::${sql.raw(type)}`;
-  await tx.execute(
-    sql`insert into agg_step_converted_days as a
-        (account_id, funnel_id, step_id, bucket, next_bucket, entry_bucket, visitors)
-      select * from unnest(${col((r) => r.accountId, "uuid[]")}, ${col((r) => r.funnelId, "uuid[]")},
-        ${col((r) => r.stepId, "uuid[]")}, ${col((r) => r.bucket, "timestamptz[]")},
-        ${col((r) => r.nextBucket, "timestamptz[]")}, ${col((r) => r.entryBucket, "timestamptz[]")},
-        ${col((r) => String(r.visitors), "int8[]")})
-      on conflict (funnel_id, step_id, bucket, next_bucket, entry_bucket) do update
-        set visitors = a.visitors + excluded.visitors`,
-  );
-  await deleteLeftAtZero(tx, "agg_step_converted_days", "visitors", [
-    ["funnel_id", "uuid", rows.map((r) => r.funnelId)],
-    ["step_id", "uuid", rows.map((r) => r.stepId)],
-    ["bucket", "timestamptz", rows.map((r) => r.bucket)],
-    ["next_bucket", "timestamptz", rows.map((r) => r.nextBucket)],
-    ["entry_bucket", "timestamptz", rows.map((r) => r.entryBucket)],
-  ]);
+  await addUp(tx, "agg_step_converted_days", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["bucket", "timestamptz", r.map((c) => c.bucket)],
+      ["next_bucket", "timestamptz", r.map((c) => c.nextBucket)],
+      ["entry_bucket", "timestamptz", r.map((c) => c.entryBucket)],
+    ],
+    figures: (r) => [["visitors", "int8", r.map((c) => String(c.visitors))]],
+    goneAtZero: "visitors",
+  });
+}
+
+/** agg_day_links: units per (day, previous day); link rows left at no units go. */
+async function writeDayLinks(tx: Database, rows: DayLinkChange[]): Promise<void> {
+  await addUp(tx, "agg_day_links", rows, {
+    keys: (r) => [
+      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
+      ["kind", "int2", r.map((c) => String(c.kind))],
+      ["step_id", "uuid", r.map((c) => c.stepId)],
+      ["bucket", "timestamptz", r.map((c) => c.bucket)],
+      ["prev_bucket", "timestamptz", r.map((c) => c.prev)],
+    ],
+    figures: (r) => [["units", "int8", r.map((c) => String(c.units))]],
+    goneAtZero: "units",
+  });
 }
 
 /**
- * agg_day_links: one statement for all kinds, so its rows are upserted in key order (chunks would
- * each be in order, but not all together); link rows left at no units go (a rebuild has none).
+ * Adds `rows` (in key order) to the rows of `table` with the same keys: figures summed, a missing
+ * row inserted; then, with `goneAtZero`, deletes the rows at these keys that the changes left at 0
+ * in that column (a rebuild from the events keeps no such row). One statement per 1,000 rows, in
+ * order, so two writes lock shared rows in one order.
  */
-async function writeDayLinks(tx: Database, rows: DayLinkChange[]): Promise<void> {
+async function addUp<T extends { accountId: string }>(
+  tx: Database,
+  table: string,
+  rows: T[],
+  columns: {
+    keys: (rows: T[]) => UnnestColumn[];
+    figures: (rows: T[]) => UnnestColumn[];
+    goneAtZero?: string;
+  },
+): Promise<void> {
   if (rows.length === 0) return;
-  await tx.execute(
-    sql`insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
-      select * from unnest(${sql.param(rows.map((l) => l.accountId))}::text[]::uuid[],
-        ${sql.param(rows.map((l) => l.funnelId))}::text[]::uuid[],
-        ${sql.param(rows.map((l) => String(l.kind)))}::text[]::int2[],
-        ${sql.param(rows.map((l) => l.stepId))}::text[]::uuid[],
-        ${sql.param(rows.map((l) => l.bucket))}::text[]::timestamptz[],
-        ${sql.param(rows.map((l) => l.prev))}::text[]::timestamptz[],
-        ${sql.param(rows.map((l) => String(l.units)))}::text[]::int8[])
-      on conflict (funnel_id, kind, step_id, bucket, prev_bucket) do update set units = l.units + excluded.units`,
-  );
-  await deleteLeftAtZero(tx, "agg_day_links", "units", [
-    ["funnel_id", "uuid", rows.map((l) => l.funnelId)],
-    ["kind", "int2", rows.map((l) => String(l.kind))],
-    ["step_id", "uuid", rows.map((l) => l.stepId)],
-    ["bucket", "timestamptz", rows.map((l) => l.bucket)],
-    ["prev_bucket", "timestamptz", rows.map((l) => l.prev)],
-  ]);
+  for (const chunk of chunks(rows)) {
+    const keys = columns.keys(chunk);
+    const figures = columns.figures(chunk);
+    const sums = figures.map(([name]) => `${name} = ${table}.${name} + excluded.${name}`).join(", ");
+    await tx.execute(
+      sql`${unnestInsert(table, [["account_id", "uuid", chunk.map((r) => r.accountId)], ...keys, ...figures])}
+        on conflict (${sql.raw(keys.map(([name]) => name).join(", "))}) do update set ${sql.raw(sums)}`,
+    );
+  }
+  if (columns.goneAtZero) await deleteLeftAtZero(tx, table, columns.goneAtZero, columns.keys(rows));
 }
 
 /**
