@@ -4,7 +4,8 @@
  *
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
  * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
- * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop).
+ * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop),
+ * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored).
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -168,7 +169,8 @@ try {
   await api.stop();
   await Promise.all(workers.map((w) => w.stop()));
   await sql.end();
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  if (process.env.BENCH_KEEP_DB === "1") console.error(`kept database ${dbName}`);
+  else await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
   await dropRedisPrefix(redisUrl, env.QUEUE_PREFIX);
 }

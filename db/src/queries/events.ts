@@ -7,7 +7,7 @@ import { ensurePartitions } from "../partitions";
 import { accounts, type analyticsEvents, funnels, rejectedEvents } from "../schema";
 import { copyColumns } from "./copy";
 import { anonymiseWithdrawn } from "./privacy";
-import { writeRollups } from "./rollups";
+import { STAGED, writeRollups } from "./rollups";
 import { chunks, ROWS_PER_STATEMENT, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
@@ -323,20 +323,9 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
     rejectedStored += stored.length;
   }
 
-  const fresh = new Set<string>();
-  for (const rows of chunks(batch.events)) {
-    const inserted = await queryRows<{ account_id: string; event_id: string }>(
-      tx,
-      sql`${unnestInsert("event_ids", [
-        ["account_id", "uuid", rows.map((e) => e.accountId)],
-        ["event_id", "uuid", rows.map((e) => e.eventId)],
-        ["created_at", "timestamptz", rows.map((e) => e.createdAt.toISOString())],
-      ])} on conflict do nothing returning account_id, event_id`,
-    );
-    for (const row of inserted) fresh.add(`${row.account_id}/${row.event_id}`);
-  }
+  const fresh = await storeEvents(tx, batch.events);
   const events = batch.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
-  await insertEvents(tx, events);
+  // The rollups read the staged rows (leaving the bots out) and these events for the rest.
   await writeRollups(
     tx,
     events.filter((e) => !e.isBot),
@@ -352,13 +341,6 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
 }
 
 /**
- * Large writes on PostgreSQL go in with one COPY (copy.ts): no statement to plan and no arrays to
- * parse, a third of the database time the same rows took as inserts. Small ones, and all on
- * PGlite, go in as one array per column through `unnest`: 31 parameters a statement instead of 31
- * per row, which made building and binding a 1,000-row insert cost ten times the insert itself.
- * Text-typed arrays are cast per element (jsonb, inet, timestamptz) so both drivers bind them alike.
- */
-/**
  * Fewer rows than this go in as an insert: a COPY ends with a second small message (CopyDone) sent
  * after its data, which the client's Nagle algorithm holds until the server acknowledges the data,
  * up to its 40 ms delayed ACK. Once per write of thousands of events that is nothing; paid by every
@@ -368,8 +350,26 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
  */
 const COPY_FROM_ROWS = 1_000;
 
-async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
-  if (rows.length === 0) return;
+/**
+ * Stages `rows` (distinct by account and event id), records their ids and stores those never
+ * stored before; returns their keys (`account/event id`). Only those stay staged.
+ *
+ * The rows are copied into a temporary table of the events table's shape (STAGED, rollups.ts): the
+ * new ones go on from there into the events table, and most rollups are summed by the database
+ * from the same rows, so each event crosses the wire once.
+ *
+ * Large writes on PostgreSQL stage their rows with one COPY (copy.ts): no statement to plan and no
+ * arrays to bind or parse. Small ones, and all on PGlite, go in as one array per column through
+ * `unnest`: 31 parameters a statement instead of 31 per row. Text-typed arrays are cast per element
+ * (jsonb, inet, timestamptz) so both drivers bind them alike.
+ */
+async function storeEvents(tx: Database, rows: EventRow[]): Promise<Set<string>> {
+  const fresh = new Set<string>();
+  if (rows.length === 0) return fresh;
+  // Once per connection; its rows go at every commit or rollback.
+  await tx.execute(
+    sql.raw(`create temporary table if not exists ${STAGED} (like analytics_events) on commit delete rows`),
+  );
   const column = <T>(pick: (e: EventRow) => T) => rows.map(pick);
   const iso = (d: Date | undefined) => (d ?? new Date()).toISOString();
   const columns: UnnestColumn[] = [
@@ -406,11 +406,37 @@ async function insertEvents(tx: Database, rows: EventRow[]): Promise<void> {
     ["created_at", "timestamptz", column((e) => iso(e.createdAt))],
   ];
   const copyTx = rows.length >= COPY_FROM_ROWS ? postgresTransaction(tx) : null;
-  if (copyTx) return copyColumns(copyTx, "analytics_events", columns);
-  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-    const piece = columns.map(
-      ([name, type, values]) => [name, type, values.slice(start, start + ROWS_PER_STATEMENT)] as const,
-    );
-    await tx.execute(unnestInsert("analytics_events", piece));
+  if (copyTx) await copyColumns(copyTx, STAGED, columns);
+  else {
+    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+      const piece = columns.map(
+        ([name, type, values]) => [name, type, values.slice(start, start + ROWS_PER_STATEMENT)] as const,
+      );
+      await tx.execute(unnestInsert(STAGED, piece));
+    }
   }
+  // In key order, so that two writes holding one id lock it in the same order as the others.
+  const inserted = await queryRows<{ account_id: string; event_id: string }>(
+    tx,
+    sql`insert into event_ids (account_id, event_id, created_at)
+      select account_id, event_id, created_at from ${sql.raw(STAGED)} order by account_id, event_id
+      on conflict do nothing returning account_id, event_id`,
+  );
+  for (const row of inserted) fresh.add(`${row.account_id}/${row.event_id}`);
+  const seen = rows.filter((e) => !fresh.has(`${e.accountId}/${e.eventId}`));
+  for (const chunk of chunks(seen)) {
+    await tx.execute(
+      sql`delete from ${sql.raw(STAGED)} s
+        using unnest(${sql.param(chunk.map((e) => e.accountId))}::text[]::uuid[],
+          ${sql.param(chunk.map((e) => e.eventId))}::text[]::uuid[]) as d(account_id, event_id)
+        where s.account_id = d.account_id and s.event_id = d.event_id`,
+    );
+  }
+  if (fresh.size === 0) return fresh;
+  const names = sql.raw(columns.map(([name]) => `"${name}"`).join(", "));
+  // In time order: the rows of one chunk (TimescaleDB) or partition go in one after another.
+  await tx.execute(
+    sql`insert into analytics_events (${names}) select ${names} from ${sql.raw(STAGED)} order by created_at`,
+  );
+  return fresh;
 }

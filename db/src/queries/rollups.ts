@@ -4,14 +4,15 @@ import { type analyticsEvents, NO_STEP } from "../schema";
 import { ActiveDays, CONVERTER_OF_TYPE, linkActiveDays, UNIT } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
-import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
+import { chunks, sortedValues, unnestInsert } from "./unnest";
 
 /**
  * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
  * inside the batch's transaction. The rules are the SQL function funnel_rebuild_rollups()
  * (latest version: migration 0011) applied incrementally: a test checks that both give the same rows.
  *
- * Most rollups are upserts that do not depend on the order events arrive in. Step visits and the
+ * Most rollups are upserts that do not depend on the order events arrive in: the database sums
+ * them from the write's staged rows (STAGED), in the same SQL as the rebuild. Step visits and the
  * step a conversion belongs to do: an entry arriving late can split a visit or take over a
  * conversion. They are derived again, whole, for every session a batch touches, from that session's
  * narrow step events, under a lock on the session (see deriveSessions).
@@ -23,237 +24,106 @@ export type RollupEvent = typeof analyticsEvents.$inferInsert & {
   eventId: string;
 };
 
-const QUARTER_HOUR_MS = 900_000;
-const HOUR_MS = 3_600_000;
+/**
+ * The write's new events, bots included, in a temporary table of the events table's shape (filled
+ * by events.ts, emptied at every commit). The rollups that do not depend on what is already stored
+ * are summed from it by the database: the events cross the wire once, as COPY text, instead of
+ * again as arrays for each rollup.
+ */
+export const STAGED = "ingest_staged_events";
+
+const staged = sql.raw(`${STAGED} where not is_bot`);
+
 const DAY_MS = 86_400_000;
 
 const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
 
-export function quarterHourOf(time: Date): Date {
-  return floorTo(time, QUARTER_HOUR_MS);
-}
+/** The bucket of `created_at` in SQL: whole intervals since the Unix epoch, as `floorTo`. */
+const bucketOf = (interval: string) =>
+  sql.raw(`date_bin('${interval}', created_at, timestamptz '1970-01-01 00:00:00+00')`);
 
-/** Each time-bucketed rollup exists at these levels: the table's name suffix and its bucket. */
+/** Each time-bucketed rollup exists at these levels: the table and its bucket. */
 const COUNT_LEVELS = [
-  { table: "agg_event_counts", ms: QUARTER_HOUR_MS },
-  { table: "agg_event_counts_hourly", ms: HOUR_MS },
-  { table: "agg_event_counts_daily", ms: DAY_MS },
+  { table: "agg_event_counts", interval: "15 minutes" },
+  { table: "agg_event_counts_hourly", interval: "1 hour" },
+  { table: "agg_event_counts_daily", interval: "1 day" },
 ] as const;
 const SESSION_LEVELS = [
-  { table: "agg_session_buckets", ms: QUARTER_HOUR_MS },
-  { table: "agg_session_buckets_daily", ms: DAY_MS },
+  { table: "agg_session_buckets", interval: "15 minutes" },
+  { table: "agg_session_buckets_daily", interval: "1 day" },
 ] as const;
 const STEP_LEVELS = [
-  { table: "agg_step_buckets", ms: QUARTER_HOUR_MS },
-  { table: "agg_step_buckets_daily", ms: DAY_MS },
+  { table: "agg_step_buckets", interval: "15 minutes" },
+  { table: "agg_step_buckets_daily", interval: "1 day" },
 ] as const;
 
-/** Host of a referrer URL, lower-cased and without `www.`; null when it has none. */
-export function referrerHost(referrer: string | null | undefined): string | null {
-  if (!referrer) return null;
-  // The same pattern as funnel_rebuild_rollups(): both must read a referrer alike.
-  const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#:]+)/.exec(referrer);
-  const host = match?.[1]
-    ?.toLowerCase()
-    .replace(/^www\./, "")
-    .slice(0, 255);
-  return host ? host : null;
-}
-
-/** `metadata.reason` when it is a non-empty string. */
-function reasonOf(metadata: unknown): string | null {
-  if (metadata === null || typeof metadata !== "object") return null;
-  const reason = (metadata as { reason?: unknown }).reason;
-  return typeof reason === "string" && reason !== "" ? reason.slice(0, 100) : null;
-}
-
-function productsOf(e: RollupEvent): unknown {
-  if (e.eventType !== "conversion" || !(e.valueCents && e.valueCents > 0)) return null;
-  const products = (e.metadata as { products?: unknown } | null | undefined)?.products;
-  return Array.isArray(products) ? products : null;
-}
-
-/** (time, event id) order: the earliest event, ties broken by id, whatever order they came in. */
-function earlier(at: Date, id: string, thanAt: Date, thanId: string): boolean {
-  return at.getTime() < thanAt.getTime() || (at.getTime() === thanAt.getTime() && id < thanId);
-}
-
-interface SessionRow {
-  accountId: string;
-  funnelId: string;
-  sessionId: string;
-  visitorId: string;
-  firstAt: Date;
-  firstEventId: string;
-  deviceType: string;
-  browser: string;
-  utmAt: Date | null;
-  utmEventId: string | null;
-  utmSource: string | null;
-  referrerAt: Date | null;
-  referrerEventId: string | null;
-  referrerHost: string | null;
-}
-
-/** Events and value of one (funnel, bucket, type, step, conversion type, exit outcome). */
-interface CountRow {
-  accountId: string;
-  funnelId: string;
-  bucket: Date;
-  eventType: string;
-  stepId: string;
-  conversionType: string;
-  exitOutcome: string;
-  events: number;
-  valueCents: number;
-}
-
+/**
+ * The rollups of a write's new, non-bot events: the staged rows (STAGED) and the same events in
+ * memory (`events`), for the parts derived here.
+ *
+ * Every statement adds its rows in key order, so that two writes meeting on a row lock their rows
+ * in one order.
+ */
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const iso = (d: Date) => d.toISOString();
-  const counts = COUNT_LEVELS.map(() => new Map<string, CountRow>());
-  const sessionBuckets = SESSION_LEVELS.map(() => new Map<string, [string, string, Date, string, string]>());
-  const stepBuckets = STEP_LEVELS.map(
-    () => new Map<string, [string, string, string, Date, string, string, Date]>(),
-  );
-  // First and last time per funnel visitor (any event), per step visitor (entries), per converter.
-  const seen = new Map<string, Span>();
-  const stepSpans = new Map<string, Span>();
-  const converters = new Map<string, Span>();
-  const sessions = new Map<string, SessionRow>();
-  const stepEvents: RollupEvent[] = [];
-  const conversions: RollupEvent[] = [];
   const touched = new Map<string, { funnelId: string; sessionId: string }>();
   const days = new ActiveDays();
   // Visitors whose conversion days in steps may change (agg_step_converted).
   const converting = new Map<string, { funnelId: string; visitorId: string }>();
+  const convertingVisitor = (e: RollupEvent) =>
+    converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
+      funnelId: e.funnelId.toLowerCase(),
+      visitorId: e.visitorId.toLowerCase(),
+    });
+  const touch = (e: RollupEvent) =>
+    touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
 
   for (const e of events) {
-    const stepId = e.funnelStepId ?? NO_STEP;
     days.add(e, UNIT.visitor, e.visitorId);
     days.add(e, UNIT.session, e.sessionId);
-    COUNT_LEVELS.forEach((level, i) => {
-      const bucket = floorTo(e.createdAt, level.ms);
-      const key = [
-        e.funnelId,
-        iso(bucket),
-        e.eventType,
-        stepId,
-        e.conversionType ?? "",
-        e.exitOutcome ?? "",
-      ].join("|");
-      const count = counts[i]?.get(key);
-      if (count) {
-        count.events += 1;
-        count.valueCents += e.valueCents ?? 0;
-      } else {
-        counts[i]?.set(key, {
-          accountId: e.accountId,
-          funnelId: e.funnelId,
-          bucket,
-          eventType: e.eventType,
-          stepId,
-          conversionType: e.conversionType ?? "",
-          exitOutcome: e.exitOutcome ?? "",
-          events: 1,
-          valueCents: e.valueCents ?? 0,
-        });
+    const step = e.funnelStepId;
+    if (step && (e.eventType === "step_entry" || e.eventType === "step_exit")) {
+      touch(e);
+      if (e.eventType === "step_entry") {
+        days.add(e, UNIT.stepVisitor, e.visitorId, step);
+        convertingVisitor(e);
       }
-    });
-    SESSION_LEVELS.forEach((level, i) => {
-      const bucket = floorTo(e.createdAt, level.ms);
-      sessionBuckets[i]?.set([e.funnelId, iso(bucket), e.visitorId, e.sessionId].join("|"), [
-        e.accountId,
-        e.funnelId,
-        bucket,
-        e.visitorId,
-        e.sessionId,
-      ]);
-    });
-    if (e.eventType === "step_entry" && e.funnelStepId) {
-      const entered = e.funnelStepId;
-      widenSpan(stepSpans, e, entered);
-      days.add(e, UNIT.stepVisitor, e.visitorId, entered);
-      converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
-        funnelId: e.funnelId.toLowerCase(),
-        visitorId: e.visitorId.toLowerCase(),
-      });
-      STEP_LEVELS.forEach((level, i) => {
-        const bucket = floorTo(e.createdAt, level.ms);
-        const key = [e.funnelId, entered, iso(bucket), e.visitorId, e.sessionId].join("|");
-        const row = stepBuckets[i]?.get(key);
-        if (!row || e.createdAt < row[6]) {
-          stepBuckets[i]?.set(key, [
-            e.accountId,
-            e.funnelId,
-            entered,
-            bucket,
-            e.visitorId,
-            e.sessionId,
-            e.createdAt,
-          ]);
-        }
-      });
-    }
-    widenSpan(seen, e);
-    foldSession(sessions, e);
-    if ((e.eventType === "step_entry" || e.eventType === "step_exit") && e.funnelStepId) {
-      stepEvents.push(e);
-      touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
     }
     if (e.eventType === "conversion") {
-      widenSpan(converters, e);
       days.add(e, UNIT.converter, e.visitorId);
       const ofType = e.conversionType ? CONVERTER_OF_TYPE[e.conversionType] : undefined;
       if (ofType !== undefined) days.add(e, ofType, e.visitorId);
-      converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
-        funnelId: e.funnelId.toLowerCase(),
-        visitorId: e.visitorId.toLowerCase(),
-      });
-    }
-    if (e.eventType === "conversion" || e.eventType === "refund") {
-      conversions.push(e);
-      if (e.eventType === "conversion") {
-        touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
-      }
+      convertingVisitor(e);
+      touch(e);
     }
   }
 
-  for (const [i, level] of SESSION_LEVELS.entries()) {
-    for (const chunk of chunks(sortedValues(sessionBuckets[i] ?? new Map()))) {
-      await tx.execute(
-        sql`${unnestInsert(level.table, [
-          ["account_id", "uuid", chunk.map((r) => r[0])],
-          ["funnel_id", "uuid", chunk.map((r) => r[1])],
-          ["bucket", "timestamptz", chunk.map((r) => iso(r[2]))],
-          ["visitor_id", "uuid", chunk.map((r) => r[3])],
-          ["session_id", "text", chunk.map((r) => r[4])],
-        ])} on conflict do nothing`,
-      );
-    }
+  for (const level of SESSION_LEVELS) {
+    await tx.execute(
+      sql`insert into ${sql.raw(level.table)} (account_id, funnel_id, bucket, visitor_id, session_id)
+        select distinct account_id, funnel_id, ${bucketOf(level.interval)}, visitor_id, session_id from ${staged}
+        order by 2, 3, 4, 5
+        on conflict do nothing`,
+    );
   }
-  for (const [i, level] of STEP_LEVELS.entries()) {
-    for (const chunk of chunks(sortedValues(stepBuckets[i] ?? new Map()))) {
-      await tx.execute(
-        sql`${unnestInsert(level.table, [
-          ["account_id", "uuid", chunk.map((r) => r[0])],
-          ["funnel_id", "uuid", chunk.map((r) => r[1])],
-          ["step_id", "uuid", chunk.map((r) => r[2])],
-          ["bucket", "timestamptz", chunk.map((r) => iso(r[3]))],
-          ["visitor_id", "uuid", chunk.map((r) => r[4])],
-          ["session_id", "text", chunk.map((r) => r[5])],
-          ["first_entry_at", "timestamptz", chunk.map((r) => iso(r[6]))],
-        ])} on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
-          first_entry_at = least(${sql.raw(level.table)}.first_entry_at, excluded.first_entry_at)`,
-      );
-    }
+  for (const level of STEP_LEVELS) {
+    const t = sql.raw(level.table);
+    await tx.execute(
+      sql`insert into ${t} as t (account_id, funnel_id, step_id, bucket, visitor_id, session_id, first_entry_at)
+        select account_id, funnel_id, funnel_step_id, ${bucketOf(level.interval)}, visitor_id, session_id, min(created_at)
+        from ${staged} and event_type = 'step_entry' and funnel_step_id is not null
+        group by 1, 2, 3, 4, 5, 6
+        order by 2, 3, 4, 5, 6
+        on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
+          first_entry_at = least(t.first_entry_at, excluded.first_entry_at)`,
+    );
   }
-  await upsertSpans(tx, "agg_step_visitors", stepSpans, ["first_entry_at", "last_entry_at"]);
-  await upsertSpans(tx, "agg_converters", converters, ["first_conversion_at", "last_conversion_at"]);
-  await upsertSpans(tx, "agg_funnel_visitors", seen, ["first_seen_at", "last_seen_at"]);
+  await upsertSpans(tx, "agg_step_visitors", ["first_entry_at", "last_entry_at"], "step_entry");
+  await upsertSpans(tx, "agg_converters", ["first_conversion_at", "last_conversion_at"], "conversion");
+  await upsertSpans(tx, "agg_funnel_visitors", ["first_seen_at", "last_seen_at"], null);
   // A session whose source, device or browser changed (an earlier event arrived late) moves its
   // step visits to another segment: derive it again too.
-  for (const changed of await upsertSessions(tx, sortedValues(sessions))) {
+  for (const changed of await upsertSessions(tx)) {
     touched.set(`${changed.funnel_id}|${changed.session_id}`, {
       funnelId: changed.funnel_id,
       sessionId: changed.session_id,
@@ -261,194 +131,118 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   }
   // The rows every write adds to (per day) are summed here and written at the end (shared-rows.ts).
   const shared = new SharedRows();
-  countStepPaths(shared, await insertStepEvents(tx, stepEvents));
-  await insertConversions(tx, conversions, shared);
+  countStepPaths(shared, await insertStepEvents(tx));
+  await insertConversions(tx, shared);
   const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
   await linkActiveDays(tx, days.sorted(), converting, restepped, revisited, shared);
   await shared.write(tx);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
-  await upsertCounts(tx, counts);
+  await upsertCounts(tx);
 }
 
-/** Adds a batch's counts to the quarter-hour, hourly and daily count rows, in key order. */
-async function upsertCounts(tx: Database, counts: Map<string, CountRow>[]): Promise<void> {
-  const iso = (d: Date) => d.toISOString();
-  for (const [i, level] of COUNT_LEVELS.entries()) {
-    for (const chunk of chunks(sortedValues(counts[i] ?? new Map<string, CountRow>()))) {
-      await tx.execute(
-        sql`${unnestInsert(level.table, [
-          ["account_id", "uuid", chunk.map((r) => r.accountId)],
-          ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-          ["bucket", "timestamptz", chunk.map((r) => iso(r.bucket))],
-          ["event_type", "text", chunk.map((r) => r.eventType)],
-          ["step_id", "uuid", chunk.map((r) => r.stepId)],
-          ["conversion_type", "text", chunk.map((r) => r.conversionType)],
-          ["exit_outcome", "text", chunk.map((r) => r.exitOutcome)],
-          ["events", "int8", chunk.map((r) => String(r.events))],
-          ["value_cents", "int8", chunk.map((r) => String(r.valueCents))],
-        ])} on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
-          events = ${sql.raw(level.table)}.events + excluded.events,
-          value_cents = ${sql.raw(level.table)}.value_cents + excluded.value_cents`,
-      );
-    }
-  }
-}
-
-/** The first and last event time of a visitor (in a step, when `stepId` is set) in a funnel. */
-interface Span {
-  accountId: string;
-  funnelId: string;
-  stepId: string | undefined;
-  visitorId: string;
-  first: Date;
-  last: Date;
-}
-
-function widenSpan(spans: Map<string, Span>, e: RollupEvent, stepId?: string): void {
-  const key = [e.funnelId, stepId ?? "", e.visitorId].join("|");
-  const span = spans.get(key);
-  if (!span) {
-    spans.set(key, {
-      accountId: e.accountId,
-      funnelId: e.funnelId,
-      stepId,
-      visitorId: e.visitorId,
-      first: e.createdAt,
-      last: e.createdAt,
-    });
-    return;
-  }
-  if (e.createdAt < span.first) span.first = e.createdAt;
-  if (e.createdAt > span.last) span.last = e.createdAt;
-}
-
-/** Upserts spans into `table` (keyed by funnel, step when it has one, visitor): earliest first, latest last. */
-async function upsertSpans(
-  tx: Database,
-  table: "agg_funnel_visitors" | "agg_step_visitors" | "agg_converters",
-  spans: Map<string, Span>,
-  [first, last]: [string, string],
-): Promise<void> {
-  const byStep = table === "agg_step_visitors";
-  const t = sql.raw(table);
-  const [f, l] = [sql.raw(first), sql.raw(last)];
-  for (const chunk of chunks(sortedValues(spans))) {
-    const columns: UnnestColumn[] = [
-      ["account_id", "uuid", chunk.map((r) => r.accountId)],
-      ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-      ...(byStep ? [["step_id", "uuid", chunk.map((r) => r.stepId ?? null)] as UnnestColumn] : []),
-      ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-      [first, "timestamptz", chunk.map((r) => r.first.toISOString())],
-      [last, "timestamptz", chunk.map((r) => r.last.toISOString())],
-    ];
+/** Adds a write's counts to the quarter-hour, hourly and daily count rows, in key order. */
+async function upsertCounts(tx: Database): Promise<void> {
+  for (const level of COUNT_LEVELS) {
     await tx.execute(
-      sql`${unnestInsert(table, columns)} on conflict (funnel_id, ${sql.raw(byStep ? "step_id, " : "")}visitor_id)
-        do update set ${f} = least(${t}.${f}, excluded.${f}), ${l} = greatest(${t}.${l}, excluded.${l})`,
+      sql`insert into ${sql.raw(level.table)} as t
+          (account_id, funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome, events, value_cents)
+        select account_id, funnel_id, ${bucketOf(level.interval)}, event_type,
+          coalesce(funnel_step_id, ${NO_STEP}::uuid), coalesce(conversion_type, ''), coalesce(exit_outcome, ''),
+          count(*), coalesce(sum(value_cents), 0)
+        from ${staged}
+        group by 1, 2, 3, 4, 5, 6, 7
+        order by 2, 3, 4, 5, 6, 7
+        on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
+          events = t.events + excluded.events, value_cents = t.value_cents + excluded.value_cents`,
     );
-  }
-}
-
-function foldSession(sessions: Map<string, SessionRow>, e: RollupEvent): void {
-  const key = [e.funnelId, e.sessionId, e.visitorId].join("|");
-  let row = sessions.get(key);
-  if (!row) {
-    row = {
-      accountId: e.accountId,
-      funnelId: e.funnelId,
-      sessionId: e.sessionId,
-      visitorId: e.visitorId,
-      firstAt: e.createdAt,
-      firstEventId: e.eventId,
-      deviceType: e.deviceType ?? "desktop",
-      browser: e.browser ?? "Other",
-      utmAt: null,
-      utmEventId: null,
-      utmSource: null,
-      referrerAt: null,
-      referrerEventId: null,
-      referrerHost: null,
-    };
-    sessions.set(key, row);
-  } else if (earlier(e.createdAt, e.eventId, row.firstAt, row.firstEventId)) {
-    row.firstAt = e.createdAt;
-    row.firstEventId = e.eventId;
-    row.deviceType = e.deviceType ?? "desktop";
-    row.browser = e.browser ?? "Other";
-  }
-  if (e.utmSource) {
-    if (!row.utmAt || !row.utmEventId || earlier(e.createdAt, e.eventId, row.utmAt, row.utmEventId)) {
-      row.utmAt = e.createdAt;
-      row.utmEventId = e.eventId;
-      row.utmSource = e.utmSource;
-    }
-  }
-  const host = referrerHost(e.referrer);
-  if (host) {
-    if (
-      !row.referrerAt ||
-      !row.referrerEventId ||
-      earlier(e.createdAt, e.eventId, row.referrerAt, row.referrerEventId)
-    ) {
-      row.referrerAt = e.createdAt;
-      row.referrerEventId = e.eventId;
-      row.referrerHost = host;
-    }
   }
 }
 
 /**
- * Each attribute is replaced only by one from an earlier event (ties: the smaller event id). Returns
- * the sessions that existed and changed.
+ * First and last event time per visitor in `table` (per step entered, for agg_step_visitors), of
+ * the events of `eventType` (of any type when null): earliest first, latest last.
  */
-async function upsertSessions(
+async function upsertSpans(
   tx: Database,
-  rows: SessionRow[],
-): Promise<{ funnel_id: string; session_id: string }[]> {
-  const changed: { funnel_id: string; session_id: string }[] = [];
-  const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+  table: "agg_funnel_visitors" | "agg_step_visitors" | "agg_converters",
+  [first, last]: [string, string],
+  eventType: string | null,
+): Promise<void> {
+  const byStep = table === "agg_step_visitors";
+  const [f, l] = [sql.raw(first), sql.raw(last)];
+  const step = sql.raw(byStep ? "step_id, " : "");
+  await tx.execute(
+    sql`insert into ${sql.raw(table)} as t (account_id, funnel_id, ${step}visitor_id, ${f}, ${l})
+      select account_id, funnel_id, ${sql.raw(byStep ? "funnel_step_id, " : "")}visitor_id, min(created_at), max(created_at)
+      from ${staged}${eventType === null ? sql`` : sql` and event_type = ${eventType}`}${
+        byStep ? sql` and funnel_step_id is not null` : sql``
+      }
+      group by ${sql.raw(byStep ? "1, 2, 3, 4" : "1, 2, 3")}
+      order by ${sql.raw(byStep ? "2, 3, 4" : "2, 3")}
+      on conflict (funnel_id, ${step}visitor_id)
+      do update set ${f} = least(t.${f}, excluded.${f}), ${l} = greatest(t.${l}, excluded.${l})`,
+  );
+}
+
+/**
+ * Each session's first event's device and browser, and its earliest UTM source and referrer host
+ * (ties: the smaller event id). An attribute stored is replaced only by one from an earlier event.
+ * Returns the sessions that existed and changed.
+ */
+async function upsertSessions(tx: Database): Promise<{ funnel_id: string; session_id: string }[]> {
   const before = (at: string, id: string, thanAt: string, thanId: string) =>
-    sql.raw(`(excluded.${at}, excluded.${id}) < (agg_sessions.${thanAt}, agg_sessions.${thanId})`);
+    sql.raw(`(excluded.${at}, excluded.${id}) < (s.${thanAt}, s.${thanId})`);
   const takes = (at: string, id: string) =>
     sql.raw(
-      `excluded.${at} is not null and (agg_sessions.${at} is null or (excluded.${at}, excluded.${id}) < (agg_sessions.${at}, agg_sessions.${id}))`,
+      `excluded.${at} is not null and (s.${at} is null or (excluded.${at}, excluded.${id}) < (s.${at}, s.${id}))`,
     );
-  for (const chunk of chunks(rows)) {
-    const written = await queryRows<{ funnel_id: string; session_id: string; updated: boolean }>(
-      tx,
-      sql`${unnestInsert("agg_sessions", [
-        ["account_id", "uuid", chunk.map((r) => r.accountId)],
-        ["funnel_id", "uuid", chunk.map((r) => r.funnelId)],
-        ["session_id", "text", chunk.map((r) => r.sessionId)],
-        ["visitor_id", "uuid", chunk.map((r) => r.visitorId)],
-        ["first_at", "timestamptz", chunk.map((r) => iso(r.firstAt))],
-        ["first_event_id", "uuid", chunk.map((r) => r.firstEventId)],
-        ["device_type", "text", chunk.map((r) => r.deviceType)],
-        ["browser", "text", chunk.map((r) => r.browser)],
-        ["utm_at", "timestamptz", chunk.map((r) => iso(r.utmAt))],
-        ["utm_event_id", "uuid", chunk.map((r) => r.utmEventId)],
-        ["utm_source", "text", chunk.map((r) => r.utmSource)],
-        ["referrer_at", "timestamptz", chunk.map((r) => iso(r.referrerAt))],
-        ["referrer_event_id", "uuid", chunk.map((r) => r.referrerEventId)],
-        ["referrer_host", "text", chunk.map((r) => r.referrerHost)],
-      ])} on conflict (funnel_id, session_id, visitor_id) do update set
-        first_at = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.first_at else agg_sessions.first_at end,
-        first_event_id = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.first_event_id else agg_sessions.first_event_id end,
-        device_type = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.device_type else agg_sessions.device_type end,
-        browser = case when ${before("first_at", "first_event_id", "first_at", "first_event_id")} then excluded.browser else agg_sessions.browser end,
-        utm_at = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_at else agg_sessions.utm_at end,
-        utm_event_id = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_event_id else agg_sessions.utm_event_id end,
-        utm_source = case when ${takes("utm_at", "utm_event_id")} then excluded.utm_source else agg_sessions.utm_source end,
-        referrer_at = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_at else agg_sessions.referrer_at end,
-        referrer_event_id = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_event_id else agg_sessions.referrer_event_id end,
-        referrer_host = case when ${takes("referrer_at", "referrer_event_id")} then excluded.referrer_host else agg_sessions.referrer_host end
-      where ${before("first_at", "first_event_id", "first_at", "first_event_id")}
-        or ${takes("utm_at", "utm_event_id")} or ${takes("referrer_at", "referrer_event_id")}
+  const earlier = before("first_at", "first_event_id", "first_at", "first_event_id");
+  const utm = takes("utm_at", "utm_event_id");
+  const referrer = takes("referrer_at", "referrer_event_id");
+  // The same rules as funnel_rebuild_rollups(), host pattern included.
+  const rows = await queryRows<{ funnel_id: string; session_id: string; updated: boolean }>(
+    tx,
+    sql`insert into agg_sessions as s (account_id, funnel_id, session_id, visitor_id, first_at, first_event_id,
+        device_type, browser, utm_at, utm_event_id, utm_source, referrer_at, referrer_event_id, referrer_host)
+      select f.account_id, f.funnel_id, f.session_id, f.visitor_id, f.created_at, f.event_id,
+        coalesce(f.device_type, 'desktop'), coalesce(f.browser, 'Other'),
+        u.created_at, u.event_id, u.utm_source, r.created_at, r.event_id, r.host
+      from (
+        select distinct on (funnel_id, session_id, visitor_id) *
+        from ${staged}
+        order by funnel_id, session_id, visitor_id, created_at, event_id
+      ) f
+      left join (
+        select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id, utm_source
+        from ${staged} and utm_source <> ''
+        order by funnel_id, session_id, visitor_id, created_at, event_id
+      ) u using (funnel_id, session_id, visitor_id)
+      left join (
+        select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id, host
+        from (
+          select *, left(regexp_replace(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)')), '^www\\.', ''), 255) as host
+          from ${staged} and referrer is not null
+        ) h
+        where host <> ''
+        order by funnel_id, session_id, visitor_id, created_at, event_id
+      ) r using (funnel_id, session_id, visitor_id)
+      order by f.funnel_id, f.session_id, f.visitor_id
+      on conflict (funnel_id, session_id, visitor_id) do update set
+        first_at = case when ${earlier} then excluded.first_at else s.first_at end,
+        first_event_id = case when ${earlier} then excluded.first_event_id else s.first_event_id end,
+        device_type = case when ${earlier} then excluded.device_type else s.device_type end,
+        browser = case when ${earlier} then excluded.browser else s.browser end,
+        utm_at = case when ${utm} then excluded.utm_at else s.utm_at end,
+        utm_event_id = case when ${utm} then excluded.utm_event_id else s.utm_event_id end,
+        utm_source = case when ${utm} then excluded.utm_source else s.utm_source end,
+        referrer_at = case when ${referrer} then excluded.referrer_at else s.referrer_at end,
+        referrer_event_id = case when ${referrer} then excluded.referrer_event_id else s.referrer_event_id end,
+        referrer_host = case when ${referrer} then excluded.referrer_host else s.referrer_host end
+      where ${earlier} or ${utm} or ${referrer}
       returning funnel_id, session_id, xmax <> 0 as updated`,
-    );
-    for (const row of written) if (row.updated === true || String(row.updated) === "true") changed.push(row);
-  }
-  return changed;
+  );
+  return rows.filter((row) => row.updated === true || String(row.updated) === "true");
 }
 
 interface StepPathRow {
@@ -463,31 +257,21 @@ interface StepPathRow {
 }
 
 /** Stores the step events; returns those stored (an event already there is not counted again). */
-async function insertStepEvents(tx: Database, events: RollupEvent[]): Promise<StepPathRow[]> {
-  const stored: StepPathRow[] = [];
-  for (const chunk of chunks(events)) {
-    const rows = await queryRows<StepPathRow>(
-      tx,
-      sql`${unnestInsert("agg_step_events", [
-        ["account_id", "uuid", chunk.map((e) => e.accountId)],
-        ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
-        ["session_id", "text", chunk.map((e) => e.sessionId)],
-        ["visitor_id", "uuid", chunk.map((e) => e.visitorId)],
-        ["step_id", "uuid", chunk.map((e) => e.funnelStepId ?? null)],
-        ["event_id", "uuid", chunk.map((e) => e.eventId)],
-        ["at", "timestamptz", chunk.map((e) => e.createdAt.toISOString())],
-        ["kind", "text", chunk.map((e) => (e.eventType === "step_entry" ? "entry" : "exit"))],
-        ["previous_step_id", "uuid", chunk.map((e) => e.previousStepId ?? null)],
-        ["next_step_id", "uuid", chunk.map((e) => e.nextStepId ?? null)],
-        ["exit_outcome", "text", chunk.map((e) => e.exitOutcome ?? null)],
-        ["reason", "text", chunk.map((e) => (e.eventType === "step_exit" ? reasonOf(e.metadata) : null))],
-      ])} on conflict do nothing
+async function insertStepEvents(tx: Database): Promise<StepPathRow[]> {
+  return queryRows<StepPathRow>(
+    tx,
+    sql`insert into agg_step_events (account_id, funnel_id, session_id, visitor_id, step_id, event_id, at, kind,
+        previous_step_id, next_step_id, exit_outcome, reason)
+      select account_id, funnel_id, session_id, visitor_id, funnel_step_id, event_id, created_at,
+        case event_type when 'step_entry' then 'entry' else 'exit' end, previous_step_id, next_step_id, exit_outcome,
+        case when event_type = 'step_exit' and jsonb_typeof(metadata -> 'reason') = 'string'
+          and metadata ->> 'reason' <> '' then left(metadata ->> 'reason', 100) end
+      from ${staged} and event_type in ('step_entry', 'step_exit') and funnel_step_id is not null
+      order by account_id, event_id
+      on conflict do nothing
       returning account_id, funnel_id, step_id, at, kind,
         case kind when 'entry' then previous_step_id else next_step_id end as other_step_id, exit_outcome, reason`,
-    );
-    stored.push(...rows);
-  }
-  return stored;
+  );
 }
 
 /** agg_step_paths_daily: the stored step events counted per step, day, kind, path, outcome, reason. */
@@ -510,30 +294,20 @@ function countStepPaths(shared: SharedRows, rows: StepPathRow[]): void {
  * Conversions and refunds, and the conversions' sessions' figures (agg_converting_sessions); the
  * refunds and the orders' products stored go to the daily rows at the end (SharedRows).
  */
-async function insertConversions(tx: Database, events: RollupEvent[], shared: SharedRows): Promise<void> {
-  for (const chunk of chunks(events)) {
-    const stored = await queryRows<{ funnel_id: string; event_id: string }>(
-      tx,
-      sql`with stored as (${unnestInsert("agg_conversions", [
-        ["account_id", "uuid", chunk.map((e) => e.accountId)],
-        ["funnel_id", "uuid", chunk.map((e) => e.funnelId)],
-        ["event_id", "uuid", chunk.map((e) => e.eventId)],
-        ["session_id", "text", chunk.map((e) => e.sessionId)],
-        ["visitor_id", "uuid", chunk.map((e) => e.visitorId)],
-        ["at", "timestamptz", chunk.map((e) => e.createdAt.toISOString())],
-        ["kind", "text", chunk.map((e) => e.eventType)],
-        ["conversion_type", "text", chunk.map((e) => e.conversionType ?? null)],
-        ["value_cents", "int4", chunk.map((e) => (e.valueCents == null ? null : String(e.valueCents)))],
-        ["order_id", "text", chunk.map((e) => e.orderId ?? null)],
-        [
-          "products",
-          "jsonb",
-          chunk.map((e) => {
-            const products = productsOf(e);
-            return products === null ? null : JSON.stringify(products);
-          }),
-        ],
-      ])} on conflict do nothing returning *),
+async function insertConversions(tx: Database, shared: SharedRows): Promise<void> {
+  const stored = await queryRows<{ funnel_id: string; event_id: string }>(
+    tx,
+    sql`with stored as (
+        insert into agg_conversions (account_id, funnel_id, event_id, session_id, visitor_id, at, kind,
+          conversion_type, value_cents, order_id, products)
+        select account_id, funnel_id, event_id, session_id, visitor_id, created_at, event_type, conversion_type,
+          value_cents, order_id,
+          case when event_type = 'conversion' and value_cents > 0 and jsonb_typeof(metadata -> 'products') = 'array'
+            then metadata -> 'products' end
+        from ${staged} and event_type in ('conversion', 'refund')
+        order by funnel_id, event_id
+        on conflict do nothing returning *
+      ),
       sessions as (
         insert into agg_converting_sessions as a
         select min(account_id::text)::uuid, funnel_id, session_id, visitor_id, min(at), max(at), count(*),
@@ -546,9 +320,8 @@ async function insertConversions(tx: Database, events: RollupEvent[], shared: Sh
           conversions = a.conversions + excluded.conversions, value_cents = a.value_cents + excluded.value_cents
       )
       select funnel_id, event_id from stored where kind = 'refund' or products is not null`,
-    );
-    for (const row of stored) shared.addOrderSource(row.funnel_id, row.event_id);
-  }
+  );
+  for (const row of stored) shared.addOrderSource(row.funnel_id, row.event_id);
 }
 
 // ---------------------------------------------------------------------------------------------
