@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
-import { ActiveDays, CONVERTER_OF_TYPE, linkActiveDays, UNIT } from "./day-links";
+import { ActiveDays, CONVERTER_OF_TYPE, IS_CONVERSION, linkActiveDays, UNIT } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues, unnestInsert } from "./unnest";
@@ -665,7 +665,7 @@ async function attributeConversions(
       from agg_conversions c
       join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
         on c.funnel_id = k.funnel_id and c.session_id = k.session_id
-      where c.kind = 'conversion'`,
+      where ${IS_CONVERSION}`,
   );
   const entries = new Map<string, { at: number; id: string; step: string }[]>();
   for (const e of stepEvents) {
