@@ -48,8 +48,6 @@ export const CONVERTER_OF_TYPE: Record<string, UnitKind> = {
   custom: UNIT.customConverter,
 };
 
-const DAY_MS = 86_400_000;
-
 /**
  * `c.kind = 'conversion'` for the ingest's reads of a few visitors' or sessions' rows of
  * agg_conversions, written so that no index can use it: the index on (funnel, kind, time) must not
@@ -71,34 +69,31 @@ interface ActiveDay {
   day: Date;
 }
 
-/** The (unit, day) pairs of a batch, each once. */
-export class ActiveDays {
-  private readonly days = new Map<string, ActiveDay>();
-
-  add(
-    event: { accountId: string; funnelId: string; createdAt: Date },
-    kind: UnitKind,
-    id: string,
-    step = NO_STEP,
-  ) {
-    const day = new Date(Math.floor(event.createdAt.getTime() / DAY_MS) * DAY_MS);
-    // As the database writes a uuid, so that keys here and there agree; a session id is any text.
-    const funnelId = event.funnelId.toLowerCase();
-    const stepId = step.toLowerCase();
-    const unit = kind === UNIT.session ? id : id.toLowerCase();
-    const key = dayKey(funnelId, unit, kind, stepId, day.toISOString());
-    if (!this.days.has(key)) {
-      this.days.set(key, { accountId: event.accountId, funnelId, kind, stepId, unit, day });
-    }
-  }
-
-  sorted(): ActiveDay[] {
-    return sortedValues(this.days);
-  }
-}
-
-function dayKey(funnelId: string, unit: string, kind: number, stepId: string, day: string): string {
-  return [funnelId, unit, kind, stepId, day].join("|");
+/**
+ * The (unit, kind, step) an event makes active on its day, as SQL over `events` (rows of the
+ * events table's shape): a visitor with any event, a session, a visitor entering a step, a
+ * converting visitor, and one converting with a conversion of each type.
+ */
+function unitsOf(events: SQL): SQL {
+  const ofType = Object.entries(CONVERTER_OF_TYPE)
+    .map(([type, kind]) => `when '${type}' then ${kind}`)
+    .join(" ");
+  const types = Object.keys(CONVERTER_OF_TYPE)
+    .map((type) => `'${type}'`)
+    .join(", ");
+  return sql`select account_id, funnel_id, u.unit, u.kind, u.step_id,
+      date_bin('1 day', created_at, timestamptz '1970-01-01 00:00:00+00') as bucket
+    from ${events}
+    cross join lateral (
+      select visitor_id::text, ${sql.raw(String(UNIT.visitor))}, ${NO_STEP}::uuid
+      union all select session_id, ${sql.raw(String(UNIT.session))}, ${NO_STEP}::uuid
+      union all select visitor_id::text, ${sql.raw(String(UNIT.stepVisitor))}, funnel_step_id
+        where event_type = 'step_entry' and funnel_step_id is not null
+      union all select visitor_id::text, ${sql.raw(String(UNIT.converter))}, ${NO_STEP}::uuid
+        where event_type = 'conversion'
+      union all select visitor_id::text, case conversion_type ${sql.raw(ofType)} end, ${NO_STEP}::uuid
+        where event_type = 'conversion' and conversion_type in (${sql.raw(types)})
+    ) as u(unit, kind, step_id)`;
 }
 
 /**
@@ -108,43 +103,39 @@ function dayKey(funnelId: string, unit: string, kind: number, stepId: string, da
  */
 export async function linkActiveDays(
   tx: Database,
-  days: ActiveDay[],
+  events: SQL,
   converting: Map<string, { funnelId: string; visitorId: string }>,
   restepped: Map<string, { funnelId: string; visitorId: string }> = new Map(),
   revisited: Map<string, { funnelId: string; visitorId: string }>,
   shared: SharedRows,
 ): Promise<void> {
-  const fresh: ActiveDay[] = [];
-  for (const chunk of chunks(days)) {
-    const rows = await queryRows<{
+  // The events' days, in key order (the order every write locks them in); those new come back.
+  const fresh = (
+    await queryRows<{
+      account_id: string;
       funnel_id: string;
       unit: string;
-      kind: number;
+      kind: number | string;
       step_id: string;
-      day: string;
+      bucket: Date | string;
     }>(
       tx,
       sql`insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
-        select account_id, funnel_id, unit, kind, step_id, bucket
-        from unnest(${sql.param(chunk.map((d) => d.accountId))}::text[]::uuid[],
-          ${sql.param(chunk.map((d) => d.funnelId))}::text[]::uuid[],
-          ${sql.param(chunk.map((d) => d.unit))}::text[],
-          ${sql.param(chunk.map((d) => String(d.kind)))}::text[]::int2[],
-          ${sql.param(chunk.map((d) => d.stepId))}::text[]::uuid[],
-          ${sql.param(chunk.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
-          as u(account_id, funnel_id, unit, kind, step_id, bucket)
+        select distinct account_id, funnel_id, unit, kind, step_id, bucket from (${unitsOf(events)}) as d
+        order by 2, 3, 4, 5, 6
         on conflict do nothing
-        returning funnel_id, unit, kind, step_id,
-          to_char(bucket at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as day`,
-    );
-    const byKey = new Map(
-      chunk.map((d) => [dayKey(d.funnelId, d.unit, d.kind, d.stepId, d.day.toISOString()), d]),
-    );
-    for (const row of rows) {
-      const day = byKey.get(dayKey(row.funnel_id, row.unit, Number(row.kind), row.step_id, row.day));
-      if (day) fresh.push(day);
-    }
-  }
+        returning account_id, funnel_id, unit, kind, step_id, bucket`,
+    )
+  ).map(
+    (r): ActiveDay => ({
+      accountId: r.account_id,
+      funnelId: r.funnel_id,
+      unit: r.unit,
+      kind: Number(r.kind) as UnitKind,
+      stepId: r.step_id,
+      day: new Date(r.bucket),
+    }),
+  );
   const visitors = sortedValues(converting);
   const stepConverters = sortedValues(restepped);
   const segmentVisitors = sortedValues(revisited);

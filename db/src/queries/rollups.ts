@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
-import { ActiveDays, CONVERTER_OF_TYPE, IS_CONVERSION, linkActiveDays, UNIT } from "./day-links";
+import { IS_CONVERSION, linkActiveDays } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues, unnestInsert } from "./unnest";
@@ -67,7 +67,6 @@ const STEP_LEVELS = [
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
   const touched = new Map<string, { funnelId: string; sessionId: string }>();
-  const days = new ActiveDays();
   // Visitors whose conversion days in steps may change (agg_step_converted).
   const converting = new Map<string, { funnelId: string; visitorId: string }>();
   const convertingVisitor = (e: RollupEvent) =>
@@ -79,20 +78,11 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
 
   for (const e of events) {
-    days.add(e, UNIT.visitor, e.visitorId);
-    days.add(e, UNIT.session, e.sessionId);
-    const step = e.funnelStepId;
-    if (step && (e.eventType === "step_entry" || e.eventType === "step_exit")) {
+    if (e.funnelStepId && (e.eventType === "step_entry" || e.eventType === "step_exit")) {
       touch(e);
-      if (e.eventType === "step_entry") {
-        days.add(e, UNIT.stepVisitor, e.visitorId, step);
-        convertingVisitor(e);
-      }
+      if (e.eventType === "step_entry") convertingVisitor(e);
     }
     if (e.eventType === "conversion") {
-      days.add(e, UNIT.converter, e.visitorId);
-      const ofType = e.conversionType ? CONVERTER_OF_TYPE[e.conversionType] : undefined;
-      if (ofType !== undefined) days.add(e, ofType, e.visitorId);
       convertingVisitor(e);
       touch(e);
     }
@@ -134,7 +124,14 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   countStepPaths(shared, await insertStepEvents(tx));
   await insertConversions(tx, shared);
   const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
-  await linkActiveDays(tx, days.sorted(), converting, restepped, revisited, shared);
+  await linkActiveDays(
+    tx,
+    sql.raw(`(select * from ${STAGED} where not is_bot) as e`),
+    converting,
+    restepped,
+    revisited,
+    shared,
+  );
   await shared.write(tx);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
