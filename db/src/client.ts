@@ -138,11 +138,6 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
       // forked per query cost more than they save on these index scans of a few thousand rows
       // (measured at 10 M events: 116 ms with a Gather against 43 ms without, for one of them).
       max_parallel_workers_per_gather: "0",
-      // Every statement planned for its own values and the tables' sizes now. A generic plan,
-      // cached once a statement ran five times, keeps the join it chose while a rollup table was
-      // nearly empty: seen on a fresh database, one ingest statement went from 5 ms to 450 ms a
-      // write (a scan of the whole table per visitor) until the next ANALYZE.
-      plan_cache_mode: "force_custom_plan",
     },
   });
   const db: Database = drizzlePostgres({
