@@ -538,6 +538,41 @@ describe("writeBatch", () => {
     }
   });
 
+  it("adds only the new events of a write that repeats stored ones, to the events and the rollups", async () => {
+    // Staged, then the ones already stored are taken out before the events and rollups are written.
+    const events = Array.from({ length: 1_600 }, () => makeEvent(rng.pick([funnelA1, funnelB])));
+    const write = (handle: DatabaseHandle, accepted: AcceptedEvent[], n: number) =>
+      writeBatch(
+        handle.db,
+        { source: "import", accountId: null, accepted, rejected: [] },
+        { batchId: `00000000-0000-4000-8000-00000000000${n}`, receivedAt },
+      );
+    const copied = await createTestDatabase();
+    const inserted = await createTestPglite();
+    try {
+      await inserted.db.execute(sql`set time zone 'UTC'`);
+      for (const handle of [copied.handle, inserted]) {
+        await seedCatalog(handle);
+        expect((await write(handle, events.slice(0, 800), 1)).inserted).toBe(800);
+        // 1,200 events, 400 of them stored: COPY on TimescaleDB, inserts on PGlite.
+        const repeated = await write(handle, events.slice(400), 2);
+        expect(repeated).toMatchObject({ inserted: 800, duplicates: 400 });
+        const [stored] = await queryRows<{ n: number }>(
+          handle.db,
+          sql`select count(*)::int as n, count(distinct event_id)::int as ids from analytics_events`,
+        );
+        expect(stored).toMatchObject({ n: 1_600, ids: 1_600 });
+        const incremental = await rollupSnapshot(handle);
+        await handle.db.execute(sql`select funnel_rebuild_rollups()`);
+        expect(await rollupSnapshot(handle)).toEqual(incremental);
+      }
+      expect(await snapshot(inserted)).toEqual(await snapshot(copied.handle));
+    } finally {
+      await copied.drop();
+      await inserted.close();
+    }
+  });
+
   it("creates a missing monthly partition on native partitioning and retries", async () => {
     const event = { ...makeEvent(funnelA1), occurred_at: "2020-01-01T00:00:00.000Z" };
     const result = await writeBatch(
