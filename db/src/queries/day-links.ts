@@ -319,125 +319,84 @@ async function deriveVisitorDays(
   if (visitors.length === 0) return;
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
     ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
-  type Row = { account_id: string; funnel_id: string; unit: string; step_id: string; day: string };
-  const [want, have] = await Promise.all([
-    queryRows<Row>(
-      tx,
-      kind === UNIT.stepConverter
-        ? sql`select min(c.account_id::text) as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
-            ${isoDay("date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00')")} as day
-          from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
-          where ${IS_CONVERSION} and c.step_id is not null
-          group by c.funnel_id, c.visitor_id, c.step_id, 5`
-        : sql`select min(s.account_id::text) as account_id, s.funnel_id, s.visitor_id::text as unit,
-            ${segmentKey("s.step_id", "d.dimension", "d.value")} as step_id,
-            ${isoDay("date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00')")} as day
-          from ${v} join agg_step_visits s on s.funnel_id = v.funnel_id and s.visitor_id = v.visitor_id
-          cross join lateral (values ('source', s.source), ('device', s.device_type::text), ('browser', s.browser::text))
-            as d(dimension, value)
-          group by s.funnel_id, s.visitor_id, 4, 5`,
-    ),
-    queryRows<Row>(
-      tx,
-      sql`select a.account_id, a.funnel_id, a.unit, a.step_id, ${isoDay("a.bucket")} as day
+  const want =
+    kind === UNIT.stepConverter
+      ? sql`select min(c.account_id::text)::uuid as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
+          date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00') as bucket
+        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+        where ${IS_CONVERSION} and c.step_id is not null
+        group by c.funnel_id, c.visitor_id, c.step_id, 5`
+      : sql`select min(s.account_id::text)::uuid as account_id, s.funnel_id, s.visitor_id::text as unit,
+          ${segmentKey("s.step_id", "d.dimension", "d.value")} as step_id,
+          date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00') as bucket
+        from ${v} join agg_step_visits s on s.funnel_id = v.funnel_id and s.visitor_id = v.visitor_id
+        cross join lateral (values ('source', s.source), ('device', s.device_type::text), ('browser', s.browser::text))
+          as d(dimension, value)
+        group by s.funnel_id, s.visitor_id, 4, 5`;
+  // The days each unit should have (want) against those it has (have): the missing ones are
+  // added, the extra ones deleted, and the links move from the old sequence of days to the new
+  // one. Only the links' changes come back.
+  const changes = await queryRows<{
+    account_id: string;
+    funnel_id: string;
+    step_id: string;
+    bucket: string;
+    prev_bucket: string;
+    units: string | number;
+  }>(
+    tx,
+    sql`with want as (${want}),
+      have as (
+        select a.account_id, a.funnel_id, a.unit, a.step_id, a.bucket
         from ${v} join agg_active_days a on a.funnel_id = v.funnel_id and a.unit = v.visitor_id::text
-          and a.kind = ${kind}`,
-    ),
-  ]);
-  type Unit = {
-    accountId: string;
-    funnelId: string;
-    unit: string;
-    stepId: string;
-    want: Set<string>;
-    have: Set<string>;
-  };
-  const units = new Map<string, Unit>();
-  const unitOf = (r: Row) => {
-    const key = [r.funnel_id, r.unit, r.step_id].join("|");
-    const u = units.get(key) ?? {
-      accountId: r.account_id,
-      funnelId: r.funnel_id,
-      unit: r.unit,
-      stepId: r.step_id,
-      want: new Set<string>(),
-      have: new Set<string>(),
-    };
-    units.set(key, u);
-    return u;
-  };
-  for (const r of want) unitOf(r).want.add(r.day);
-  for (const r of have) unitOf(r).have.add(r.day);
-  const added: ActiveDay[] = [];
-  const removed: ActiveDay[] = [];
-  const links = new Map<
-    string,
-    { accountId: string; funnelId: string; stepId: string; bucket: string; prev: string; units: number }
-  >();
-  const link = (u: Unit, days: Set<string>, sign: number) => {
-    let prev = "-infinity";
-    for (const bucket of [...days].sort()) {
-      const key = [u.funnelId, u.stepId, bucket, prev].join("|");
-      const l = links.get(key) ?? {
-        accountId: u.accountId,
-        funnelId: u.funnelId,
-        stepId: u.stepId,
-        bucket,
-        prev,
-        units: 0,
-      };
-      l.units += sign;
-      links.set(key, l);
-      prev = bucket;
-    }
-  };
-  for (const u of units.values()) {
-    const gone = [...u.have].filter((d) => !u.want.has(d));
-    const come = [...u.want].filter((d) => !u.have.has(d));
-    if (gone.length === 0 && come.length === 0) continue;
-    const day = (d: string): ActiveDay => ({
-      accountId: u.accountId,
-      funnelId: u.funnelId,
-      kind,
-      stepId: u.stepId,
-      unit: u.unit,
-      day: new Date(d),
-    });
-    removed.push(...gone.map(day));
-    added.push(...come.map(day));
-    link(u, u.want, 1);
-    link(u, u.have, -1);
-  }
-  const days = (rows: ActiveDay[]) => sql`unnest(${sql.param(rows.map((d) => d.accountId))}::text[]::uuid[],
-    ${sql.param(rows.map((d) => d.funnelId))}::text[]::uuid[], ${sql.param(rows.map((d) => d.unit))}::text[],
-    ${sql.param(rows.map((d) => d.stepId))}::text[]::uuid[],
-    ${sql.param(rows.map((d) => d.day.toISOString()))}::text[]::timestamptz[])
-    as d(account_id, funnel_id, unit, step_id, bucket)`;
-  if (removed.length > 0) {
-    await tx.execute(
-      sql`delete from agg_active_days a using ${days(removed)}
-        where a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${kind}
-          and a.step_id = d.step_id and a.bucket = d.bucket`,
-    );
-  }
-  if (added.length > 0) {
-    await tx.execute(
-      sql`insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
-        select account_id, funnel_id, unit, ${kind}::int2, step_id, bucket from ${days(added)}
-        order by funnel_id, unit, step_id, bucket`,
-    );
-  }
-  for (const l of links.values()) {
+          and a.kind = ${kind}
+      ),
+      diff as (
+        select funnel_id, unit, step_id, bucket, coalesce(w.account_id, h.account_id) as account_id,
+          h.account_id is null as came
+        from want w full join have h using (funnel_id, unit, step_id, bucket)
+        where w.account_id is null or h.account_id is null
+      ),
+      gone as (
+        delete from agg_active_days a using diff d
+        where not d.came and a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${kind}
+          and a.step_id = d.step_id and a.bucket = d.bucket
+      ),
+      come as (
+        insert into agg_active_days (account_id, funnel_id, unit, kind, step_id, bucket)
+        select account_id, funnel_id, unit, ${kind}::int2, step_id, bucket from diff where came
+        order by funnel_id, unit, step_id, bucket
+      ),
+      -- A unit whose days did not change adds and takes off the same links: they sum to nothing.
+      links as (
+        select account_id, funnel_id, step_id, bucket,
+          coalesce(lag(bucket) over o, '-infinity') as prev_bucket, 1 as delta
+        from want
+        window o as (partition by funnel_id, unit, step_id order by bucket)
+        union all
+        select account_id, funnel_id, step_id, bucket,
+          coalesce(lag(bucket) over o, '-infinity') as prev_bucket, -1 as delta
+        from have
+        window o as (partition by funnel_id, unit, step_id order by bucket)
+      )
+      select account_id, funnel_id, step_id, ${isoDay("bucket")} as bucket,
+        case when prev_bucket = '-infinity' then '-infinity' else ${isoDay("prev_bucket")} end as prev_bucket,
+        sum(delta) as units
+      from links
+      group by account_id, funnel_id, step_id, bucket, prev_bucket
+      having sum(delta) <> 0`,
+  );
+  for (const c of changes) {
     shared.addDayLink(
       {
-        accountId: l.accountId,
-        funnelId: l.funnelId,
+        accountId: c.account_id,
+        funnelId: c.funnel_id,
         kind,
-        stepId: l.stepId,
-        bucket: l.bucket,
-        prev: l.prev,
+        stepId: c.step_id,
+        bucket: c.bucket,
+        prev: c.prev_bucket,
       },
-      l.units,
+      Number(c.units),
     );
   }
 }
