@@ -3,7 +3,7 @@ import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
 import type { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
-import { chunks, sortedValues } from "./unnest";
+import { sortedValues } from "./unnest";
 
 /**
  * Days seen and their links (schema/aggregates.ts: agg_active_days, agg_day_links), kept from each
@@ -239,67 +239,75 @@ async function deriveConverted(
   const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
     ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
   const epoch = sql`timestamptz '1970-01-01 00:00:00+00'`;
-  const rows = await queryRows<{
+  type Counted = {
     account_id: string;
     funnel_id: string;
-    visitor_id: string;
     step_id: string;
     /** As text, which 'infinity' also is. */
     bucket: string;
     next_bucket: string;
     entry_bucket: string;
-  }>(
-    tx,
-    sql`with d as (
-        select c.account_id, c.funnel_id, c.visitor_id, date_bin('1 day', c.at, ${epoch}) as day, max(c.at) as last_at
-        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
-        where ${IS_CONVERSION}
-        group by 1, 2, 3, 4
-      ),
-      c as (
-        select d.*, coalesce(lead(day) over (partition by funnel_id, visitor_id order by day), 'infinity') as next_day
-        from d
-      )
-      select c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day::text as bucket, c.next_day::text as next_bucket,
-        date_bin('1 day', max(s.entry_at), ${epoch})::text as entry_bucket
-      from c join agg_step_visits s
-        on s.funnel_id = c.funnel_id and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
-      group by c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day, c.next_day`,
+    visitors: string | number;
+  };
+  // The visitors' rows go, then come again as derived now; their counts (agg_step_converted_days)
+  // move from the old rows to the new ones at the end of the write (SharedRows).
+  const count = (rows: Counted[], sign: number) => {
+    for (const r of rows) {
+      shared.addConvertedDay(
+        {
+          accountId: r.account_id,
+          funnelId: r.funnel_id,
+          stepId: r.step_id,
+          bucket: r.bucket,
+          nextBucket: r.next_bucket,
+          entryBucket: r.entry_bucket,
+        },
+        sign * Number(r.visitors),
+      );
+    }
+  };
+  const perDay = sql.raw(`select account_id, funnel_id, step_id, bucket::text as bucket,
+      next_bucket::text as next_bucket, entry_bucket::text as entry_bucket, count(*) as visitors`);
+  count(
+    await queryRows<Counted>(
+      tx,
+      sql`with old as (
+          delete from agg_step_converted t using ${v}
+          where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
+          returning t.*
+        )
+        ${perDay} from old group by 1, 2, 3, 4, 5, 6`,
+    ),
+    -1,
   );
-  const old = await queryRows<(typeof rows)[number]>(
-    tx,
-    sql`delete from agg_step_converted t using ${v}
-      where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
-      returning t.account_id, t.funnel_id, t.visitor_id, t.step_id, t.bucket::text as bucket,
-        t.next_bucket::text as next_bucket, t.entry_bucket::text as entry_bucket`,
+  count(
+    await queryRows<Counted>(
+      tx,
+      sql`with d as (
+          select c.account_id, c.funnel_id, c.visitor_id, date_bin('1 day', c.at, ${epoch}) as day, max(c.at) as last_at
+          from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+          where ${IS_CONVERSION}
+          group by 1, 2, 3, 4
+        ),
+        c as (
+          select d.*, coalesce(lead(day) over (partition by funnel_id, visitor_id order by day), 'infinity') as next_day
+          from d
+        ),
+        derived as (
+          select c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day as bucket, c.next_day as next_bucket,
+            date_bin('1 day', max(s.entry_at), ${epoch}) as entry_bucket
+          from c join agg_step_visits s
+            on s.funnel_id = c.funnel_id and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
+          group by c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day, c.next_day
+        ),
+        stored as (
+          insert into agg_step_converted (account_id, funnel_id, visitor_id, step_id, bucket, next_bucket, entry_bucket)
+          select * from derived order by funnel_id, visitor_id, step_id, bucket
+        )
+        ${perDay} from derived group by 1, 2, 3, 4, 5, 6`,
+    ),
+    1,
   );
-  // Their counts (agg_step_converted_days) move from the old rows to the new ones, at the end.
-  const count = (r: (typeof rows)[number], sign: number) =>
-    shared.addConvertedDay(
-      {
-        accountId: r.account_id,
-        funnelId: r.funnel_id,
-        stepId: r.step_id,
-        bucket: r.bucket,
-        nextBucket: r.next_bucket,
-        entryBucket: r.entry_bucket,
-      },
-      sign,
-    );
-  for (const r of rows) count(r, 1);
-  for (const r of old) count(r, -1);
-  for (const chunk of chunks(rows)) {
-    await tx.execute(
-      sql`insert into agg_step_converted (account_id, funnel_id, visitor_id, step_id, bucket, next_bucket, entry_bucket)
-        select * from unnest(${sql.param(chunk.map((r) => r.account_id))}::text[]::uuid[],
-          ${sql.param(chunk.map((r) => r.funnel_id))}::text[]::uuid[],
-          ${sql.param(chunk.map((r) => r.visitor_id))}::text[]::uuid[],
-          ${sql.param(chunk.map((r) => r.step_id))}::text[]::uuid[],
-          ${sql.param(chunk.map((r) => r.bucket))}::text[]::timestamptz[],
-          ${sql.param(chunk.map((r) => r.next_bucket))}::text[]::timestamptz[],
-          ${sql.param(chunk.map((r) => r.entry_bucket))}::text[]::timestamptz[])`,
-    );
-  }
 }
 
 /**
