@@ -1,10 +1,10 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
 import { IS_CONVERSION, linkActiveDays } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
-import { chunks, sortedValues, unnestInsert } from "./unnest";
+import { chunks, sortedValues } from "./unnest";
 
 /**
  * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
@@ -327,67 +327,18 @@ async function insertConversions(tx: Database, shared: SharedRows): Promise<void
 /** First key of the per-session advisory locks: keeps them apart from other advisory locks. */
 const LOCK_NAMESPACE = 0x46554e4c;
 
-interface StoredStepEvent {
-  funnel_id: string;
-  session_id: string;
-  visitor_id: string;
-  account_id: string;
-  step_id: string;
-  event_id: string;
-  at: Date | string;
-  kind: "entry" | "exit";
-  exit_outcome: string | null;
-}
-
-export interface StepVisit {
+/** A session's step visit as derived, with its session's segment (source, device, browser). */
+interface SegmentedVisit {
   accountId: string;
   funnelId: string;
-  sessionId: string;
   visitorId: string;
   stepId: string;
-  entryEventId: string;
   entryAt: Date;
-  exitAt: Date | null;
   exitOutcome: string | null;
   durationMs: number | null;
-}
-
-/** Visits of one session's step events (docs/metrics.md, "Step visits"). */
-export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
-  const byStep = new Map<string, { e: StoredStepEvent; at: Date }[]>();
-  for (const e of events) {
-    const key = `${e.funnel_id}|${e.session_id}|${e.step_id}`;
-    const list = byStep.get(key) ?? [];
-    list.push({ e, at: new Date(e.at) });
-    byStep.set(key, list);
-  }
-  const visits: StepVisit[] = [];
-  for (const list of byStep.values()) {
-    list.sort(
-      (a, b) =>
-        a.at.getTime() - b.at.getTime() ||
-        (a.e.kind < b.e.kind ? -1 : a.e.kind > b.e.kind ? 1 : 0) ||
-        (a.e.event_id < b.e.event_id ? -1 : a.e.event_id > b.e.event_id ? 1 : 0),
-    );
-    list.forEach(({ e, at }, i) => {
-      if (e.kind !== "entry") return;
-      const next = list[i + 1];
-      const exited = next?.e.kind === "exit";
-      visits.push({
-        accountId: e.account_id,
-        funnelId: e.funnel_id,
-        sessionId: e.session_id,
-        visitorId: e.visitor_id,
-        stepId: e.step_id,
-        entryEventId: e.event_id,
-        entryAt: at,
-        exitAt: exited ? next.at : null,
-        exitOutcome: exited ? next.e.exit_outcome : null,
-        durationMs: exited ? next.at.getTime() - at.getTime() : null,
-      });
-    });
-  }
-  return visits;
+  source: string;
+  deviceType: string;
+  browser: string;
 }
 
 /**
@@ -396,6 +347,10 @@ export function stepVisitsOf(events: StoredStepEvent[]): StepVisit[] {
  * turns, and the later one reads what the earlier one committed. Returns the visitors whose
  * conversions got or changed their step (their step-converter days are derived again under their
  * locks, day-links.ts).
+ *
+ * The visits are derived by the database, by the rule of funnel_rebuild_rollups() (docs/metrics.md,
+ * "Step visits"): each entry of a step in a session, closed by the step's next event when that is
+ * an exit (events in time, kind and id order).
  */
 async function deriveSessions(
   tx: Database,
@@ -414,115 +369,96 @@ async function deriveSessions(
     keys.map((k) => `${k.funnelId}|${k.sessionId}`),
   );
   for (const chunk of chunks(keys)) {
-    const funnelIds = sql.param(chunk.map((k) => k.funnelId));
-    const sessionIds = sql.param(chunk.map((k) => k.sessionId));
-    const stored = await queryRows<StoredStepEvent>(
-      tx,
-      sql`select s.funnel_id, s.session_id, s.visitor_id, s.account_id, s.step_id, s.event_id, s.at, s.kind, s.exit_outcome
-        from agg_step_events s
-        join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
-          on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
-    );
+    const k = sql`unnest(${sql.param(chunk.map((x) => x.funnelId))}::text[]::uuid[],
+      ${sql.param(chunk.map((x) => x.sessionId))}::text[]) as k(funnel_id, session_id)`;
     const removed = await queryRows<RemovedVisit>(
       tx,
-      sql`delete from agg_step_visits v
-        using unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
+      sql`delete from agg_step_visits v using ${k}
         where v.funnel_id = k.funnel_id and v.session_id = k.session_id
         returning v.account_id, v.funnel_id, v.visitor_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
           v.source, v.device_type, v.browser`,
     );
-    const segments = new Map(
-      (
-        await queryRows<{
-          funnel_id: string;
-          session_id: string;
-          visitor_id: string;
-          source: string;
-          device_type: string;
-          browser: string;
-        }>(
-          tx,
-          sql`select s.funnel_id, s.session_id, s.visitor_id,
-              coalesce(s.utm_source, s.referrer_host, 'direct') as source, s.device_type, s.browser
-            from agg_sessions s
-            join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
-              on s.funnel_id = k.funnel_id and s.session_id = k.session_id`,
-        )
-      ).map((r) => [`${r.funnel_id}|${r.session_id}|${r.visitor_id}`, r]),
-    );
-    const visits: SegmentedVisit[] = [];
-    for (const visit of stepVisitsOf(stored)) {
-      // Every step event's session has its row (both are written from the same non-bot events).
-      const segment = segments.get(`${visit.funnelId}|${visit.sessionId}|${visit.visitorId}`);
-      if (!segment) continue;
-      visits.push({
-        ...visit,
-        source: segment.source,
-        deviceType: segment.device_type,
-        browser: segment.browser,
-      });
-    }
+    const added = (
+      await queryRows<RemovedVisit>(
+        tx,
+        sql`insert into agg_step_visits (account_id, funnel_id, session_id, visitor_id, step_id, entry_event_id, entry_at,
+            exit_at, exit_outcome, duration_ms, source, device_type, browser)
+          select o.account_id, o.funnel_id, o.session_id, o.visitor_id, o.step_id, o.event_id, o.at,
+            case when o.next_kind = 'exit' then o.next_at end,
+            case when o.next_kind = 'exit' then o.next_outcome end,
+            case when o.next_kind = 'exit' then round(extract(epoch from o.next_at - o.at) * 1000)::bigint end,
+            coalesce(ss.utm_source, ss.referrer_host, 'direct'), ss.device_type, ss.browser
+          from (
+            select s.*, lead(s.kind) over w as next_kind, lead(s.at) over w as next_at,
+              lead(s.exit_outcome) over w as next_outcome
+            from ${k} join agg_step_events s on s.funnel_id = k.funnel_id and s.session_id = k.session_id
+            window w as (partition by s.funnel_id, s.session_id, s.step_id order by s.at, s.kind, s.event_id)
+          ) o
+          join agg_sessions ss on ss.funnel_id = o.funnel_id and ss.session_id = o.session_id and ss.visitor_id = o.visitor_id
+          where o.kind = 'entry'
+          order by o.funnel_id, o.session_id, o.event_id
+          returning account_id, funnel_id, visitor_id, step_id, entry_at, duration_ms, exit_outcome, source,
+            device_type, browser`,
+      )
+    ).map(segmented);
+    const gone = removed.map(segmented);
     // Visitors whose (step, day, segment) of visits changed: their segment days are derived again.
     // Most visits are derived again unchanged; only a new visit or a session's new segment counts.
-    for (const v of visitorsWithNewSegments(removed, visits))
-      revisited.set(`${v.funnelId}|${v.visitorId}`, v);
-    countStepTimeChanges(shared, removed, visits);
-    countSegmentChanges(shared, removed, visits);
-    for (const rows of chunks(visits)) {
-      await tx.execute(
-        unnestInsert("agg_step_visits", [
-          ["account_id", "uuid", rows.map((v) => v.accountId)],
-          ["funnel_id", "uuid", rows.map((v) => v.funnelId)],
-          ["session_id", "text", rows.map((v) => v.sessionId)],
-          ["visitor_id", "uuid", rows.map((v) => v.visitorId)],
-          ["step_id", "uuid", rows.map((v) => v.stepId)],
-          ["entry_event_id", "uuid", rows.map((v) => v.entryEventId)],
-          ["entry_at", "timestamptz", rows.map((v) => v.entryAt.toISOString())],
-          ["exit_at", "timestamptz", rows.map((v) => v.exitAt?.toISOString() ?? null)],
-          ["exit_outcome", "text", rows.map((v) => v.exitOutcome)],
-          ["duration_ms", "int8", rows.map((v) => (v.durationMs === null ? null : String(v.durationMs)))],
-          ["source", "text", rows.map((v) => v.source)],
-          ["device_type", "text", rows.map((v) => v.deviceType)],
-          ["browser", "text", rows.map((v) => v.browser)],
-        ]),
-      );
-    }
-    for (const v of await attributeConversions(tx, chunk, stored, segments, shared))
+    for (const v of visitorsWithNewSegments(gone, added)) revisited.set(`${v.funnelId}|${v.visitorId}`, v);
+    countStepTimeChanges(shared, gone, added);
+    countSegmentChanges(shared, gone, added);
+    for (const v of await attributeConversions(tx, k, shared))
       restepped.set(`${v.funnelId}|${v.visitorId}`, v);
   }
   return { restepped, revisited };
 }
 
+function segmented(r: RemovedVisit): SegmentedVisit {
+  return {
+    accountId: r.account_id,
+    funnelId: r.funnel_id,
+    visitorId: r.visitor_id,
+    stepId: r.step_id,
+    entryAt: new Date(r.entry_at),
+    exitOutcome: r.exit_outcome,
+    durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+    source: r.source,
+    deviceType: r.device_type,
+    browser: r.browser,
+  };
+}
+
 /** Visitors whose multiset of (step, entry day, source, device, browser) differs before and after. */
 function visitorsWithNewSegments(
-  removed: RemovedVisit[],
+  removed: SegmentedVisit[],
   added: SegmentedVisit[],
 ): { funnelId: string; visitorId: string }[] {
   const tally = new Map<string, { funnelId: string; visitorId: string; counts: Map<string, number> }>();
-  const count = (funnelId: string, visitorId: string, tuple: string, sign: number) => {
-    const key = `${funnelId}|${visitorId}`;
-    const t = tally.get(key) ?? { funnelId, visitorId, counts: new Map<string, number>() };
+  const count = (v: SegmentedVisit, sign: number) => {
+    const key = `${v.funnelId}|${v.visitorId}`;
+    const t = tally.get(key) ?? {
+      funnelId: v.funnelId,
+      visitorId: v.visitorId,
+      counts: new Map<string, number>(),
+    };
+    const tuple = [
+      v.stepId,
+      floorTo(v.entryAt, DAY_MS).toISOString(),
+      v.source,
+      v.deviceType,
+      v.browser,
+    ].join("|");
     t.counts.set(tuple, (t.counts.get(tuple) ?? 0) + sign);
     tally.set(key, t);
   };
-  const day = (at: Date | string) => floorTo(new Date(at), DAY_MS).toISOString();
-  for (const r of removed) {
-    count(
-      r.funnel_id,
-      r.visitor_id,
-      [r.step_id, day(r.entry_at), r.source, r.device_type, r.browser].join("|"),
-      -1,
-    );
-  }
-  for (const v of added) {
-    const tuple = [v.stepId.toLowerCase(), day(v.entryAt), v.source, v.deviceType, v.browser].join("|");
-    count(v.funnelId.toLowerCase(), v.visitorId.toLowerCase(), tuple, 1);
-  }
+  for (const v of removed) count(v, -1);
+  for (const v of added) count(v, 1);
   return [...tally.values()]
     .filter((t) => [...t.counts.values()].some((n) => n !== 0))
     .map(({ funnelId, visitorId }) => ({ funnelId, visitorId }));
 }
 
+/** A row of agg_step_visits as the derivation deletes or writes it. */
 interface RemovedVisit {
   account_id: string;
   funnel_id: string;
@@ -536,23 +472,21 @@ interface RemovedVisit {
   browser: string;
 }
 
-type SegmentedVisit = StepVisit & { source: string; deviceType: string; browser: string };
-
 const DROPPED_OUTCOMES = new Set(["bounce", "close"]);
 
 /**
  * Keeps agg_step_segments_daily equal to the visits per segment, like countStepTimeChanges: what
  * the derivation removed is taken off, what it wrote is added.
  */
-function countSegmentChanges(shared: SharedRows, removed: RemovedVisit[], added: SegmentedVisit[]): void {
-  const change = (
-    v: { accountId: string; funnelId: string; stepId: string; at: Date; outcome: string | null },
-    values: [string, string][],
-    sign: number,
-  ) => {
-    const day = floorTo(v.at, DAY_MS).toISOString();
-    const dropped = v.outcome !== null && DROPPED_OUTCOMES.has(v.outcome) ? sign : 0;
-    for (const [dimension, value] of values) {
+function countSegmentChanges(shared: SharedRows, removed: SegmentedVisit[], added: SegmentedVisit[]): void {
+  const change = (v: SegmentedVisit, sign: number) => {
+    const day = floorTo(v.entryAt, DAY_MS).toISOString();
+    const dropped = v.exitOutcome !== null && DROPPED_OUTCOMES.has(v.exitOutcome) ? sign : 0;
+    for (const [dimension, value] of [
+      ["source", v.source],
+      ["device", v.deviceType],
+      ["browser", v.browser],
+    ] as const) {
       shared.addSegment(
         { accountId: v.accountId, funnelId: v.funnelId, stepId: v.stepId, day, dimension, value },
         sign,
@@ -560,121 +494,80 @@ function countSegmentChanges(shared: SharedRows, removed: RemovedVisit[], added:
       );
     }
   };
-  for (const r of removed) {
-    change(
-      {
-        accountId: r.account_id,
-        funnelId: r.funnel_id,
-        stepId: r.step_id,
-        at: new Date(r.entry_at),
-        outcome: r.exit_outcome,
-      },
-      [
-        ["source", r.source],
-        ["device", r.device_type],
-        ["browser", r.browser],
-      ],
-      -1,
-    );
-  }
-  for (const v of added) {
-    change(
-      {
-        accountId: v.accountId,
-        funnelId: v.funnelId,
-        stepId: v.stepId,
-        at: v.entryAt,
-        outcome: v.exitOutcome,
-      },
-      [
-        ["source", v.source],
-        ["device", v.deviceType],
-        ["browser", v.browser],
-      ],
-      1,
-    );
-  }
+  for (const v of removed) change(v, -1);
+  for (const v of added) change(v, 1);
 }
 
 /**
  * Keeps agg_step_times_daily equal to the exited visits: what the derivation removed is taken off,
  * what it wrote is added.
  */
-function countStepTimeChanges(
-  shared: SharedRows,
-  removed: {
-    account_id: string;
-    funnel_id: string;
-    step_id: string;
-    entry_at: Date | string;
-    duration_ms: string | number | null;
-  }[],
-  added: StepVisit[],
-): void {
-  const change = (
-    accountId: string,
-    funnelId: string,
-    stepId: string,
-    at: Date,
-    visits: number,
-    ms: number,
-  ) =>
-    shared.addStepTime({ accountId, funnelId, stepId, day: floorTo(at, DAY_MS).toISOString() }, visits, ms);
-  for (const r of removed) {
-    if (r.duration_ms === null) continue;
-    change(r.account_id, r.funnel_id, r.step_id, new Date(r.entry_at), -1, -Number(r.duration_ms));
-  }
-  for (const v of added) {
-    if (v.durationMs === null) continue;
-    change(v.accountId, v.funnelId, v.stepId, v.entryAt, 1, v.durationMs);
-  }
+function countStepTimeChanges(shared: SharedRows, removed: SegmentedVisit[], added: SegmentedVisit[]): void {
+  const change = (v: SegmentedVisit, sign: number) => {
+    if (v.durationMs === null) return;
+    shared.addStepTime(
+      {
+        accountId: v.accountId,
+        funnelId: v.funnelId,
+        stepId: v.stepId,
+        day: floorTo(v.entryAt, DAY_MS).toISOString(),
+      },
+      sign,
+      sign * v.durationMs,
+    );
+  };
+  for (const v of removed) change(v, -1);
+  for (const v of added) change(v, 1);
 }
 
 /**
- * Sets each conversion's step (its session's latest step entry at or before it) and source (its
- * session's), and keeps agg_conversions_daily equal to them: a conversion is counted there once
- * both are set (source not null), and moved when either changes.
+ * Sets each conversion's step (its session's latest step entry at or before it, ties: the larger
+ * event id) and source (its session's, direct when it has none), and keeps agg_conversions_daily
+ * equal to them: a conversion is counted there once both are set (source not null), and moved when
+ * either changes. `sessions` is the SQL of the (funnel_id, session_id) pairs derived again.
  */
 async function attributeConversions(
   tx: Database,
-  keys: { funnelId: string; sessionId: string }[],
-  stepEvents: StoredStepEvent[],
-  sources: Map<string, { source: string }>,
+  sessions: SQL,
   shared: SharedRows,
 ): Promise<{ funnelId: string; visitorId: string }[]> {
-  const funnelIds = sql.param(keys.map((k) => k.funnelId));
-  const sessionIds = sql.param(keys.map((k) => k.sessionId));
-  const stored = await queryRows<{
+  const changed = await queryRows<{
     account_id: string;
     funnel_id: string;
-    session_id: string;
     visitor_id: string;
-    event_id: string;
     at: Date | string;
     conversion_type: string | null;
     value_cents: number | null;
     step_id: string | null;
     source: string | null;
+    new_step_id: string | null;
+    new_source: string;
   }>(
     tx,
-    sql`select c.account_id, c.funnel_id, c.session_id, c.visitor_id, c.event_id, c.at, c.conversion_type,
-        c.value_cents, c.step_id, c.source
-      from agg_conversions c
-      join unnest(${funnelIds}::text[]::uuid[], ${sessionIds}::text[]) as k(funnel_id, session_id)
-        on c.funnel_id = k.funnel_id and c.session_id = k.session_id
-      where ${IS_CONVERSION}`,
+    sql`with c as (
+        select c.account_id, c.funnel_id, c.visitor_id, c.event_id, c.at, c.conversion_type, c.value_cents,
+          c.step_id, c.source,
+          (select s.step_id from agg_step_events s
+            where s.funnel_id = c.funnel_id and s.session_id = c.session_id and s.kind = 'entry' and s.at <= c.at
+            order by s.at desc, s.event_id desc limit 1) as new_step_id,
+          coalesce((select coalesce(ss.utm_source, ss.referrer_host, 'direct') from agg_sessions ss
+            where ss.funnel_id = c.funnel_id and ss.session_id = c.session_id and ss.visitor_id = c.visitor_id),
+            'direct') as new_source
+        from ${sessions} join agg_conversions c on c.funnel_id = k.funnel_id and c.session_id = k.session_id
+        where ${IS_CONVERSION}
+      ),
+      changed as (
+        select * from c where new_step_id is distinct from step_id or new_source is distinct from source
+      ),
+      updated as (
+        update agg_conversions t set step_id = ch.new_step_id, source = ch.new_source
+        from changed ch where t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
+      )
+      select account_id, funnel_id, visitor_id, at, conversion_type, value_cents, step_id, source, new_step_id, new_source
+      from changed`,
   );
-  const entries = new Map<string, { at: number; id: string; step: string }[]>();
-  for (const e of stepEvents) {
-    if (e.kind !== "entry") continue;
-    const key = `${e.funnel_id}|${e.session_id}`;
-    const list = entries.get(key) ?? [];
-    list.push({ at: new Date(e.at).getTime(), id: e.event_id, step: e.step_id });
-    entries.set(key, list);
-  }
-  const changed: { funnelId: string; eventId: string; stepId: string | null; source: string }[] = [];
   const restepped: { funnelId: string; visitorId: string }[] = [];
-  const count = (c: (typeof stored)[number], stepId: string | null, source: string, sign: number) =>
+  const count = (c: (typeof changed)[number], stepId: string | null, source: string, sign: number) =>
     shared.addConversion(
       {
         accountId: c.account_id,
@@ -687,33 +580,10 @@ async function attributeConversions(
       c.value_cents === null ? null : Number(c.value_cents),
       sign,
     );
-  for (const c of stored) {
-    const at = new Date(c.at).getTime();
-    let best: { at: number; id: string; step: string } | undefined;
-    for (const entry of entries.get(`${c.funnel_id}|${c.session_id}`) ?? []) {
-      if (entry.at > at) continue;
-      if (!best || entry.at > best.at || (entry.at === best.at && entry.id > best.id)) best = entry;
-    }
-    const stepId = best?.step ?? null;
-    // As agg_sessions' row gives it, or direct when the session has none.
-    const source = sources.get(`${c.funnel_id}|${c.session_id}|${c.visitor_id}`)?.source ?? "direct";
-    if (stepId === c.step_id && source === c.source) continue;
-    changed.push({ funnelId: c.funnel_id, eventId: c.event_id, stepId, source });
-    if (stepId !== c.step_id) restepped.push({ funnelId: c.funnel_id, visitorId: c.visitor_id });
+  for (const c of changed) {
+    if (c.new_step_id !== c.step_id) restepped.push({ funnelId: c.funnel_id, visitorId: c.visitor_id });
     if (c.source !== null) count(c, c.step_id, c.source, -1);
-    count(c, stepId, source, 1);
-  }
-  for (const rows of chunks(changed)) {
-    await tx.execute(
-      sql`update agg_conversions c set step_id = u.step_id, source = u.source
-        from unnest(
-          ${sql.param(rows.map((r) => r.funnelId))}::text[]::uuid[],
-          ${sql.param(rows.map((r) => r.eventId))}::text[]::uuid[],
-          ${sql.param(rows.map((r) => r.stepId))}::text[]::uuid[],
-          ${sql.param(rows.map((r) => r.source))}::text[]
-        ) as u(funnel_id, event_id, step_id, source)
-        where c.funnel_id = u.funnel_id and c.event_id = u.event_id`,
-    );
+    count(c, c.new_step_id, c.new_source, 1);
   }
   return restepped;
 }
