@@ -5,7 +5,8 @@
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
  * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
  * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop),
- * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored).
+ * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored); INGEST_*
+ * variables are passed to the API and worker processes.
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -34,6 +35,12 @@ const env = {
   CLIENT_IP_HEADER: "x-forwarded-for",
   NODE_ENV: "production",
   EXPORT_SIGNING_SECRET: "bench-only-export-link-signing-secret-0123456789",
+  // The ingest settings (INGEST_WRITERS, INGEST_CONCURRENCY, ...) pass through.
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[0].startsWith("INGEST_") && e[1] !== undefined,
+    ),
+  ),
 };
 // As in production: the HTTP API and the ingest worker in separate processes, so the worker's
 // batch writing never sits on the request path's event loop.
