@@ -58,8 +58,8 @@ const STEP_LEVELS = [
 ] as const;
 
 /**
- * The rollups of a write's new, non-bot events: the staged rows (STAGED) and the same events in
- * memory (`events`), for the parts derived here.
+ * The rollups of a write's new, non-bot events: the staged rows (STAGED), and the same events in
+ * memory (`events`) for the keys of the sessions and visitors whose derived rows are made again.
  *
  * Every statement adds its rows in key order, so that two writes meeting on a row lock their rows
  * in one order.
