@@ -96,6 +96,45 @@ function unitsOf(events: SQL): SQL {
     ) as u(unit, kind, step_id)`;
 }
 
+/** A link row's change: days as ISO text, the previous one '-infinity' when there is none. */
+interface LinkChange {
+  account_id: string;
+  funnel_id: string;
+  kind: number | string;
+  step_id: string;
+  bucket: string;
+  prev_bucket: string;
+  units: string | number;
+}
+
+/**
+ * The changes of the CTE `links` (account_id, funnel_id, kind, step_id, bucket, prev_bucket,
+ * delta) summed per link row, those that cancel out left out.
+ */
+const summedLinks = sql`select account_id, funnel_id, kind, step_id, ${isoDay("bucket")} as bucket,
+    case when prev_bucket = '-infinity' then '-infinity' else ${isoDay("prev_bucket")} end as prev_bucket,
+    sum(delta) as units
+  from links
+  group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
+  having sum(delta) <> 0`;
+
+/** Adds link changes to the rows written at the end of the transaction (SharedRows). */
+function addLinkChanges(shared: SharedRows, changes: LinkChange[]): void {
+  for (const c of changes) {
+    shared.addDayLink(
+      {
+        accountId: c.account_id,
+        funnelId: c.funnel_id,
+        kind: Number(c.kind),
+        stepId: c.step_id,
+        bucket: c.bucket,
+        prev: c.prev_bucket,
+      },
+      Number(c.units),
+    );
+  }
+}
+
 /**
  * Stores the batch's days and, for the units that gained one, moves their links from the old
  * sequence of days to the new one. Called last in the batch's transaction: the locks it takes are
@@ -157,15 +196,7 @@ export async function linkActiveDays(
   if (fresh.length === 0) return;
   // The links' changes, summed per link row; the rows themselves are written at the end of the
   // transaction with every other write's (SharedRows).
-  const changes = await queryRows<{
-    account_id: string;
-    funnel_id: string;
-    kind: number;
-    step_id: string;
-    bucket: string;
-    prev_bucket: string;
-    units: string | number;
-  }>(
+  const changes = await queryRows<LinkChange>(
     tx,
     sql`with n as (
         select * from unnest(${sql.param(fresh.map((d) => d.accountId))}::text[]::uuid[],
@@ -198,26 +229,9 @@ export async function linkActiveDays(
         from days where not fresh
         window w as (partition by funnel_id, unit, kind, step_id order by bucket)
       )
-      select account_id, funnel_id, kind, step_id, ${isoDay("bucket")} as bucket,
-        case when prev_bucket = '-infinity' then '-infinity' else ${isoDay("prev_bucket")} end as prev_bucket,
-        sum(delta) as units
-      from links
-      group by account_id, funnel_id, kind, step_id, bucket, prev_bucket
-      having sum(delta) <> 0`,
+      ${summedLinks}`,
   );
-  for (const c of changes) {
-    shared.addDayLink(
-      {
-        accountId: c.account_id,
-        funnelId: c.funnel_id,
-        kind: Number(c.kind),
-        stepId: c.step_id,
-        bucket: c.bucket,
-        prev: c.prev_bucket,
-      },
-      Number(c.units),
-    );
-  }
+  addLinkChanges(shared, changes);
 }
 
 /** A timestamptz column as the ISO text the writer keys days by (UTC, milliseconds, Z). */
@@ -344,14 +358,7 @@ async function deriveVisitorDays(
   // The days each unit should have (want) against those it has (have): the missing ones are
   // added, the extra ones deleted, and the links move from the old sequence of days to the new
   // one. Only the links' changes come back.
-  const changes = await queryRows<{
-    account_id: string;
-    funnel_id: string;
-    step_id: string;
-    bucket: string;
-    prev_bucket: string;
-    units: string | number;
-  }>(
+  const changes = await queryRows<LinkChange>(
     tx,
     sql`with want as (${want}),
       have as (
@@ -377,34 +384,17 @@ async function deriveVisitorDays(
       ),
       -- A unit whose days did not change adds and takes off the same links: they sum to nothing.
       links as (
-        select account_id, funnel_id, step_id, bucket,
+        select account_id, funnel_id, ${kind}::int2 as kind, step_id, bucket,
           coalesce(lag(bucket) over o, '-infinity') as prev_bucket, 1 as delta
         from want
         window o as (partition by funnel_id, unit, step_id order by bucket)
         union all
-        select account_id, funnel_id, step_id, bucket,
+        select account_id, funnel_id, ${kind}::int2 as kind, step_id, bucket,
           coalesce(lag(bucket) over o, '-infinity') as prev_bucket, -1 as delta
         from have
         window o as (partition by funnel_id, unit, step_id order by bucket)
       )
-      select account_id, funnel_id, step_id, ${isoDay("bucket")} as bucket,
-        case when prev_bucket = '-infinity' then '-infinity' else ${isoDay("prev_bucket")} end as prev_bucket,
-        sum(delta) as units
-      from links
-      group by account_id, funnel_id, step_id, bucket, prev_bucket
-      having sum(delta) <> 0`,
+      ${summedLinks}`,
   );
-  for (const c of changes) {
-    shared.addDayLink(
-      {
-        accountId: c.account_id,
-        funnelId: c.funnel_id,
-        kind,
-        stepId: c.step_id,
-        bucket: c.bucket,
-        prev: c.prev_bucket,
-      },
-      Number(c.units),
-    );
-  }
+  addLinkChanges(shared, changes);
 }
