@@ -313,6 +313,23 @@ afterAll(async () => {
   await pglite?.close();
 });
 
+/**
+ * A fresh TimescaleDB database, where large writes go in by COPY, and a fresh PGlite, where every
+ * write is an insert, both holding the catalog; dropped after `run`.
+ */
+async function withFreshStores(run: (copied: DatabaseHandle, inserted: DatabaseHandle) => Promise<void>) {
+  const copied = await createTestDatabase();
+  const inserted = await createTestPglite();
+  try {
+    await inserted.db.execute(sql`set time zone 'UTC'`);
+    for (const handle of [copied.handle, inserted]) await seedCatalog(handle);
+    await run(copied.handle, inserted);
+  } finally {
+    await copied.drop();
+    await inserted.close();
+  }
+}
+
 describe("writeBatch", () => {
   it("stores the same rows and aggregates on TimescaleDB and on PGlite", () => {
     expect(fromTimescale.events.length).toBeGreaterThan(200);
@@ -517,25 +534,18 @@ describe("writeBatch", () => {
       accepted: Array.from({ length: 1_500 }, () => makeEvent(rng.pick([funnelA1, funnelB]))),
       rejected: [],
     };
-    const copied = await createTestDatabase();
-    const inserted = await createTestPglite();
-    try {
-      await inserted.db.execute(sql`set time zone 'UTC'`);
-      for (const handle of [copied.handle, inserted]) {
-        await seedCatalog(handle);
+    await withFreshStores(async (copied, inserted) => {
+      for (const handle of [copied, inserted]) {
         const result = await writeBatch(handle.db, large, {
           batchId: "00000000-0000-4000-8000-000000000001",
           receivedAt,
         });
         expect(result.inserted).toBe(1_500);
       }
-      const fromCopy = await snapshot(copied.handle);
+      const fromCopy = await snapshot(copied);
       expect(fromCopy.events.some((e) => e.metadata?.nested?.quote === 'a "b" \\ c')).toBe(true);
       expect(await snapshot(inserted)).toEqual(fromCopy);
-    } finally {
-      await copied.drop();
-      await inserted.close();
-    }
+    });
   });
 
   it("adds only the new events of a write that repeats stored ones, to the events and the rollups", async () => {
@@ -547,12 +557,8 @@ describe("writeBatch", () => {
         { source: "import", accountId: null, accepted, rejected: [] },
         { batchId: `00000000-0000-4000-8000-00000000000${n}`, receivedAt },
       );
-    const copied = await createTestDatabase();
-    const inserted = await createTestPglite();
-    try {
-      await inserted.db.execute(sql`set time zone 'UTC'`);
-      for (const handle of [copied.handle, inserted]) {
-        await seedCatalog(handle);
+    await withFreshStores(async (copied, inserted) => {
+      for (const handle of [copied, inserted]) {
         expect((await write(handle, events.slice(0, 800), 1)).inserted).toBe(800);
         // 1,200 events, 400 of them stored: COPY on TimescaleDB, inserts on PGlite.
         const repeated = await write(handle, events.slice(400), 2);
@@ -566,11 +572,8 @@ describe("writeBatch", () => {
         await handle.db.execute(sql`select funnel_rebuild_rollups()`);
         expect(await rollupSnapshot(handle)).toEqual(incremental);
       }
-      expect(await snapshot(inserted)).toEqual(await snapshot(copied.handle));
-    } finally {
-      await copied.drop();
-      await inserted.close();
-    }
+      expect(await snapshot(inserted)).toEqual(await snapshot(copied));
+    });
   });
 
   it("creates a missing monthly partition on native partitioning and retries", async () => {

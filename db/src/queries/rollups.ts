@@ -32,7 +32,8 @@ export type RollupEvent = typeof analyticsEvents.$inferInsert & {
  */
 export const STAGED = "ingest_staged_events";
 
-const staged = sql.raw(`${STAGED} where not is_bot`);
+/** The staged rows the rollups count: bots are stored, never counted. */
+const staged = sql.raw(`(select * from ${STAGED} where not is_bot) as e`);
 
 const DAY_MS = 86_400_000;
 
@@ -101,16 +102,26 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     await tx.execute(
       sql`insert into ${t} as t (account_id, funnel_id, step_id, bucket, visitor_id, session_id, first_entry_at)
         select account_id, funnel_id, funnel_step_id, ${bucketOf(level.interval)}, visitor_id, session_id, min(created_at)
-        from ${staged} and event_type = 'step_entry' and funnel_step_id is not null
+        from ${staged} where event_type = 'step_entry' and funnel_step_id is not null
         group by 1, 2, 3, 4, 5, 6
         order by 2, 3, 4, 5, 6
         on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
           first_entry_at = least(t.first_entry_at, excluded.first_entry_at)`,
     );
   }
-  await upsertSpans(tx, "agg_step_visitors", ["first_entry_at", "last_entry_at"], "step_entry");
-  await upsertSpans(tx, "agg_converters", ["first_conversion_at", "last_conversion_at"], "conversion");
-  await upsertSpans(tx, "agg_funnel_visitors", ["first_seen_at", "last_seen_at"], null);
+  await upsertSpans(
+    tx,
+    "agg_step_visitors",
+    ["first_entry_at", "last_entry_at"],
+    sql`event_type = 'step_entry' and funnel_step_id is not null`,
+  );
+  await upsertSpans(
+    tx,
+    "agg_converters",
+    ["first_conversion_at", "last_conversion_at"],
+    sql`event_type = 'conversion'`,
+  );
+  await upsertSpans(tx, "agg_funnel_visitors", ["first_seen_at", "last_seen_at"], sql`true`);
   // A session whose source, device or browser changed (an earlier event arrived late) moves its
   // step visits to another segment: derive it again too.
   for (const changed of await upsertSessions(tx)) {
@@ -124,14 +135,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   countStepPaths(shared, await insertStepEvents(tx));
   await insertConversions(tx, shared);
   const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
-  await linkActiveDays(
-    tx,
-    sql.raw(`(select * from ${STAGED} where not is_bot) as e`),
-    converting,
-    restepped,
-    revisited,
-    shared,
-  );
+  await linkActiveDays(tx, staged, converting, restepped, revisited, shared);
   await shared.write(tx);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
@@ -158,13 +162,13 @@ async function upsertCounts(tx: Database): Promise<void> {
 
 /**
  * First and last event time per visitor in `table` (per step entered, for agg_step_visitors), of
- * the events of `eventType` (of any type when null): earliest first, latest last.
+ * the events `only` holds: earliest first, latest last.
  */
 async function upsertSpans(
   tx: Database,
   table: "agg_funnel_visitors" | "agg_step_visitors" | "agg_converters",
   [first, last]: [string, string],
-  eventType: string | null,
+  only: SQL,
 ): Promise<void> {
   const byStep = table === "agg_step_visitors";
   const [f, l] = [sql.raw(first), sql.raw(last)];
@@ -172,9 +176,7 @@ async function upsertSpans(
   await tx.execute(
     sql`insert into ${sql.raw(table)} as t (account_id, funnel_id, ${step}visitor_id, ${f}, ${l})
       select account_id, funnel_id, ${sql.raw(byStep ? "funnel_step_id, " : "")}visitor_id, min(created_at), max(created_at)
-      from ${staged}${eventType === null ? sql`` : sql` and event_type = ${eventType}`}${
-        byStep ? sql` and funnel_step_id is not null` : sql``
-      }
+      from ${staged} where ${only}
       group by ${sql.raw(byStep ? "1, 2, 3, 4" : "1, 2, 3")}
       order by ${sql.raw(byStep ? "2, 3, 4" : "2, 3")}
       on conflict (funnel_id, ${step}visitor_id)
@@ -212,14 +214,14 @@ async function upsertSessions(tx: Database): Promise<{ funnel_id: string; sessio
       ) f
       left join (
         select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id, utm_source
-        from ${staged} and utm_source <> ''
+        from ${staged} where utm_source <> ''
         order by funnel_id, session_id, visitor_id, created_at, event_id
       ) u using (funnel_id, session_id, visitor_id)
       left join (
         select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id, host
         from (
           select *, left(regexp_replace(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)')), '^www\\.', ''), 255) as host
-          from ${staged} and referrer is not null
+          from ${staged} where referrer is not null
         ) h
         where host <> ''
         order by funnel_id, session_id, visitor_id, created_at, event_id
@@ -263,7 +265,7 @@ async function insertStepEvents(tx: Database): Promise<StepPathRow[]> {
         case event_type when 'step_entry' then 'entry' else 'exit' end, previous_step_id, next_step_id, exit_outcome,
         case when event_type = 'step_exit' and jsonb_typeof(metadata -> 'reason') = 'string'
           and metadata ->> 'reason' <> '' then left(metadata ->> 'reason', 100) end
-      from ${staged} and event_type in ('step_entry', 'step_exit') and funnel_step_id is not null
+      from ${staged} where event_type in ('step_entry', 'step_exit') and funnel_step_id is not null
       order by account_id, event_id
       on conflict do nothing
       returning account_id, funnel_id, step_id, at, kind,
@@ -301,7 +303,7 @@ async function insertConversions(tx: Database, shared: SharedRows): Promise<void
           value_cents, order_id,
           case when event_type = 'conversion' and value_cents > 0 and jsonb_typeof(metadata -> 'products') = 'array'
             then metadata -> 'products' end
-        from ${staged} and event_type in ('conversion', 'refund')
+        from ${staged} where event_type in ('conversion', 'refund')
         order by funnel_id, event_id
         on conflict do nothing returning *
       ),
