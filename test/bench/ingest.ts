@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
+import { type CpuParts, cpuPerUnit, sampleCpu } from "../support/cpu";
 import { pacedLoad } from "../support/paced-load";
 import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
@@ -54,16 +55,33 @@ const workers = await Promise.all(
     startApi({ ...env, RUN_API: "false", ...profile("worker") }, { waitReady: false }),
   ),
 );
+const cpuParts: CpuParts = {
+  api: api.child.pid === undefined ? [] : [api.child.pid],
+  workers: workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid])),
+  redis: await redisPid(redisUrl),
+};
 const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);
 
-async function waitForRows(expected: number, timeoutMs = 600_000): Promise<number> {
+/**
+ * When the table first holds `expected` rows. Counting them costs the database 20-100 ms of a
+ * core, so it is done often only near the end: every 250 ms it took a tenth of what was measured.
+ * Between counts it waits half the time the rate since `since` (from `base` rows) says is left.
+ */
+async function waitForRows(
+  expected: number,
+  base: number,
+  since: number,
+  timeoutMs = 600_000,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const n = await stored();
-    if (n >= expected) return Date.now();
-    if (Date.now() > deadline) throw new Error(`only ${n} of ${expected} rows after ${timeoutMs} ms`);
-    // Counting the rows costs the database 10-20 ms: not so often that it slows what it measures.
-    await new Promise((r) => setTimeout(r, 250));
+    const now = Date.now();
+    if (n >= expected) return now;
+    if (now > deadline) throw new Error(`only ${n} of ${expected} rows after ${timeoutMs} ms`);
+    const perMs = (n - base) / Math.max(1, now - since);
+    const left = perMs > 0 ? (expected - n) / perMs : 2_000;
+    await new Promise((r) => setTimeout(r, Math.min(2_000, Math.max(100, left / 2))));
   }
 }
 
@@ -102,6 +120,7 @@ try {
   const bodies: string[] = [];
   for (let i = 0; i < events.length; i += 10_000)
     bodies.push(JSON.stringify({ events: events.slice(i, i + 10_000) }));
+  const cpu0 = sampleCpu(cpuParts);
   const t0 = Date.now();
   let next = 0;
   await Promise.all(
@@ -118,12 +137,14 @@ try {
     }),
   );
   const tAccepted = Date.now();
-  const tStored = await waitForRows(events.length);
+  const tStored = await waitForRows(events.length, 0, t0);
+  const importCpu = cpuPerUnit(cpu0, sampleCpu(cpuParts), events.length);
   const importRate = Math.round(events.length / ((tStored - t0) / 1000));
   const acceptRate = Math.round(events.length / ((tAccepted - t0) / 1000));
 
   // --- /track: one event a request at a steady rate, each from its own client IP.
   const before = await stored();
+  const cpu1 = sampleCpu(cpuParts);
   // Evenly spaced, as many browsers send (test/support/paced-load.ts), latency from when each
   // request was due.
   const result = await pacedLoad({
@@ -147,8 +168,9 @@ try {
   });
   const tTrackEnd = Date.now();
   const accepted = result.requests - result.non2xx - result.errors;
-  const tTrackStored = await waitForRows(before + accepted);
+  const tTrackStored = await waitForRows(before + accepted, before, tTrackEnd);
   const lag = tTrackStored - tTrackEnd;
+  const trackCpu = cpuPerUnit(cpu1, sampleCpu(cpuParts), accepted);
 
   const report = {
     date: new Date().toISOString().slice(0, 10),
@@ -157,6 +179,7 @@ try {
       accepted_per_s: acceptRate,
       end_to_end_events_per_s: importRate,
       seconds: (tStored - t0) / 1000,
+      cpu_us_per_event: importCpu,
     },
     track: {
       target_rps: trackRate,
@@ -166,6 +189,7 @@ try {
       errors: result.errors,
       latency_ms: result.latencyMs,
       stored_lag_after_load_ms: lag,
+      cpu_us_per_request: trackCpu,
     },
   };
   console.log(JSON.stringify(report, null, 2));
@@ -180,4 +204,17 @@ try {
   else await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
   await dropRedisPrefix(redisUrl, env.QUEUE_PREFIX);
+}
+
+/** The Redis server's process id (INFO server), when it runs on this machine. */
+async function redisPid(url: string): Promise<number | undefined> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  try {
+    const info = await redis.info("server");
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } finally {
+    redis.disconnect();
+  }
 }
