@@ -1,6 +1,8 @@
 /**
  * `pnpm bench ingest`: events/s from HTTP accept to rows committed in TimescaleDB, through
  * /import and through /track, and /track latency under a steady load from this (second) process.
+ * On Linux each phase also reports the CPU time per event (per request) of the API, the worker,
+ * PostgreSQL, Redis, this process and the rest of the machine (test/support/cpu.ts).
  *
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
  * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR

@@ -1,0 +1,45 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { describe, expect, it } from "vitest";
+import { cpuPerUnit, sampleCpu } from "./cpu";
+
+describe.runIf(process.platform === "linux")("bench CPU accounting", () => {
+  it("reads a process's CPU time from /proc, and nothing for one that is gone", async () => {
+    // Spins until it used 300 ms of CPU by its own count, then says so and idles.
+    const child = spawn(
+      process.execPath,
+      [
+        "-e",
+        `while (process.cpuUsage().user < 300000) {}
+        process.stdout.write("spun"); setTimeout(() => {}, 60000);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await once(child.stdout, "data");
+      const pid = child.pid ?? 0;
+      const sample = sampleCpu({ api: [pid], workers: [], redis: undefined });
+      expect(sample.api).toBeGreaterThanOrEqual(290);
+      expect(sample.machine).toBeGreaterThan(sample.api);
+    } finally {
+      child.kill("SIGKILL");
+      await once(child, "exit");
+    }
+    const gone = sampleCpu({ api: [child.pid ?? 0], workers: [], redis: undefined });
+    expect(gone.api).toBe(0);
+  });
+
+  it("gives microseconds per unit for each part, and the machine's unaccounted time as other", () => {
+    const from = { api: 1_000, worker: 0, database: 500, redis: 0, bench: 20, machine: 10_000 };
+    const to = { api: 1_100, worker: 50, database: 700, redis: 10, bench: 60, machine: 10_500 };
+    expect(cpuPerUnit(from, to, 1_000)).toEqual({
+      api: 100,
+      worker: 50,
+      database: 200,
+      redis: 10,
+      bench: 40,
+      other: 100,
+      all: 500,
+    });
+  });
+});
