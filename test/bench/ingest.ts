@@ -12,6 +12,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
@@ -61,6 +62,7 @@ const cpuParts: CpuParts = {
   api: api.child.pid === undefined ? [] : [api.child.pid],
   workers: workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid])),
   redis: await redisPid(redisUrl),
+  postmaster: await postmasterPid(),
 };
 const stored = async () => Number((await sql`select count(*)::int as n from analytics_events`)[0]?.n ?? 0);
 
@@ -218,5 +220,16 @@ async function redisPid(url: string): Promise<number | undefined> {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** The database server's postmaster (the parent of this connection's backend), when it runs here. */
+async function postmasterPid(): Promise<number | undefined> {
+  const [row] = await sql`select pg_backend_pid() as pid`;
+  try {
+    const stat = readFileSync(`/proc/${row?.pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) || undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,5 +1,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { testServices } from "@funnel/db/testing";
+import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { cpuPerUnit, sampleCpu } from "./cpu";
 
@@ -27,6 +30,26 @@ describe.runIf(process.platform === "linux")("bench CPU accounting", () => {
     }
     const gone = sampleCpu({ api: [child.pid ?? 0], workers: [], redis: undefined });
     expect(gone.api).toBe(0);
+  });
+
+  it("counts the database server's processes by its postmaster, and nothing under another parent", async () => {
+    const sql = postgres(testServices().databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const stat = readFileSync(`/proc/${row?.pid}/stat`, "utf8");
+      const postmaster = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const parts = { api: [], workers: [], redis: undefined, postmaster };
+      const before = sampleCpu(parts);
+      const started = process.hrtime.bigint();
+      // A few hundred ms of the backend's CPU, nothing of this process's.
+      await sql`select count(*) from generate_series(1, 5000000)`;
+      const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const used = sampleCpu(parts).database - before.database;
+      expect(used).toBeGreaterThanOrEqual(Math.min(200, elapsedMs / 4));
+      expect(sampleCpu({ ...parts, postmaster: process.pid }).database).toBe(0);
+    } finally {
+      await sql.end();
+    }
   });
 
   it("gives microseconds per unit for each part, and the machine's unaccounted time as other", () => {

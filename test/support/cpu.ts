@@ -10,6 +10,8 @@ export interface CpuParts {
   api: number[];
   workers: number[];
   redis: number | undefined;
+  /** The PostgreSQL server's postmaster: its processes are the database's part (else every PostgreSQL process). */
+  postmaster?: number | undefined;
 }
 
 /** Milliseconds of CPU so far, per part; `database` is every PostgreSQL process, ended ones included. */
@@ -37,8 +39,11 @@ function processMs(pid: number, children = false): number {
   }
 }
 
-/** PostgreSQL's processes: the postmaster's own time and its ended children's, plus each live child's. */
-function postgresMs(): number {
+/**
+ * A PostgreSQL server's processes: the postmaster's own time and its ended children's, plus each
+ * live child's. Without a postmaster, every PostgreSQL server's on the machine.
+ */
+function postgresMs(postmaster: number | undefined): number {
   let total = 0;
   let pids: string[] = [];
   try {
@@ -56,6 +61,11 @@ function postgresMs(): number {
     const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
     if (command !== "postgres") continue;
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (postmaster !== undefined) {
+      if (Number(pid) === postmaster) total += processMs(postmaster, true);
+      else if (Number(fields[1]) === postmaster) total += processMs(Number(pid));
+      continue;
+    }
     const parentIsPostgres = (() => {
       try {
         const parent = readFileSync(`/proc/${fields[1]}/stat`, "utf8");
@@ -89,7 +99,7 @@ export function sampleCpu(parts: CpuParts): CpuSample {
   return {
     api: parts.api.reduce((sum, pid) => sum + processMs(pid), 0),
     worker: parts.workers.reduce((sum, pid) => sum + processMs(pid), 0),
-    database: postgresMs(),
+    database: postgresMs(parts.postmaster),
     redis: parts.redis === undefined ? 0 : processMs(parts.redis),
     bench: (own.user + own.system) / 1000,
     machine: machineMs(),
