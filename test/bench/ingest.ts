@@ -12,12 +12,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
-import { type CpuParts, cpuPerUnit, sampleCpu } from "../support/cpu";
+import { type CpuParts, cpuPerUnit, sampleCpu, serverOf } from "../support/cpu";
 import { pacedLoad } from "../support/paced-load";
 import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
@@ -223,13 +222,8 @@ async function redisPid(url: string): Promise<number | undefined> {
   }
 }
 
-/** The database server's postmaster (the parent of this connection's backend), when it runs here. */
+/** The database server's postmaster, when it runs on this machine. */
 async function postmasterPid(): Promise<number | undefined> {
-  const [row] = await sql`select pg_backend_pid() as pid`;
-  try {
-    const stat = readFileSync(`/proc/${row?.pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) || undefined;
-  } catch {
-    return undefined;
-  }
+  const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  return row ? serverOf(row.pid) : undefined;
 }

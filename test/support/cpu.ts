@@ -10,11 +10,11 @@ export interface CpuParts {
   api: number[];
   workers: number[];
   redis: number | undefined;
-  /** The PostgreSQL server's postmaster: its processes are the database's part (else every PostgreSQL process). */
-  postmaster?: number | undefined;
+  /** The database server's postmaster (`serverOf`): its processes are the database's part. */
+  postmaster: number | undefined;
 }
 
-/** Milliseconds of CPU so far, per part; `database` is every PostgreSQL process, ended ones included. */
+/** Milliseconds of CPU so far, per part; `database` counts the server's ended backends too. */
 export type CpuSample = Record<"api" | "worker" | "database" | "redis" | "bench" | "machine", number>;
 
 const TICKS_PER_SECOND = (() => {
@@ -25,57 +25,44 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-/** utime + stime (+ cutime + cstime of waited-for children), in ms; 0 when the process is gone. */
-function processMs(pid: number, children = false): number {
+/** A process's command and the fields of /proc/<pid>/stat after it (from the state on); none when gone. */
+function readStat(pid: number): { command: string; fields: string[] } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command (field 2) may hold spaces: the fields after it start past its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks =
-      Number(fields[11]) + Number(fields[12]) + (children ? Number(fields[13]) + Number(fields[14]) : 0);
-    return (ticks * 1000) / TICKS_PER_SECOND;
+    // The command may hold spaces and parentheses: the fields after it start past its last ")".
+    const close = stat.lastIndexOf(")");
+    return { command: stat.slice(stat.indexOf("(") + 1, close), fields: stat.slice(close + 2).split(" ") };
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
+/** utime + stime (+ cutime + cstime of waited-for children), in ms; 0 when the process is gone. */
+function processMs(pid: number, children = false): number {
+  const f = readStat(pid)?.fields;
+  if (!f) return 0;
+  const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
 /**
- * A PostgreSQL server's processes: the postmaster's own time and its ended children's, plus each
- * live child's. Without a postmaster, every PostgreSQL server's on the machine.
+ * The postmaster of the PostgreSQL server a backend (`pg_backend_pid()`) belongs to, when that
+ * server runs on this machine.
  */
+export function serverOf(backendPid: number): number | undefined {
+  const backend = readStat(backendPid);
+  if (backend?.command !== "postgres") return undefined;
+  const parent = Number(backend.fields[1]);
+  return readStat(parent)?.command === "postgres" ? parent : undefined;
+}
+
+/** A server's processes: the postmaster's own time and its ended children's, plus each live child's. */
 function postgresMs(postmaster: number | undefined): number {
-  let total = 0;
-  let pids: string[] = [];
-  try {
-    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
-  } catch {
-    return 0;
-  }
-  for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    if (command !== "postgres") continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (postmaster !== undefined) {
-      if (Number(pid) === postmaster) total += processMs(postmaster, true);
-      else if (Number(fields[1]) === postmaster) total += processMs(Number(pid));
-      continue;
-    }
-    const parentIsPostgres = (() => {
-      try {
-        const parent = readFileSync(`/proc/${fields[1]}/stat`, "utf8");
-        return parent.slice(parent.indexOf("(") + 1, parent.lastIndexOf(")")) === "postgres";
-      } catch {
-        return false;
-      }
-    })();
-    // The postmaster (no postgres parent) also carries the time of the backends that ended.
-    total += processMs(Number(pid), !parentIsPostgres);
+  if (postmaster === undefined) return 0;
+  let total = processMs(postmaster, true);
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    if (readStat(Number(name))?.fields[1] === String(postmaster)) total += processMs(Number(name));
   }
   return total;
 }
