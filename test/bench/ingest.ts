@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
-import { type CpuParts, cpuPerUnit, sampleCpu, serverOf } from "../support/cpu";
+import { type CpuParts, cpuPerUnit, runsHere, sampleCpu, serverOf } from "../support/cpu";
 import { pacedLoad } from "../support/paced-load";
 import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
@@ -216,7 +216,7 @@ async function redisPid(url: string): Promise<number | undefined> {
   try {
     const info = await redis.info("server");
     const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    return Number.isInteger(pid) && runsHere(pid, "redis-server") ? pid : undefined;
   } finally {
     redis.disconnect();
   }

@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { testServices } from "@funnel/db/testing";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
-import { cpuPerUnit, sampleCpu, serverOf } from "./cpu";
+import { cpuPerUnit, runsHere, sampleCpu, serverOf } from "./cpu";
 
 describe.runIf(process.platform === "linux")("bench CPU accounting", () => {
   it("reads a process's CPU time from /proc, and nothing for one that is gone", async () => {
@@ -46,6 +46,8 @@ describe.runIf(process.platform === "linux")("bench CPU accounting", () => {
       const used = sampleCpu(parts).database - before.database;
       expect(used).toBeGreaterThanOrEqual(Math.min(200, elapsedMs / 4));
       expect(serverOf(process.pid)).toBeUndefined();
+      expect(runsHere(postmaster ?? 0, "postgres")).toBe(true);
+      expect(runsHere(postmaster ?? 0, "redis-server")).toBe(false);
     } finally {
       await sql.end();
     }

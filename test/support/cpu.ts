@@ -46,14 +46,21 @@ function processMs(pid: number, children = false): number {
 }
 
 /**
+ * Whether `pid` is a process of this machine running `command`: a server on another machine
+ * reports a pid that here may belong to anything, or to nothing.
+ */
+export function runsHere(pid: number, command: string): boolean {
+  return readStat(pid)?.command === command;
+}
+
+/**
  * The postmaster of the PostgreSQL server a backend (`pg_backend_pid()`) belongs to, when that
  * server runs on this machine.
  */
 export function serverOf(backendPid: number): number | undefined {
-  const backend = readStat(backendPid);
-  if (backend?.command !== "postgres") return undefined;
-  const parent = Number(backend.fields[1]);
-  return readStat(parent)?.command === "postgres" ? parent : undefined;
+  if (!runsHere(backendPid, "postgres")) return undefined;
+  const parent = Number(readStat(backendPid)?.fields[1]);
+  return runsHere(parent, "postgres") ? parent : undefined;
 }
 
 /** A server's processes: the postmaster's own time and its ended children's, plus each live child's. */
