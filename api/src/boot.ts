@@ -101,7 +101,13 @@ export async function boot(config: Config): Promise<Runtime> {
 
   let worker: IngestWorker | undefined;
   if (config.RUN_WORKER) {
-    const handler = createIngestHandler({ database, logger, realtime, writers: config.INGEST_WRITERS });
+    const handler = createIngestHandler({
+      database,
+      logger,
+      realtime,
+      writers: config.INGEST_WRITERS,
+      writeIntervalMs: config.INGEST_WRITE_INTERVAL_MS,
+    });
     worker =
       queue instanceof MemoryIngestQueue
         ? createMemoryIngestWorker(queue, { concurrency: config.INGEST_CONCURRENCY, handler, logger })

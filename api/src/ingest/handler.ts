@@ -22,6 +22,8 @@ export function createIngestHandler(deps: {
   realtime?: RealtimeStore;
   /** Writes in flight at once (INGEST_WRITERS). */
   writers?: number;
+  /** Least time between the starts of a lane's writes (INGEST_WRITE_INTERVAL_MS; default 0). */
+  writeIntervalMs?: number;
 }): IngestJobHandler {
   // One lane per writer, each writing one transaction at a time: a visitor's events always take
   // the same lane, so the lanes' transactions share no visitor's or session's rows and run side by
@@ -32,6 +34,7 @@ export function createIngestHandler(deps: {
       new WriteMerger<{ batch: EventBatch; options: WriteBatchOptions }>({
         maxEvents: MAX_EVENTS_PER_WRITE,
         writers: 1,
+        minIntervalMs: deps.writeIntervalMs ?? 0,
         sizeOf: ({ batch }) => batch.accepted.length + batch.rejected.length,
         isPermanent: (error) => isDataError(error) || isOutOfLocks(error),
         write: async (items) => {

@@ -2,12 +2,13 @@ import { describe, expect, it } from "vitest";
 import { WriteMerger } from "./merge";
 
 /** A write the test releases by hand, recording what each call carried. */
-function harness(fail: (items: string[]) => unknown = () => undefined, writers = 1) {
+function harness(fail: (items: string[]) => unknown = () => undefined, writers = 1, minIntervalMs = 0) {
   const calls: string[][] = [];
   const releases: (() => void)[] = [];
   const merger = new WriteMerger<string>({
     maxEvents: 5,
     writers,
+    minIntervalMs,
     sizeOf: (item) => item.length,
     isPermanent: (error) => error instanceof Error && error.message.startsWith("bad"),
     write: (items) => {
@@ -62,6 +63,41 @@ describe("WriteMerger", () => {
     await releaseAll();
     expect(await Promise.all(all)).toEqual(["ok", "ok", "ok", "ok", "ok"]);
     expect(calls).toEqual([["a"], ["bb", "ccc"], ["dddddd"], ["e"]]);
+  });
+
+  it("starts writes at least the interval apart, merging what arrives meanwhile; after a quiet moment at once", async () => {
+    const { merger, calls, releaseAll } = harness(undefined, 1, 80);
+    const first = settle(merger.submit("a"));
+    expect(calls).toEqual([["a"]]);
+    await releaseAll();
+    const soon = [settle(merger.submit("b")), settle(merger.submit("c"))];
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual([["a"]]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toEqual([["a"], ["b", "c"]]);
+    await releaseAll();
+    await new Promise((r) => setTimeout(r, 100));
+    const quiet = settle(merger.submit("d"));
+    expect(calls).toEqual([["a"], ["b", "c"], ["d"]]);
+    await releaseAll();
+    expect(await Promise.all([first, ...soon, quiet])).toEqual(["ok", "ok", "ok", "ok"]);
+  });
+
+  it("does not hold back a full write for the interval, and holds the next small one again", async () => {
+    const { merger, calls, releaseAll } = harness(undefined, 1, 150);
+    const first = settle(merger.submit("a"));
+    await releaseAll();
+    const held = settle(merger.submit("bb"));
+    expect(calls).toEqual([["a"]]);
+    const full = settle(merger.submit("ccc"));
+    expect(calls).toEqual([["a"], ["bb", "ccc"]]);
+    await releaseAll();
+    const next = settle(merger.submit("d"));
+    expect(calls).toEqual([["a"], ["bb", "ccc"]]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls).toEqual([["a"], ["bb", "ccc"], ["d"]]);
+    await releaseAll();
+    expect(await Promise.all([first, held, full, next])).toEqual(["ok", "ok", "ok", "ok"]);
   });
 
   it("writes the items of a merged write alone after a permanent error: only the bad one fails", async () => {

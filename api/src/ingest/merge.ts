@@ -5,6 +5,12 @@
  * ingest handler runs one merger per lane with one writer each. An item's promise settles with the
  * write that carried it.
  *
+ * Writes of one merger also start at least `minIntervalMs` apart, unless a full write is waiting:
+ * at a steady trickle (a few events per queue job, a job every few ms) the write that follows a
+ * short one would otherwise carry a handful of events, and the statements of a write cost the
+ * worker and the database about the same whether it holds ten events or a thousand. A lone item
+ * after a quiet moment still goes out at once.
+ *
  * When a merged write fails with an error that a retry cannot fix (a value the database refuses),
  * the jobs are written again one by one, so only the job holding the bad value fails.
  */
@@ -26,25 +32,46 @@ export interface WriteMergerOptions<T> {
   isPermanent: (error: unknown) => boolean;
   /** Writes in flight at once. */
   writers: number;
+  /** Least time between the starts of two writes, unless `maxEvents` are waiting (default 0). */
+  minIntervalMs?: number;
 }
 
 export class WriteMerger<T> {
   private waiting: Pending<T>[] = [];
+  /** Events the waiting items hold. */
+  private waitingSize = 0;
   private active = 0;
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: WriteMergerOptions<T>) {}
 
   /** Resolves once a committed write carried `item`. */
   submit(item: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ item, size: this.options.sizeOf(item), resolve, reject });
+      const size = this.options.sizeOf(item);
+      this.waiting.push({ item, size, resolve, reject });
+      this.waitingSize += size;
       this.pump();
     });
   }
 
   private pump(): void {
     while (this.active < this.options.writers && this.waiting.length > 0) {
+      const wait = this.lastStart + (this.options.minIntervalMs ?? 0) - performance.now();
+      if (wait > 0 && this.waitingSize < this.options.maxEvents) {
+        this.timer ??= setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, wait);
+        return;
+      }
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
       const group = this.take();
+      this.lastStart = performance.now();
       this.active++;
       void this.writeGroup(group).finally(() => {
         this.active--;
@@ -62,6 +89,7 @@ export class WriteMerger<T> {
       events += pending.size;
       n++;
     }
+    this.waitingSize -= events;
     return this.waiting.splice(0, n);
   }
 
