@@ -8,7 +8,8 @@
  * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
  * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop),
  * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored); INGEST_*
- * variables are passed to the API and worker processes.
+ * variables are passed to the API and worker processes. The same /track load is then sent to a bare
+ * Node HTTP server (test/support/bare-server.ts): this machine's floor for those latencies.
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -16,6 +17,7 @@ import { resolve } from "node:path";
 import { generateTraffic, springSale, webinar } from "@funnel/fixtures";
 import postgres from "postgres";
 import { startApi } from "../support/api-process";
+import { startBareServer } from "../support/bare-server";
 import { type CpuParts, cpuPerUnit, runsHere, sampleCpu, serverOf } from "../support/cpu";
 import { pacedLoad } from "../support/paced-load";
 import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
@@ -146,6 +148,19 @@ try {
   const acceptRate = Math.round(events.length / ((tAccepted - t0) / 1000));
 
   // --- /track: one event a request at a steady rate, each from its own client IP.
+  const trackPost = (n: number) => ({
+    headers: { "x-forwarded-for": `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` },
+    body: JSON.stringify({
+      event_type: "page_view",
+      event_id: randomUUID(),
+      funnel_id: webinar.id,
+      page_id: webinar.pages[0]?.id,
+      session_id: randomUUID(),
+      visitor_id: randomUUID(),
+      url: "https://shop.example.com/webinar",
+      user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    }),
+  });
   const before = await stored();
   const cpu1 = sampleCpu(cpuParts);
   // Evenly spaced, as many browsers send (test/support/paced-load.ts), latency from when each
@@ -155,25 +170,24 @@ try {
     ratePerSecond: trackRate,
     seconds: trackSeconds,
     headers: { "content-type": "application/json" },
-    post: (n) => ({
-      headers: { "x-forwarded-for": `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` },
-      body: JSON.stringify({
-        event_type: "page_view",
-        event_id: randomUUID(),
-        funnel_id: webinar.id,
-        page_id: webinar.pages[0]?.id,
-        session_id: randomUUID(),
-        visitor_id: randomUUID(),
-        url: "https://shop.example.com/webinar",
-        user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-      }),
-    }),
+    post: trackPost,
   });
   const tTrackEnd = Date.now();
+  const apiSide = await handlerLatency(api.url, "/api/v1/analytics/track");
   const accepted = result.requests - result.non2xx - result.errors;
   const tTrackStored = await waitForRows(before + accepted, before, tTrackEnd);
   const lag = tTrackStored - tTrackEnd;
   const trackCpu = cpuPerUnit(cpu1, sampleCpu(cpuParts), accepted);
+
+  // --- The same load against a Node server that only answers: what this machine itself adds.
+  const bare = await startBareServer();
+  const floor = await pacedLoad({
+    url: `${bare.url}/api/v1/analytics/track`,
+    ratePerSecond: trackRate,
+    seconds: trackSeconds,
+    headers: { "content-type": "application/json" },
+    post: trackPost,
+  }).finally(() => bare.stop());
 
   const report = {
     date: new Date().toISOString().slice(0, 10),
@@ -193,6 +207,13 @@ try {
       latency_ms: result.latencyMs,
       stored_lag_after_load_ms: lag,
       cpu_us_per_request: trackCpu,
+      handler_share_within_ms: apiSide,
+    },
+    bare_node_server: {
+      achieved_rps: floor.achievedPerSecond,
+      non_2xx: floor.non2xx,
+      errors: floor.errors,
+      latency_ms: floor.latencyMs,
     },
   };
   console.log(JSON.stringify(report, null, 2));
@@ -220,6 +241,29 @@ async function redisPid(url: string): Promise<number | undefined> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The share of a route's 2xx answers its handler gave within each bucket of the API's duration
+ * histogram (`/metrics`), from the request's parsing to its answer: what the time from a request's
+ * due time to its answer spent inside the API's handlers rather than waiting for a core or a socket.
+ */
+async function handlerLatency(apiUrl: string, route: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("http_request_duration_seconds_bucket{") || !line.includes(`route="${route}"`))
+      continue;
+    if (!/status="2\d\d"/.test(line)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1] ?? "";
+    counts.set(le, (counts.get(le) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+  }
+  const all = counts.get("+Inf") ?? 0;
+  const shares: Record<string, number> = {};
+  for (const [le, n] of counts) {
+    if (le !== "+Inf" && all > 0) shares[String(Number(le) * 1000)] = Math.round((n / all) * 10_000) / 10_000;
+  }
+  return shares;
 }
 
 /** The database server's postmaster, when it runs on this machine. */
