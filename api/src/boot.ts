@@ -107,6 +107,7 @@ export async function boot(config: Config): Promise<Runtime> {
       realtime,
       writers: config.INGEST_WRITERS,
       writeIntervalMs: config.INGEST_WRITE_INTERVAL_MS,
+      heldJobs: config.INGEST_CONCURRENCY,
     });
     worker =
       queue instanceof MemoryIngestQueue

@@ -49,6 +49,47 @@ describe("ingest job handler", () => {
     expect(kept).toMatchObject([{ reason: "invalid", source: "edge", errors: [{ field: "ip_address" }] }]);
   });
 
+  it("holds a lane's next write for the interval only while the worker can hold more jobs", async () => {
+    const { funnelId } = await seedAccount(ctx.deps);
+    // Three events of one visitor: a job all in that visitor's lane.
+    const jobOf = (visitor: string) => {
+      const { accepted } = validateEvents(
+        [0, 1, 2].map(() => ({ ...pageView(funnelId), visitor_id: visitor })),
+        { context: { receivedAt: new Date() }, trustBodyIp: true, newId: randomUUID },
+      );
+      return { source: "import", accountId: null, accepted, rejected: [] } as IngestBatch;
+    };
+    const laneOf = (visitor: string) => splitByLane(jobOf(visitor), 2)[0]?.[0];
+    const visitors = Array.from({ length: 64 }, () => randomUUID());
+    const inLane0 = visitors.find((v) => laneOf(v) === 0) ?? "";
+    const inLane1 = visitors.find((v) => laneOf(v) === 1) ?? "";
+    const handler = (heldJobs: number) =>
+      createIngestHandler({
+        database: ctx.deps.database,
+        logger: pino({ level: "silent" }),
+        writeIntervalMs: 60_000,
+        heldJobs,
+      });
+    // Holding one job at a time, the worker's next job is written at once, not a minute later.
+    const single = handler(1);
+    await single(jobOf(inLane0), job());
+    const started = Date.now();
+    await single(jobOf(inLane0), job());
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // Holding two, a second job arriving within the interval waits for a third (or the minute);
+    // the third, in the other lane, lets the second's lane write too.
+    const pair = handler(2);
+    await pair(jobOf(inLane0), job());
+    let secondDone = false;
+    const second = pair(jobOf(inLane0), job()).then(() => {
+      secondDone = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(secondDone).toBe(false);
+    await Promise.all([second, pair(jobOf(inLane1), job())]);
+    expect(await storedEvents(ctx.deps, funnelId)).toHaveLength(15);
+  });
+
   it("fails a job whose payload is not a batch for good", async () => {
     const handler = createIngestHandler({ database: ctx.deps.database, logger: pino({ level: "silent" }) });
     const notABatch = { source: "carrier-pigeon", accepted: "no" } as unknown as IngestBatch;

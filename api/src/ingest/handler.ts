@@ -24,7 +24,12 @@ export function createIngestHandler(deps: {
   writers?: number;
   /** Least time between the starts of a lane's writes (INGEST_WRITE_INTERVAL_MS; default 0). */
   writeIntervalMs?: number;
+  /** Jobs the worker holds at once (INGEST_CONCURRENCY): with all of them here, lanes write at once. */
+  heldJobs?: number;
 }): IngestJobHandler {
+  // Jobs inside this handler: when the worker holds all it may, no more come until some settle.
+  let jobsHere = 0;
+  const moreCanCome = () => jobsHere < (deps.heldJobs ?? Number.POSITIVE_INFINITY);
   // One lane per writer, each writing one transaction at a time: a visitor's events always take
   // the same lane, so the lanes' transactions share no visitor's or session's rows and run side by
   // side instead of waiting on each other's row and unit locks.
@@ -35,6 +40,7 @@ export function createIngestHandler(deps: {
         maxEvents: MAX_EVENTS_PER_WRITE,
         writers: 1,
         minIntervalMs: deps.writeIntervalMs ?? 0,
+        moreCanCome,
         sizeOf: ({ batch }) => batch.accepted.length + batch.rejected.length,
         isPermanent: (error) => isDataError(error) || isOutOfLocks(error),
         write: async (items) => {
@@ -75,19 +81,25 @@ export function createIngestHandler(deps: {
           raw: toStorableJson(raw),
         });
     });
+    jobsHere++;
     try {
       const options = { batchId: job.id, receivedAt: new Date(job.queuedAt) };
       // Each event, with its rows and rollups, is written in one transaction of its lane; a job
       // settles once every lane holding some of it committed. A retry finds the committed lanes'
       // events stored already (their ids), so it changes nothing there.
-      await Promise.all(
+      const written = Promise.all(
         splitByLane(checked, lanes.length).map(([lane, part]) =>
           lanes[lane]?.submit({ batch: part, options }),
         ),
       );
+      // The last job the worker may hold is here: every lane writes what it has now.
+      if (!moreCanCome()) for (const lane of lanes) lane.poke();
+      await written;
     } catch (error) {
       if (isDataError(error)) throw new InvalidBatchError(`database refused the batch: ${messageOf(error)}`);
       throw error;
+    } finally {
+      jobsHere--;
     }
   };
 }

@@ -2,13 +2,19 @@ import { describe, expect, it } from "vitest";
 import { WriteMerger } from "./merge";
 
 /** A write the test releases by hand, recording what each call carried. */
-function harness(fail: (items: string[]) => unknown = () => undefined, writers = 1, minIntervalMs = 0) {
+function harness(
+  fail: (items: string[]) => unknown = () => undefined,
+  writers = 1,
+  minIntervalMs = 0,
+  moreCanCome?: () => boolean,
+) {
   const calls: string[][] = [];
   const releases: (() => void)[] = [];
   const merger = new WriteMerger<string>({
     maxEvents: 5,
     writers,
     minIntervalMs,
+    moreCanCome,
     sizeOf: (item) => item.length,
     isPermanent: (error) => error instanceof Error && error.message.startsWith("bad"),
     write: (items) => {
@@ -98,6 +104,27 @@ describe("WriteMerger", () => {
     expect(calls).toEqual([["a"], ["bb", "ccc"], ["d"]]);
     await releaseAll();
     expect(await Promise.all([first, held, full, next])).toEqual(["ok", "ok", "ok", "ok"]);
+  });
+
+  it("does not wait out the interval once no more items can come", async () => {
+    let more = true;
+    const { merger, calls, releaseAll } = harness(undefined, 1, 60_000, () => more);
+    const first = settle(merger.submit("a"));
+    await releaseAll();
+    const held = [settle(merger.submit("b")), settle(merger.submit("c"))];
+    expect(calls).toEqual([["a"]]);
+    more = false;
+    held.push(settle(merger.submit("d")));
+    expect(calls).toEqual([["a"], ["b", "c", "d"]]);
+    await releaseAll();
+    more = true;
+    held.push(settle(merger.submit("e")));
+    expect(calls).toEqual([["a"], ["b", "c", "d"]]);
+    more = false;
+    merger.poke();
+    expect(calls).toEqual([["a"], ["b", "c", "d"], ["e"]]);
+    await releaseAll();
+    expect(await Promise.all([first, ...held])).toEqual(["ok", "ok", "ok", "ok", "ok"]);
   });
 
   it("writes the items of a merged write alone after a permanent error: only the bad one fails", async () => {

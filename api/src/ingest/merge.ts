@@ -5,7 +5,8 @@
  * ingest handler runs one merger per lane with one writer each. An item's promise settles with the
  * write that carried it.
  *
- * Writes of one merger also start at least `minIntervalMs` apart, unless a full write is waiting:
+ * Writes of one merger also start at least `minIntervalMs` apart, unless a full write is waiting
+ * (`maxEvents`, or everything the worker can hold, `moreCanCome`):
  * at a steady trickle (a few events per queue job, a job every few ms) the write that follows a
  * short one would otherwise carry a handful of events, and the statements of a write cost the
  * worker and the database about the same whether it holds ten events or a thousand. A lone item
@@ -32,8 +33,13 @@ export interface WriteMergerOptions<T> {
   isPermanent: (error: unknown) => boolean;
   /** Writes in flight at once. */
   writers: number;
-  /** Least time between the starts of two writes, unless `maxEvents` are waiting (default 0). */
+  /** Least time between the starts of two writes, unless a full write waits (default 0). */
   minIntervalMs?: number;
+  /**
+   * Whether more items can still arrive before a write settles some (the worker holds fewer jobs
+   * than it may): when not, waiting out the interval would only delay them.
+   */
+  moreCanCome?: () => boolean;
 }
 
 export class WriteMerger<T> {
@@ -56,10 +62,16 @@ export class WriteMerger<T> {
     });
   }
 
+  /** Looks again at whether a write can start (`moreCanCome` may have changed). */
+  poke(): void {
+    this.pump();
+  }
+
   private pump(): void {
     while (this.active < this.options.writers && this.waiting.length > 0) {
       const wait = this.lastStart + (this.options.minIntervalMs ?? 0) - performance.now();
-      if (wait > 0 && this.waitingSize < this.options.maxEvents) {
+      const full = this.waitingSize >= this.options.maxEvents || this.options.moreCanCome?.() === false;
+      if (wait > 0 && !full) {
         this.timer ??= setTimeout(() => {
           this.timer = null;
           this.pump();
