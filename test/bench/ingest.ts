@@ -5,7 +5,8 @@
  * PostgreSQL, Redis, this process and the rest of the machine (test/support/cpu.ts).
  *
  * Options (env): BENCH_IMPORT_EVENTS (default 300000), BENCH_TRACK_RATE (req/s, default 5000),
- * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_PROFILE_DIR
+ * BENCH_TRACK_SECONDS (default 20), BENCH_WORKERS (worker processes, default 1), BENCH_API_PROCESSES
+ * (API processes, default 1; /track goes to them in turn), BENCH_PROFILE_DIR
  * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop),
  * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored); INGEST_*
  * variables are passed to the API and worker processes. The same /track load is then sent to a bare
@@ -53,14 +54,21 @@ const profile = (role: string): Record<string, string> =>
   process.env.BENCH_PROFILE_DIR
     ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_PROFILE_DIR, role)}` }
     : {};
-const api = await startApi({ ...env, RUN_WORKER: "false", ...profile("api") });
+// BENCH_API_PROCESSES API processes (default 1): /track is spread over them in turn, as a load
+// balancer would; /import and the catalog go to the first.
+const apis = await Promise.all(
+  Array.from({ length: Number(process.env.BENCH_API_PROCESSES ?? 1) }, () =>
+    startApi({ ...env, RUN_WORKER: "false", ...profile("api") }),
+  ),
+);
+const api = apis[0] as (typeof apis)[number];
 const workers = await Promise.all(
   Array.from({ length: Number(process.env.BENCH_WORKERS ?? 1) }, () =>
     startApi({ ...env, RUN_API: "false", ...profile("worker") }, { waitReady: false }),
   ),
 );
 const cpuParts: CpuParts = {
-  api: api.child.pid === undefined ? [] : [api.child.pid],
+  api: apis.flatMap((a) => (a.child.pid === undefined ? [] : [a.child.pid])),
   workers: workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid])),
   redis: await redisPid(redisUrl),
   postmaster: await postmasterPid(),
@@ -166,14 +174,17 @@ try {
   // Evenly spaced, as many browsers send (test/support/paced-load.ts), latency from when each
   // request was due.
   const result = await pacedLoad({
-    url: `${api.url}/api/v1/analytics/track`,
+    url: apis.map((a) => `${a.url}/api/v1/analytics/track`),
     ratePerSecond: trackRate,
     seconds: trackSeconds,
     headers: { "content-type": "application/json" },
     post: trackPost,
   });
   const tTrackEnd = Date.now();
-  const apiSide = await handlerLatency(api.url, "/api/v1/analytics/track");
+  const apiSide = await handlerLatency(
+    apis.map((a) => a.url),
+    "/api/v1/analytics/track",
+  );
   const accepted = result.requests - result.non2xx - result.errors;
   const tTrackStored = await waitForRows(before + accepted, before, tTrackEnd);
   const lag = tTrackStored - tTrackEnd;
@@ -221,7 +232,7 @@ try {
   console.error(api.output().slice(-3000));
   throw error;
 } finally {
-  await api.stop();
+  await Promise.all(apis.map((a) => a.stop()));
   await Promise.all(workers.map((w) => w.stop()));
   await sql.end();
   if (process.env.BENCH_KEEP_DB === "1") console.error(`kept database ${dbName}`);
@@ -248,10 +259,10 @@ async function redisPid(url: string): Promise<number | undefined> {
  * histogram (`/metrics`), from the request's parsing to its answer: what the time from a request's
  * due time to its answer spent inside the API's handlers rather than waiting for a core or a socket.
  */
-async function handlerLatency(apiUrl: string, route: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+async function handlerLatency(apiUrls: string[], route: string): Promise<Record<string, number>> {
+  const texts = await Promise.all(apiUrls.map(async (url) => (await fetch(`${url}/metrics`)).text()));
   const counts = new Map<string, number>();
-  for (const line of text.split("\n")) {
+  for (const line of texts.join("\n").split("\n")) {
     if (!line.startsWith("http_request_duration_seconds_bucket{") || !line.includes(`route="${route}"`))
       continue;
     if (!/status="2\d\d"/.test(line)) continue;

@@ -23,13 +23,14 @@ export interface PacedLoadResult {
 }
 
 export async function pacedLoad(options: {
-  url: string;
+  /** Several: request i goes to url[i % n], as a load balancer in front of several processes would. */
+  url: string | string[];
   headers?: Record<string, string>;
   /** A POST of this body and these extra headers for request i; GET when absent. */
   post?: (i: number) => { body: string; headers?: Record<string, string> };
   ratePerSecond: number;
   seconds: number;
-  /** Keep-alive connections, all opened before the clock starts (default 256). */
+  /** Keep-alive connections to each url, all opened before the clock starts (default 256). */
   connections?: number;
   /** A cheap GET on the same server that opens them (default `/healthz`). */
   warmPath?: string;
@@ -43,19 +44,21 @@ export async function pacedLoad(options: {
     maxFreeSockets: connections,
     scheduling: "fifo",
   });
-  const target = new URL(options.url);
+  const targets = (Array.isArray(options.url) ? options.url : [options.url]).map((u) => new URL(u));
   await Promise.all(
-    Array.from(
-      { length: connections },
-      () =>
-        new Promise<void>((done, fail) => {
-          const req = request(new URL(options.warmPath ?? "/healthz", target), { agent }, (res) => {
-            res.resume();
-            res.on("end", done);
-          });
-          req.on("error", fail);
-          req.end();
-        }),
+    targets.flatMap((target) =>
+      Array.from(
+        { length: connections },
+        () =>
+          new Promise<void>((done, fail) => {
+            const req = request(new URL(options.warmPath ?? "/healthz", target), { agent }, (res) => {
+              res.resume();
+              res.on("end", done);
+            });
+            req.on("error", fail);
+            req.end();
+          }),
+      ),
     ),
   );
   const total = Math.round(options.ratePerSecond * options.seconds);
@@ -74,7 +77,7 @@ export async function pacedLoad(options: {
     inFlight.push(
       new Promise<void>((done) => {
         const req = request(
-          target,
+          targets[i % targets.length] as URL,
           {
             method: post ? "POST" : "GET",
             agent,
