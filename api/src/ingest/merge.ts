@@ -6,11 +6,11 @@
  * write that carried it.
  *
  * Writes of one merger also start at least `minIntervalMs` apart, unless a full write is waiting
- * (`maxEvents`, or everything the worker can hold, `moreCanCome`):
- * at a steady trickle (a few events per queue job, a job every few ms) the write that follows a
- * short one would otherwise carry a handful of events, and the statements of a write cost the
- * worker and the database about the same whether it holds ten events or a thousand. A lone item
- * after a quiet moment still goes out at once.
+ * (`maxEvents`, or everything the worker can hold, `moreCanCome`): at a steady trickle (a few
+ * events per queue job, a job every few ms) the write that follows a short one would otherwise
+ * carry a handful of events, and the statements of a write cost the worker and the database about
+ * the same whether it holds ten events or a thousand. A lone item after a quiet moment still goes
+ * out at once.
  *
  * When a merged write fails with an error that a retry cannot fix (a value the database refuses),
  * the jobs are written again one by one, so only the job holding the bad value fails.
