@@ -60,7 +60,7 @@ const schema = z
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
     /** Lanes per worker process: write transactions at once, a visitor's events always in one lane. */
     INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
-    /** Least time between the starts of a lane's writes, unless a full write waits: a trickle shares writes. */
+    /** Least time between the starts of a lane's writes, unless a full write waits or every job the worker may hold is in: a trickle shares writes. */
     INGEST_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).max(5_000).default(100),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
     REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),

@@ -20,6 +20,7 @@ import postgres from "postgres";
 import { startApi } from "../support/api-process";
 import { startBareServer } from "../support/bare-server";
 import { type CpuParts, cpuPerUnit, runsHere, sampleCpu, serverOf } from "../support/cpu";
+import { handlerShares } from "../support/handler-latency";
 import { pacedLoad } from "../support/paced-load";
 import { dropRedisPrefix, repoRoot, servicesUp, withDatabase } from "../support/services";
 
@@ -181,8 +182,8 @@ try {
     post: trackPost,
   });
   const tTrackEnd = Date.now();
-  const apiSide = await handlerLatency(
-    apis.map((a) => a.url),
+  const apiSide = handlerShares(
+    await Promise.all(apis.map(async (a) => (await fetch(`${a.url}/metrics`)).text())),
     "/api/v1/analytics/track",
   );
   const accepted = result.requests - result.non2xx - result.errors;
@@ -252,29 +253,6 @@ async function redisPid(url: string): Promise<number | undefined> {
   } finally {
     redis.disconnect();
   }
-}
-
-/**
- * The share of a route's 2xx answers its handler gave within each bucket of the API's duration
- * histogram (`/metrics`), from the request's parsing to its answer: what the time from a request's
- * due time to its answer spent inside the API's handlers rather than waiting for a core or a socket.
- */
-async function handlerLatency(apiUrls: string[], route: string): Promise<Record<string, number>> {
-  const texts = await Promise.all(apiUrls.map(async (url) => (await fetch(`${url}/metrics`)).text()));
-  const counts = new Map<string, number>();
-  for (const line of texts.join("\n").split("\n")) {
-    if (!line.startsWith("http_request_duration_seconds_bucket{") || !line.includes(`route="${route}"`))
-      continue;
-    if (!/status="2\d\d"/.test(line)) continue;
-    const le = /le="([^"]+)"/.exec(line)?.[1] ?? "";
-    counts.set(le, (counts.get(le) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
-  }
-  const all = counts.get("+Inf") ?? 0;
-  const shares: Record<string, number> = {};
-  for (const [le, n] of counts) {
-    if (le !== "+Inf" && all > 0) shares[String(Number(le) * 1000)] = Math.round((n / all) * 10_000) / 10_000;
-  }
-  return shares;
 }
 
 /** The database server's postmaster, when it runs on this machine. */
