@@ -12,6 +12,7 @@ import {
   type FaultsDatabase,
 } from "../support/dedicated-database";
 import { type Appendfsync, type RedisServer, startRedisServer } from "../support/redis-server";
+import { type QueueCounts, queueCounts, type Settled, settle } from "../support/settle";
 import { type TcpProxy, tcpProxy } from "../support/tcp-proxy";
 
 /**
@@ -58,18 +59,7 @@ export const REPORT_CACHE_SECONDS = 10;
 /** The secret of signed edge batches (`/internal/ingest`), so hostile traffic can replay and alter them. */
 export const EDGE_SIGNING_SECRET = "faults-only-edge-batch-signing-secret-0123456789";
 
-export interface QueueCounts {
-  waiting: number;
-  active: number;
-  delayed: number;
-  failed: number;
-}
-
-export interface Settled {
-  at: number;
-  storedRows: number;
-  queue: QueueCounts;
-}
+export type { QueueCounts, Settled };
 
 /** Every event answered 202, looked up in the events table after recovery. */
 export interface Accounting {
@@ -154,37 +144,9 @@ export async function startStack(
       extraWorkers.push(worker);
       return worker;
     },
-    async queue() {
-      const key = (name: string) => `${prefix}:ingest:${name}`;
-      const [waiting, paused, prioritized, active, delayed, failed] = await Promise.all([
-        monitor.llen(key("wait")),
-        monitor.llen(key("paused")),
-        monitor.zcard(key("prioritized")),
-        monitor.llen(key("active")),
-        monitor.zcard(key("delayed")),
-        monitor.zcard(key("failed")),
-      ]);
-      return { waiting: waiting + paused + prioritized, active, delayed, failed };
-    },
-    async settle(accepted, timeoutMs = 300_000) {
-      const deadline = Date.now() + timeoutMs;
-      let last = -1;
-      let unchangedSince = Date.now();
-      for (;;) {
-        const [queue, rows] = await Promise.all([stack.queue(), storedRows(sql)]);
-        const now = Date.now();
-        if (rows !== last) {
-          last = rows;
-          unchangedSince = now;
-        }
-        const empty = queue.waiting + queue.active + queue.delayed === 0;
-        // An empty queue with rows still missing is a loss once nothing has moved for a while.
-        if ((empty && rows >= accepted) || (empty && now - unchangedSince > 15_000) || now > deadline) {
-          return { at: now, storedRows: rows, queue };
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    },
+    queue: () => queueCounts(monitor, prefix),
+    settle: (accepted, timeoutMs = 300_000) =>
+      settle({ readQueue: stack.queue, readRows: () => storedRows(sql), accepted, timeoutMs }),
     account: (accepted) => account(sql, accepted),
     rawEvents: () => rawEvents(sql),
     async close() {

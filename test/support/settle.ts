@@ -1,0 +1,90 @@
+import type { Redis } from "ioredis";
+
+/** Jobs of an ingest queue by state (waiting includes paused and prioritized jobs). */
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+export interface Settled {
+  at: number;
+  storedRows: number;
+  queue: QueueCounts;
+}
+
+/**
+ * The lengths of a BullMQ queue's job lists, read in one MULTI. Read one by one, a job moving
+ * between two lists between the reads (a stalled job going back from `active` to `wait`, a delayed
+ * one promoted) is counted in neither, and the queue looks empty while it still holds a job.
+ */
+export async function queueCounts(redis: Redis, prefix: string, queue = "ingest"): Promise<QueueCounts> {
+  const key = (name: string) => `${prefix}:${queue}:${name}`;
+  const replies = await redis
+    .multi()
+    .llen(key("wait"))
+    .llen(key("paused"))
+    .zcard(key("prioritized"))
+    .llen(key("active"))
+    .zcard(key("delayed"))
+    .zcard(key("failed"))
+    .exec();
+  const [waiting, paused, prioritized, active, delayed, failed] = (replies ?? []).map(([error, value]) => {
+    if (error) throw error;
+    return Number(value);
+  });
+  return {
+    waiting: (waiting ?? 0) + (paused ?? 0) + (prioritized ?? 0),
+    active: active ?? 0,
+    delayed: delayed ?? 0,
+    failed: failed ?? 0,
+  };
+}
+
+export interface SettleOptions {
+  readQueue: () => Promise<QueueCounts>;
+  /** Rows in the events table. */
+  readRows: () => Promise<number>;
+  /** Events answered 202: settled once that many rows are stored and the queue is empty. */
+  accepted: number;
+  timeoutMs?: number;
+  /** An empty queue with rows still missing is taken as a loss once the rows have not changed for this long. */
+  quietMs?: number;
+  pollMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Waits until the queue is empty and every accepted event is stored, or the queue is empty and no
+ * row came for `quietMs` (a loss), or `timeoutMs` passed.
+ *
+ * The queue is read before the rows, never beside them: a job leaves the queue only after its
+ * events committed, so rows read after an empty queue hold every event that queue carried. Read
+ * together, the count could come from just before the last write's commit and the queue from just
+ * after that job completed, and a run whose last jobs waited out a stall (rows unchanged for the
+ * quiet time) would be taken for settled with those jobs' events missing.
+ */
+export async function settle(options: SettleOptions): Promise<Settled> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const quietMs = options.quietMs ?? 15_000;
+  const deadline = now() + (options.timeoutMs ?? 300_000);
+  let last = -1;
+  let unchangedSince = now();
+  for (;;) {
+    const queue = await options.readQueue();
+    const rows = await options.readRows();
+    const at = now();
+    if (rows !== last) {
+      last = rows;
+      unchangedSince = at;
+    }
+    const empty = queue.waiting + queue.active + queue.delayed === 0;
+    if ((empty && rows >= options.accepted) || (empty && at - unchangedSince > quietMs) || at > deadline) {
+      return { at, storedRows: rows, queue };
+    }
+    await sleep(options.pollMs ?? 250);
+  }
+}
