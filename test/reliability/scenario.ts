@@ -79,6 +79,9 @@ export async function runScenario(
   } catch (error) {
     reportError = error;
   }
+  // Rows that came after the wait ended were missing from the reference: a wait that ended early,
+  // not a report that counts wrong.
+  const rowsAfterReports = await stack.storedRows();
   const view = clientView(report.acceptedAt, report.refusedAt, times.restoredAt);
   const figures = {
     sent: report.sentEvents,
@@ -93,11 +96,13 @@ export async function runScenario(
     drainedSecondsAfterLoad: (settled.at - report.finishedAt) / 1000,
     drainedSecondsAfterRestore: (settled.at - times.restoredAt) / 1000,
     reports: reports?.summary ?? `check failed: ${String(reportError)}`,
+    rowsAfterReports,
   };
   console.log(`[faults] ${name} ${JSON.stringify(figures)}`);
   if (accounting.missing > 0 || settled.queue.failed > 0) {
     console.log(`[faults] ${name} worker output (end):\n${stack.worker.output().slice(-4_000)}`);
   }
+  expect(rowsAfterReports, "rows stored after the wait for the queue ended").toBe(settled.storedRows);
   if (!reports) throw reportError;
   expectReportsAsReference(reports);
   return {

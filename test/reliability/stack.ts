@@ -46,6 +46,8 @@ export interface Stack {
   account(accepted: Set<string>): Promise<Accounting>;
   /** Every stored event as the reference reports read it (test/reference/), bots included. */
   rawEvents(): Promise<RawEvent[]>;
+  /** Rows in the events table now. */
+  storedRows(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -149,6 +151,7 @@ export async function startStack(
       settle({ readQueue: stack.queue, readRows: () => storedRows(sql), accepted, timeoutMs }),
     account: (accepted) => account(sql, accepted),
     rawEvents: () => rawEvents(sql),
+    storedRows: () => storedRows(sql),
     async close() {
       await stack.api.stop();
       await stack.worker.stop();
