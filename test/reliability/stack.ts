@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { springSale } from "@funnel/fixtures";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import type { RawEvent } from "../reference/reports";
@@ -111,6 +112,10 @@ export async function startStack(
   const extraWorkers: ApiProcess[] = [];
   const extraApis: ApiProcess[] = [];
   monitor.on("error", () => {});
+  // Counts the ingest queue's jobs over the monitor's connection; its errors while Redis is down
+  // are the monitor's.
+  const ingestQueue = new Queue("ingest", { connection: monitor, prefix });
+  ingestQueue.on("error", () => {});
 
   const stack: Stack = {
     redis,
@@ -146,7 +151,7 @@ export async function startStack(
       extraWorkers.push(worker);
       return worker;
     },
-    queue: () => queueCounts(monitor, prefix),
+    queue: () => queueCounts(ingestQueue),
     settle: (accepted, timeoutMs = 300_000) =>
       settle({ readQueue: stack.queue, readRows: () => storedRows(sql), accepted, timeoutMs }),
     account: (accepted) => account(sql, accepted),
@@ -158,6 +163,7 @@ export async function startStack(
       for (const worker of extraWorkers) await worker.stop();
       for (const api of extraApis) await api.stop();
       await databaseProxy?.close();
+      await ingestQueue.close();
       monitor.disconnect();
       await sql.end();
       await database.drop();

@@ -1,6 +1,6 @@
-import type { Redis } from "ioredis";
+import type { Queue } from "bullmq";
 
-/** Jobs of an ingest queue by state (waiting includes paused and prioritized jobs). */
+/** Jobs of an ingest queue by state (waiting includes prioritized jobs and a paused queue's). */
 export interface QueueCounts {
   waiting: number;
   active: number;
@@ -15,30 +15,18 @@ export interface Settled {
 }
 
 /**
- * The lengths of a BullMQ queue's job lists, read in one MULTI. Read one by one, a job moving
- * between two lists between the reads (a stalled job going back from `active` to `wait`, a delayed
- * one promoted) is counted in neither, and the queue looks empty while it still holds a job.
+ * The jobs of a BullMQ queue by state, from BullMQ's own count script: one call, so a job that
+ * moves between two states meanwhile (a stalled job going back from `active` to `wait`, a delayed
+ * one promoted) is counted once. Read one list at a time, such a job was counted in neither, and
+ * the queue looked empty while it still held a job.
  */
-export async function queueCounts(redis: Redis, prefix: string, queue = "ingest"): Promise<QueueCounts> {
-  const key = (name: string) => `${prefix}:${queue}:${name}`;
-  const replies = await redis
-    .multi()
-    .llen(key("wait"))
-    .llen(key("paused"))
-    .zcard(key("prioritized"))
-    .llen(key("active"))
-    .zcard(key("delayed"))
-    .zcard(key("failed"))
-    .exec();
-  const [waiting, paused, prioritized, active, delayed, failed] = (replies ?? []).map(([error, value]) => {
-    if (error) throw error;
-    return Number(value);
-  });
+export async function queueCounts(queue: Queue): Promise<QueueCounts> {
+  const counts = await queue.getJobCounts("wait", "prioritized", "active", "delayed", "failed");
   return {
-    waiting: (waiting ?? 0) + (paused ?? 0) + (prioritized ?? 0),
-    active: active ?? 0,
-    delayed: delayed ?? 0,
-    failed: failed ?? 0,
+    waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0),
+    active: counts.active ?? 0,
+    delayed: counts.delayed ?? 0,
+    failed: counts.failed ?? 0,
   };
 }
 
