@@ -206,7 +206,12 @@ export function* funnelTraffic(options: {
     }
     const route: IngestRoute = trackEvery > 0 && ++index % trackEvery === 0 ? "track" : "import";
     const size = Math.min(route === "track" ? trackBatch : importBatch, options.events - produced);
-    const events = pending.splice(0, size);
+    // Refunds come from the merchant's server: a /track request takes the browser's events only.
+    const events =
+      route === "track"
+        ? pending.filter((e) => e.event_type !== "refund").slice(0, size)
+        : pending.splice(0, size);
+    if (route === "track") pending = pending.filter((e) => !events.includes(e));
     produced += events.length;
     yield { route, events };
   }

@@ -2,11 +2,14 @@ import { randomUUID } from "node:crypto";
 import {
   type FieldError,
   fieldErrors,
+  isServerOnly,
   LIMITS,
   type RequestContext,
+  SERVER_ONLY_MESSAGE,
   splitBody,
   type ValidatedBatch,
   validateEvents,
+  validateTrackEvents,
 } from "@funnel/events";
 import { rateLimitSubject } from "@funnel/events/enrich";
 import { z } from "zod";
@@ -42,8 +45,9 @@ export async function acceptTrack(
       limit.retryAfterSeconds,
     );
   }
-  // A browser cannot choose the IP it is counted under: the body's ip_address is ignored.
-  const batch = validateEvents(items, { context, trustBodyIp: false, newId: randomUUID });
+  // A browser cannot choose the IP it is counted under: the body's ip_address is ignored. Nor can
+  // it send a refund: those come from the merchant's server, on /import.
+  const batch = validateTrackEvents(items, { context, trustBodyIp: false, newId: randomUUID });
   return finish(deps, "track", null, batch);
 }
 
@@ -71,7 +75,8 @@ const edgeEnvelope = z.object({
 
 /**
  * `POST /internal/ingest`: a batch the edge worker accepted and enriched (its signature already
- * checked). Each event is validated again, as this process trusts no payload it did not parse.
+ * checked). Each event is validated again, as this process trusts no payload it did not parse; the
+ * edge serves /track only, so a refund there is refused as /track refuses it.
  */
 export async function acceptEdgeBatch(deps: IngestDeps, body: unknown): Promise<AcceptResult> {
   const envelope = edgeEnvelope.safeParse(body);
@@ -79,8 +84,10 @@ export async function acceptEdgeBatch(deps: IngestDeps, body: unknown): Promise<
   const batch: ValidatedBatch = { accepted: [], rejected: [] };
   envelope.data.events.forEach((raw, index) => {
     const parsed = storedEvent.safeParse(raw);
-    if (parsed.success) batch.accepted.push(parsed.data);
-    else batch.rejected.push({ index, errors: fieldErrors(parsed.error), raw });
+    if (!parsed.success) batch.rejected.push({ index, errors: fieldErrors(parsed.error), raw });
+    else if (isServerOnly(parsed.data)) {
+      batch.rejected.push({ index, errors: [{ field: "event_type", message: SERVER_ONLY_MESSAGE }], raw });
+    } else batch.accepted.push(parsed.data);
   });
   return finish(deps, "edge", null, batch, envelope.data.rejected ?? []);
 }

@@ -1,3 +1,4 @@
+export * from "./browser";
 export * from "./schema";
 export * from "./storable";
 export * from "./validate";
