@@ -215,6 +215,11 @@ export const stepVisits = pgTable(
 /**
  * Conversions and refunds, narrow, with the step each conversion belongs to (its session's latest
  * step entry at or before it), kept right as entries arrive out of order.
+ *
+ * A refund counts only against its order: the funnel's earliest conversion with a value above 0
+ * and the same order_id, of the same account; the order's refunds, oldest first, take its value
+ * until none is left (docs/metrics.md, "Refunds"). Derived again for every order a write touches,
+ * so the order in which a purchase and its refunds arrive does not matter.
  */
 export const conversions = pgTable(
   "agg_conversions",
@@ -225,9 +230,13 @@ export const conversions = pgTable(
     sessionId: text("session_id").notNull(),
     visitorId: uuid("visitor_id").notNull(),
     at: timestamp("at", { withTimezone: true }).notNull(),
-    /** `conversion` or `refund`. */
-    kind: varchar("kind", { length: 10 }).notNull(),
+    /**
+     * `conversion`; `refund`, a refund that counts (some of its value); `refund_held`, a refund kept
+     * aside that counts nothing (held_reason says why), until its order arrives.
+     */
+    kind: varchar("kind", { length: 16 }).notNull(),
     conversionType: varchar("conversion_type", { length: 50 }),
+    /** A conversion's value; a refund's value that counts (0 when held), at most `asked_cents`. */
     valueCents: integer("value_cents"),
     orderId: varchar("order_id", { length: 100 }),
     /** `metadata.products` of an order (value > 0), when an array. */
@@ -239,12 +248,23 @@ export const conversions = pgTable(
      * conversion is counted in agg_conversions_daily.
      */
     source: text("source"),
+    /** A refund's value as the refund event asked it; null for conversions. */
+    askedCents: integer("asked_cents"),
+    /**
+     * Why a refund counts less than it asked: `no_order` (no order with its order_id stored yet),
+     * `exceeds_order` (its order's value is refunded already); null when it counts whole.
+     */
+    heldReason: varchar("held_reason", { length: 20 }),
   },
   (t) => [
     primaryKey({ name: "agg_conversions_pk", columns: [t.funnelId, t.eventId] }),
     index("idx_agg_conversions_kind_at").on(t.funnelId, t.kind, t.at),
     index("idx_agg_conversions_visitor").on(t.funnelId, t.visitorId, t.at),
     index("idx_agg_conversions_session").on(t.funnelId, t.sessionId),
+    // An order's purchases and refunds, found together when a write touches the order.
+    index("idx_agg_conversions_order")
+      .on(t.accountId, t.funnelId, t.orderId)
+      .where(sql`${t.orderId} is not null`),
   ],
 );
 
