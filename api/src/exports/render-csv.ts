@@ -9,7 +9,19 @@ import type { Cell, ExportDocument } from "./document";
  * read names in any script.
  */
 export async function renderCsv(doc: ExportDocument, file: string): Promise<void> {
-  await pipeline(records(doc), stringify({ bom: true, record_delimiter: "\r\n" }), createWriteStream(file));
+  await pipeline(
+    records(doc),
+    stringify({
+      bom: true,
+      record_delimiter: "\r\n",
+      // With CRLF as the record delimiter the library would leave a field holding a bare LF or CR
+      // unquoted, and a spreadsheet starts a new row there (RFC 4180: quote every line break).
+      quote_record_delimiter: true,
+      // Like the report route's JSON (null), never the text "Infinity" or "NaN".
+      cast: { number: (n) => (Number.isFinite(n) ? String(n) : "") },
+    }),
+    createWriteStream(file),
+  );
 }
 
 function* records(doc: ExportDocument): Generator<Cell[]> {
@@ -28,14 +40,24 @@ function* records(doc: ExportDocument): Generator<Cell[]> {
   }
 }
 
-const FORMULA_START = /^[=+\-@\t\r]/;
+/**
+ * What a spreadsheet runs as a formula: OWASP's =, +, -, @, tab and CR, and the full-width =, +, -
+ * and @, which Apple Numbers reads as the plain ones.
+ */
+const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+/** The same characters right after a line break inside the text. */
+const FORMULA_AFTER_BREAK = /([\r\n])(?=[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20])/g;
 
 /**
- * A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first: OWASP's list)
- * gets a leading apostrophe, so it shows as text. Visitors choose product names, sources, exit
- * reasons and more; every text cell is treated so. Numbers stay numbers (a negative net revenue is
- * a number, not text).
+ * Text a spreadsheet would run as a formula gets a leading apostrophe, so it shows as text: at the
+ * start of the cell and at the start of every line inside it, as a reader that splits rows at any
+ * line break (or a cell pasted line by line) sees each line as a cell of its own. Visitors choose
+ * product names, sources, exit reasons and more; every text cell is treated so. Numbers stay
+ * numbers (a negative net revenue is a number, not text).
  */
 export function neutraliseFormula(cell: Cell): Cell {
-  return typeof cell === "string" && FORMULA_START.test(cell) ? `'${cell}` : cell;
+  if (typeof cell !== "string") return cell;
+  // Lines first, then the cell: a cell opening with CR gets both its apostrophes ("'\r'=…").
+  const lines = cell.replace(FORMULA_AFTER_BREAK, "$1'");
+  return FORMULA_START.test(lines) ? `'${lines}` : lines;
 }

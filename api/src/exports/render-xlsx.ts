@@ -1,5 +1,5 @@
 import ExcelJS from "exceljs";
-import type { ColumnKind, ExportDocument } from "./document";
+import type { Cell, ColumnKind, ExportDocument } from "./document";
 
 /**
  * XLSX: a "Report" sheet (report, funnel, period), then one sheet per table. Written as a stream
@@ -45,20 +45,35 @@ export async function renderXlsx(doc: ExportDocument, file: string): Promise<voi
     }));
     sheet.getRow(1).font = { bold: true };
     sheet.getRow(1).commit();
-    for (const row of table.rows)
-      sheet.addRow(row.map((cell) => (typeof cell === "string" ? asText(cell) : cell))).commit();
+    for (const row of table.rows) sheet.addRow(row.map(asCellValue)).commit();
     await sheet.commit();
   }
   await workbook.commit();
 }
 
 /**
- * A string as OOXML stores text: XML turns a carriage return into a line feed when read, so it is
- * written as the `_x000D_` escape, and a literal `_xHHHH_` in the text is escaped in turn
- * (`_x005F_` is the underscore), so that what a visitor typed reads back unchanged.
+ * A figure as a cell: a number that is not finite has no cell value in the file format (a workbook
+ * holding one does not open), so it is an empty cell, as the report route's JSON gives null.
+ */
+function asCellValue(cell: Cell): Cell {
+  if (typeof cell === "string") return asText(cell);
+  return typeof cell === "number" && !Number.isFinite(cell) ? null : cell;
+}
+
+/** What XML 1.0 cannot hold (control characters but tab and line feed, U+FFFE, U+FFFF), and CR. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const NOT_XML_TEXT = /[\u0000-\u0008\u000B-\u001F\uFFFE\uFFFF]/g;
+
+/**
+ * A string as OOXML stores text. A character XML cannot hold is written as its `_xHHHH_` escape
+ * (a visitor's control character would otherwise make the whole workbook unreadable), and so is a
+ * carriage return, which XML turns into a line feed when read; a literal `_xHHHH_` in the text is
+ * escaped in turn (`_x005F_` is the underscore), so that what a visitor typed reads back unchanged.
  */
 function asText(text: string): string {
-  return text.replace(/_(x[0-9A-Fa-f]{4}_)/g, "_x005F_$1").replace(/\r/g, "_x000D_");
+  return text
+    .replace(/_(x[0-9A-Fa-f]{4}_)/g, "_x005F_$1")
+    .replace(NOT_XML_TEXT, (ch) => `_x${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}_`);
 }
 
 const NUMBER_FORMATS: Record<ColumnKind, string | undefined> = {

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
 import { PNG } from "pngjs";
 
@@ -14,38 +15,12 @@ import { PNG } from "pngjs";
 
 const run = promisify(execFile);
 
-/** RFC 4180 records (quoted fields, doubled quotes, CRLF or LF), the byte-order mark dropped. */
+/**
+ * RFC 4180 records, read as a spreadsheet reads them: a record ends at CRLF, LF or CR outside
+ * quotes; the byte-order mark dropped.
+ */
 export function parseCsv(text: string): string[][] {
-  const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  const records: string[][] = [];
-  let record: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i];
-    if (quoted) {
-      if (ch === '"' && body[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"' && field === "") quoted = true;
-    else if (ch === ",") {
-      record.push(field);
-      field = "";
-    } else if (ch === "\n" || (ch === "\r" && body[i + 1] === "\n")) {
-      if (ch === "\r") i++;
-      record.push(field);
-      records.push(record);
-      record = [];
-      field = "";
-    } else field += ch;
-  }
-  if (field !== "" || record.length > 0) {
-    record.push(field);
-    records.push(record);
-  }
-  return records;
+  return parse(text, { bom: true, record_delimiter: ["\r\n", "\n", "\r"], relax_column_count: true });
 }
 
 export interface CsvTable {
@@ -279,5 +254,32 @@ function summaryRows(root: Json, prefix = ""): Json[] {
   );
 }
 
-/** A text a spreadsheet would run as a formula: what the CSV must prefix with an apostrophe. */
-export const FORMULA_START = /^[=+\-@\t\r]/;
+/**
+ * The characters a spreadsheet runs as a formula: OWASP's =, +, -, @, tab and CR, and the
+ * full-width =, +, - and @, which Apple Numbers reads as the plain ones.
+ */
+const FORMULA_CHARS = ["=", "+", "-", "@", "\t", "\r", "\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"];
+const isFormulaChar = (ch: string | undefined) => ch !== undefined && FORMULA_CHARS.includes(ch);
+const isLineStart = (text: string, i: number) => i === 0 || text[i - 1] === "\r" || text[i - 1] === "\n";
+
+/** A text a spreadsheet would run as a formula. */
+export const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * A text as the CSV must hold it, spelt out character by character: an apostrophe before a formula
+ * character at the start of the text and at the start of every line inside it.
+ */
+export function csvText(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    if (isLineStart(text, i) && isFormulaChar(text[i])) out += "'";
+    out += text[i];
+  }
+  return out;
+}
+
+/** Whether the text, or a line inside it (split at CR, LF or CRLF), starts with a formula character. */
+export function startsFormula(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (isLineStart(text, i) && isFormulaChar(text[i])) return true;
+  return false;
+}
