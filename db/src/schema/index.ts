@@ -6,4 +6,5 @@ export { NO_STEP } from "./columns";
 export * from "./events";
 export * from "./exports";
 export * from "./funnels";
+export * from "./ingest";
 export * from "./privacy";
