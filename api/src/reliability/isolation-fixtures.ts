@@ -211,3 +211,72 @@ export function leakedSecrets(data: AccountData, text: string, sent = ""): strin
   const asked = sent.toLowerCase();
   return data.secrets.filter((s) => lower.includes(s.toLowerCase()) && !asked.includes(s.toLowerCase()));
 }
+
+/** One attempt by an intruder to use one of another account's catalog ids as its own. */
+export interface IdClaim {
+  kind: "funnel" | "step" | "page" | "A/B test" | "variant";
+  method: "PUT";
+  path: string;
+  body: unknown;
+  /** The answer the claim gets, with the field an id_taken refusal names. */
+  status: 400 | 404;
+  field?: string;
+}
+
+/**
+ * The intruder's PUTs that each take one of `owner`'s ids (its funnel, first step, first page, A/B
+ * test, control variant), with new ids for everything else. Built once, so the same requests can
+ * be sent while the ids are live and after their owner deleted them.
+ */
+export function idClaims(intruder: AccountData, owner: AccountData): IdClaim[] {
+  const [step] = owner.funnel.steps;
+  const [page] = owner.funnel.pages ?? [];
+  const [variant] = owner.abTest.variants;
+  if (!step || !page || !variant) throw new Error("idClaims: the owner needs a step, a page and a variant");
+  const withStep = funnelBody();
+  withStep.steps = withStep.steps.map((s, i) => (i === 0 ? { ...s, id: step.id } : s));
+  const withPage = funnelBody();
+  withPage.pages = (withPage.pages ?? []).map((p, i) => (i === 0 ? { ...p, id: page.id } : p));
+  const withVariant = abTestBody(intruder.funnelId, intruder.funnel);
+  withVariant.variants = withVariant.variants.map((v, i) => (i === 0 ? { ...v, id: variant.id } : v));
+  return [
+    {
+      kind: "funnel",
+      method: "PUT",
+      path: `/api/v1/funnels/${owner.funnelId}`,
+      body: funnelBody(),
+      status: 404,
+    },
+    {
+      kind: "step",
+      method: "PUT",
+      path: `/api/v1/funnels/${randomUUID()}`,
+      body: withStep,
+      status: 400,
+      field: "steps.0.id",
+    },
+    {
+      kind: "page",
+      method: "PUT",
+      path: `/api/v1/funnels/${randomUUID()}`,
+      body: withPage,
+      status: 400,
+      field: "pages.0.id",
+    },
+    {
+      kind: "A/B test",
+      method: "PUT",
+      path: `/api/v1/ab-tests/${owner.testId}`,
+      body: abTestBody(intruder.funnelId, intruder.funnel),
+      status: 404,
+    },
+    {
+      kind: "variant",
+      method: "PUT",
+      path: `/api/v1/ab-tests/${randomUUID()}`,
+      body: withVariant,
+      status: 400,
+      field: "variants.0.id",
+    },
+  ];
+}

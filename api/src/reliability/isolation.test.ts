@@ -1,9 +1,23 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startExportWorker } from "../exports/worker";
+import { pageView } from "../ingest/testing";
 import type { ExportWorker } from "../ports";
-import { type AccountWithKey, createTestApp, type EventPipeline, startEventPipeline } from "../testing";
+import {
+  type AccountWithKey,
+  createTestApp,
+  type EventPipeline,
+  funnelBody,
+  putAbTestRequest,
+  putFunnelRequest,
+  startEventPipeline,
+  storedEventRows,
+  storedRejectedPayloads,
+} from "../testing";
 import {
   type AccountData,
+  type IdClaim,
+  idClaims,
   leakedSecrets,
   matrixPeriod,
   seedAccountData,
@@ -90,7 +104,8 @@ function pathValue(d: AccountData, name: string): string {
   return value;
 }
 
-function queryValue(d: AccountData, name: string): string {
+/** The value sent for a query parameter; none for an optional one the matrix has no value for (a cursor). */
+function queryValue(d: AccountData, name: string, required: boolean): string | undefined {
   const values: Record<string, string> = {
     ...matrixPeriod(),
     tz: "Europe/Berlin",
@@ -101,7 +116,8 @@ function queryValue(d: AccountData, name: string): string {
     funnel_id: d.funnelId,
   };
   const value = values[name];
-  if (value === undefined) throw new Error(`isolation matrix: no value for query parameter ${name}`);
+  if (value === undefined && required)
+    throw new Error(`isolation matrix: no value for query parameter ${name}`);
   return value;
 }
 
@@ -165,7 +181,10 @@ function send(
   const query = new URLSearchParams(
     op.parameters
       .filter((p) => p.in === "query")
-      .map((p): [string, string] => [p.name, queryValue(whose({ in: "query", name: p.name }), p.name)]),
+      .flatMap((p): [string, string][] => {
+        const value = queryValue(whose({ in: "query", name: p.name }), p.name, p.required);
+        return value === undefined ? [] : [[p.name, value]];
+      }),
   ).toString();
   const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
   const init: RequestInit = { method: op.method, headers };
@@ -198,6 +217,30 @@ async function expectNoLeak(response: Response, from: AccountData, what: string)
 async function comparable(response: Response): Promise<{ status: number; body: string }> {
   const body = (await response.text()).replace(/"request_id":"[^"]*"/g, '"request_id":""');
   return { status: response.status, body };
+}
+
+/**
+ * `op` with `intruder`'s key naming one of `owner`'s ids in each slot in turn: a 404 (or the
+ * contract's answer) that carries none of `owner`'s data; the intruder's own request neither.
+ */
+async function expectNothingOf(op: Operation, owner: AccountData, intruder: AccountData): Promise<void> {
+  for (const slot of slotsOf(op)) {
+    const response = await send(op, intruder, intruder.account.headers.authorization, { slot, other: owner });
+    const what = `${intruder.label}'s key with ${owner.label}'s ${slot.in} ${slot.name}`;
+    expect(response.status, what).toBeLessThan(500);
+    const expected = CROSS_ACCOUNT_STATUS[op.key];
+    if (expected !== undefined) expect(response.status, what).toBe(expected);
+    else if (slot.in === "path") expect(response.status, what).toBe(404);
+    else if (response.status >= 300) expect([400, 404], what).toContain(response.status);
+    const text = await expectNoLeak(response, owner, what);
+    if (response.status === 404) expect(JSON.parse(text)).toMatchObject({ error: { code: "NOT_FOUND" } });
+  }
+  // The intruder's own request (a list, a report of its own funnel) holds nothing of the owner's.
+  if (op.method === "GET") {
+    const own = await send(op, intruder, intruder.account.headers.authorization);
+    expect(own.status, `${intruder.label}'s own request`).toBe(200);
+    await expectNoLeak(own, owner, `${intruder.label}'s own request`);
+  }
 }
 
 beforeAll(async () => {
@@ -258,26 +301,7 @@ describe.each(keyed.map((op) => [op.key, op] as const))("%s", (_key, op) => {
     }
   });
 
-  it("shows another account's key none of the account's data", async () => {
-    const slots = slotsOf(op);
-    for (const slot of slots) {
-      const response = await send(op, b, b.account.headers.authorization, { slot, other: a });
-      const what = `B's key with A's ${slot.in} ${slot.name}`;
-      expect(response.status, what).toBeLessThan(500);
-      const expected = CROSS_ACCOUNT_STATUS[op.key];
-      if (expected !== undefined) expect(response.status, what).toBe(expected);
-      else if (slot.in === "path") expect(response.status, what).toBe(404);
-      else if (response.status >= 300) expect([400, 404], what).toContain(response.status);
-      const text = await expectNoLeak(response, a, what);
-      if (response.status === 404) expect(JSON.parse(text)).toMatchObject({ error: { code: "NOT_FOUND" } });
-    }
-    // The other account's own request (a list, a report of its own funnel) holds nothing of A's.
-    if (op.method === "GET") {
-      const own = await send(op, b, b.account.headers.authorization);
-      expect(own.status, "B's own request").toBe(200);
-      await expectNoLeak(own, a, "B's own request");
-    }
-  });
+  it("shows another account's key none of the account's data", () => expectNothingOf(op, a, b));
 });
 
 describe("after every request of the other account", () => {
@@ -341,6 +365,125 @@ describe("public operations", () => {
     }
     const unsigned = await t.app.request(mine.pathname);
     expect(unsigned.status).toBe(400);
+  });
+});
+
+/**
+ * Delete and reclaim: an account (R) deletes its A/B test and funnel, and B tries to take each of
+ * their ids (funnel, step, page, test, variant) as its own. Catalog ids are public and events stay
+ * after a delete, so a released id must stay R's: B's claim is answered exactly as while the id
+ * was live (no oracle for the release), every route shows B nothing of R's, the released funnel's
+ * new traffic reaches no one, and R, putting its funnel and test again, has its history back.
+ */
+describe("ids an account deleted", () => {
+  let r: AccountData;
+  let claims: IdClaim[];
+  /** B's claims' answers while R's ids are live. */
+  const whileLive: { status: number; body: string }[] = [];
+  /** R's report answers before the delete. */
+  const reportsBefore = new Map<string, { status: number; body: string }>();
+  const reports = () =>
+    keyed.filter(
+      (o) => o.method === "GET" && o.path.startsWith("/api/v1/analytics/") && !TIME_DEPENDENT.has(o.key),
+    );
+
+  const claim = (c: IdClaim) =>
+    t.app.request(c.path, {
+      method: c.method,
+      headers: { ...b.account.headers, "content-type": "application/json" },
+      body: JSON.stringify(c.body),
+    });
+
+  beforeAll(async () => {
+    r = await seedAccountData(t, pipeline, "R", waitForExport);
+    claims = idClaims(b, r);
+    for (const op of reports()) {
+      const response = await send(op, r, r.account.headers.authorization);
+      expect(response.status, op.key).toBe(200);
+      reportsBefore.set(op.key, await comparable(response));
+    }
+  });
+
+  it("refuses B each of R's ids while R has them", async () => {
+    for (const c of claims) {
+      const response = await claim(c);
+      expect(response.status, c.kind).toBe(c.status);
+      const answer = await comparable(response);
+      if (c.field) expect(answer.body, c.kind).toContain(`"field":"${c.field}"`);
+      whileLive.push(answer);
+    }
+  });
+
+  it("keeps them R's after R deletes its test and funnel: B's claims are answered exactly as before", async () => {
+    const del = (path: string) => t.app.request(path, { method: "DELETE", headers: r.account.headers });
+    expect((await del(`/api/v1/ab-tests/${r.testId}`)).status).toBe(204);
+    expect((await del(`/api/v1/funnels/${r.funnelId}`)).status).toBe(204);
+    for (const [i, c] of claims.entries()) {
+      const response = await claim(c);
+      expect(await comparable(response), `B's claim of R's released ${c.kind} id`).toEqual(whileLive[i]);
+    }
+  });
+
+  // Deletes last: B's delete of a funnel it had taken over would hide what B's reads show.
+  const deletesLast = [...keyed].sort(
+    (x, y) => Number(x.method === "DELETE") - Number(y.method === "DELETE"),
+  );
+  it.each(deletesLast.map((op) => [op.key, op] as const))(
+    "%s shows B nothing of R's released ids",
+    (_key, op) => expectNothingOf(op, r, b),
+  );
+
+  it("exports B no conversions of R's released funnel", async () => {
+    const response = await t.app.request("/api/v1/analytics/export", {
+      method: "POST",
+      headers: { ...b.account.headers, "content-type": "application/json" },
+      body: JSON.stringify({
+        funnel_id: r.funnelId,
+        report_type: "conversions",
+        format: "csv",
+        ...matrixPeriod(),
+      }),
+    });
+    expect(response.status).toBe(404);
+    expect(leakedSecrets(r, await response.text(), r.funnelId)).toEqual([]);
+  });
+
+  it("keeps a released funnel's new public traffic aside, under no account", async () => {
+    // R's second funnel has had no traffic, so the ingest worker holds no remembered owner for it
+    // (it keeps one a few seconds, and only ever the id's owner): it reads the catalog.
+    const released = r.secondFunnelId;
+    const del = await t.app.request(`/api/v1/funnels/${released}`, {
+      method: "DELETE",
+      headers: r.account.headers,
+    });
+    expect(del.status).toBe(204);
+    expect((await putFunnelRequest(t.app, b.account.headers, released, funnelBody())).status).toBe(404);
+
+    const eventId = randomUUID();
+    const response = await t.app.request("/api/v1/analytics/track", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": "198.51.100.20" },
+      body: JSON.stringify(pageView(released, { event_id: eventId })),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    // Sends nothing; waits until the queue holds no job (the tracked event's included).
+    await pipeline.importEvents(b.account.headers, []);
+    const stored = await storedEventRows(t);
+    expect(stored.filter((e) => e.event_id === eventId)).toEqual([]);
+    const aside = (await storedRejectedPayloads(t)).filter((e) => e.payload.event_id === eventId);
+    expect(aside.map((e) => [e.reason, e.account_id])).toEqual([["unknown_funnel", null]]);
+    // Whatever B sent for R's released funnel (the import above) was kept aside too.
+    const underFunnel = stored.filter((e) => e.funnel_id === r.funnelId).map((e) => e.account_id);
+    expect(new Set(underFunnel)).toEqual(new Set([r.account.accountId]));
+  });
+
+  it("gives R its own history back when it puts its funnel and test again", async () => {
+    expect((await putFunnelRequest(t.app, r.account.headers, r.funnelId, r.funnel)).status).toBe(200);
+    expect((await putAbTestRequest(t.app, r.account.headers, r.testId, r.abTest)).status).toBe(200);
+    for (const op of reports()) {
+      const response = await send(op, r, r.account.headers.authorization);
+      expect(await comparable(response), op.key).toEqual(reportsBefore.get(op.key));
+    }
   });
 });
 

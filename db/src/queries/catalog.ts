@@ -1,12 +1,26 @@
-import { and, asc, eq, inArray, notInArray, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, ne, notInArray, type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { Database } from "../client";
-import { abTests, abTestVariants, funnelSteps, funnels, pages } from "../schema";
+import {
+  abTests,
+  abTestVariants,
+  type CatalogIdKind,
+  catalogIds,
+  funnelSteps,
+  funnels,
+  pages,
+} from "../schema";
 
 /**
  * The catalog the funnel builder pushes: funnels with their steps and pages, and A/B tests with
  * their variants. Every function takes the account id: a row of another account is never read,
- * changed or deleted, and an id another account already uses is never taken over.
+ * changed or deleted, and an id another account uses, or ever used, is never taken over.
+ *
+ * Ids are chosen by the client and public (tracked pages carry them), and a deleted funnel's events
+ * stay stored under its id. So every id an upsert writes is bound to its account in catalog_ids,
+ * and deletes leave that binding: a released id is refused to another account exactly as a live
+ * one (the same refusal, so the answer does not tell that the id was released), and only its owner
+ * may use it again, finding its history under it.
  */
 
 export type FunnelRow = typeof funnels.$inferSelect;
@@ -51,16 +65,16 @@ export interface AbTestWrite {
 
 /** Why an upsert of a funnel changed nothing. The transaction is rolled back. */
 export type FunnelRefusal =
-  /** The funnel id is another account's. */
+  /** The funnel id is, or was, another account's. */
   | { refused: "not_found"; entity: "funnel" }
-  /** Step or page ids already used by another funnel. */
+  /** Step or page ids used by another funnel, or ever used by another account. */
   | { refused: "id_taken"; entity: "steps" | "pages"; ids: string[] };
 
 /** Why an upsert of an A/B test changed nothing. The transaction is rolled back. */
 export type AbTestRefusal =
-  /** The funnel is not the account's, or the test id is another account's. */
+  /** The funnel is not the account's, or the test id is, or was, another account's. */
   | { refused: "not_found"; entity: "funnel" | "ab_test" }
-  /** Variant ids already used by another test. */
+  /** Variant ids used by another test, or ever used by another account. */
   | { refused: "id_taken"; entity: "variants"; ids: string[] }
   /** Variant pages that are not pages of the test's funnel. */
   | { refused: "unknown_pages"; ids: string[] };
@@ -99,6 +113,9 @@ export function upsertFunnel(
   funnel: FunnelWrite,
 ): Promise<CatalogWriteResult<FunnelRecord, FunnelRefusal>> {
   return refusable<FunnelRecord, FunnelRefusal>(db, async (tx, refuse) => {
+    if ((await claimIds(tx, accountId, "funnel", [funnel.id])).size > 0) {
+      return refuse({ refused: "not_found", entity: "funnel" });
+    }
     const [row] = await tx
       .insert(funnels)
       .values({ id: funnel.id, accountId, name: funnel.name })
@@ -112,6 +129,7 @@ export function upsertFunnel(
     if (!row) return refuse({ refused: "not_found", entity: "funnel" });
 
     const stepIds = funnel.steps.map((s) => s.id);
+    const foreignSteps = await claimIds(tx, accountId, "step", stepIds);
     await tx
       .delete(funnelSteps)
       .where(and(eq(funnelSteps.funnelId, funnel.id), notIn(funnelSteps.id, stepIds)));
@@ -129,12 +147,13 @@ export function upsertFunnel(
           setWhere: eq(funnelSteps.funnelId, funnel.id),
         })
         .returning();
-      const taken = missing(stepIds, steps);
+      const taken = missing(stepIds, steps, foreignSteps);
       if (taken.length > 0) return refuse({ refused: "id_taken", entity: "steps", ids: taken });
     }
 
     if (funnel.pages !== undefined) {
       const pageIds = funnel.pages.map((p) => p.id);
+      const foreignPages = await claimIds(tx, accountId, "page", pageIds);
       await tx.delete(pages).where(and(eq(pages.funnelId, funnel.id), notIn(pages.id, pageIds)));
       if (funnel.pages.length > 0) {
         const stored = await tx
@@ -146,7 +165,7 @@ export function upsertFunnel(
             setWhere: eq(pages.funnelId, funnel.id),
           })
           .returning();
-        const taken = missing(pageIds, stored);
+        const taken = missing(pageIds, stored, foreignPages);
         if (taken.length > 0) return refuse({ refused: "id_taken", entity: "pages", ids: taken });
       }
     }
@@ -159,10 +178,46 @@ function notIn(column: AnyPgColumn, ids: string[]): SQL | undefined {
   return ids.length === 0 ? undefined : notInArray(column, ids);
 }
 
-/** The wanted ids that the upsert did not store: another parent's rows with those ids. */
-function missing(wanted: string[], stored: { id: string }[]): string[] {
-  const got = new Set(stored.map((r) => r.id));
-  return wanted.filter((id) => !got.has(id));
+/**
+ * The wanted ids that may not be stored: those of `foreign` (another account's), and those the
+ * upsert did not store (another parent's rows with those ids). As sent, in the order sent.
+ */
+function missing(
+  wanted: string[],
+  stored: { id: string }[],
+  foreign: ReadonlySet<string> = new Set(),
+): string[] {
+  // The database answers uuids in lower case; a client may send them in upper case.
+  const got = new Set(stored.map((r) => r.id.toLowerCase()));
+  return wanted.filter((id) => foreign.has(id.toLowerCase()) || !got.has(id.toLowerCase()));
+}
+
+/**
+ * Binds each id of `kind` to the account unless an account bound it first, and returns the ids
+ * bound to another account (lower case): those the account may not use. In the caller's
+ * transaction, so a refused write binds nothing; a concurrent claim of the same new id waits on the
+ * first one's row and then finds it taken.
+ */
+async function claimIds(
+  tx: Database,
+  accountId: string,
+  kind: CatalogIdKind,
+  ids: string[],
+): Promise<Set<string>> {
+  // Sorted: writes that share ids claim them in one order, so they cannot deadlock on them.
+  const unique = [...new Set(ids.map((id) => id.toLowerCase()))].sort();
+  if (unique.length === 0) return new Set();
+  await tx
+    .insert(catalogIds)
+    .values(unique.map((id) => ({ kind, id, accountId })))
+    .onConflictDoNothing();
+  const foreign = await tx
+    .select({ id: catalogIds.id })
+    .from(catalogIds)
+    .where(
+      and(eq(catalogIds.kind, kind), inArray(catalogIds.id, unique), ne(catalogIds.accountId, accountId)),
+    );
+  return new Set(foreign.map((r) => r.id.toLowerCase()));
 }
 
 export async function getFunnel(
@@ -201,7 +256,10 @@ export async function listFunnels(db: Database, accountId: string): Promise<Funn
   }));
 }
 
-/** Deletes the funnel with its steps, pages and tests; false when the account has no such funnel. */
+/**
+ * Deletes the funnel with its steps, pages and tests; false when the account has no such funnel.
+ * Their ids stay bound to the account (catalog_ids): its events stay too.
+ */
 export async function deleteFunnel(db: Database, accountId: string, funnelId: string): Promise<boolean> {
   const deleted = await db
     .delete(funnels)
@@ -256,6 +314,9 @@ export function upsertAbTest(
       startedAt: test.startedAt,
       completedAt: test.completedAt,
     };
+    if ((await claimIds(tx, accountId, "ab_test", [test.id])).size > 0) {
+      return refuse({ refused: "not_found", entity: "ab_test" });
+    }
     const [row] = await tx
       .insert(abTests)
       .values({ id: test.id, accountId, ...fields })
@@ -264,6 +325,7 @@ export function upsertAbTest(
     if (!row) return refuse({ refused: "not_found", entity: "ab_test" });
 
     const variantIds = test.variants.map((v) => v.id);
+    const foreignVariants = await claimIds(tx, accountId, "variant", variantIds);
     await tx
       .delete(abTestVariants)
       .where(and(eq(abTestVariants.testId, test.id), notIn(abTestVariants.id, variantIds)));
@@ -281,7 +343,7 @@ export function upsertAbTest(
         setWhere: eq(abTestVariants.testId, test.id),
       })
       .returning();
-    const taken = missing(variantIds, variants);
+    const taken = missing(variantIds, variants, foreignVariants);
     if (taken.length > 0) return refuse({ refused: "id_taken", entity: "variants", ids: taken });
 
     // A declared winner that is no longer a variant of the test is no winner.
@@ -336,6 +398,7 @@ export async function listAbTests(
   return rows.map((row) => ({ ...row, variants: sortVariants(variants.filter((v) => v.testId === row.id)) }));
 }
 
+/** Deletes the test with its variants; their ids stay bound to the account (catalog_ids). */
 export async function deleteAbTest(db: Database, accountId: string, testId: string): Promise<boolean> {
   const deleted = await db
     .delete(abTests)

@@ -4,7 +4,8 @@ import type { CatalogContext, CatalogScope } from "./views";
 
 /**
  * Deletes one of the account's funnels with its steps, pages and A/B tests. Its events stay
- * stored; events that arrive for it later are kept aside as `unknown_funnel`.
+ * stored; events that arrive for it later are kept aside as `unknown_funnel`. Its ids stay the
+ * account's: no other account can take them (and the history under them) over.
  */
 export async function deleteFunnel(
   ctx: CatalogContext,

@@ -28,7 +28,8 @@ export interface AbTestInput {
 
 /**
  * Creates or replaces one of the account's A/B tests, with exactly the variants listed. The funnel
- * must be the account's (else not found) and every variant's page one of that funnel's pages.
+ * must be the account's (else not found) and every variant's page one of that funnel's pages. A test
+ * id that another account has, or had and deleted, is not found, and such a variant id taken.
  */
 export async function putAbTest(
   ctx: CatalogContext,

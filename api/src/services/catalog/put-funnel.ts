@@ -13,7 +13,8 @@ export interface FunnelInput {
 
 /**
  * Creates or replaces one of the account's funnels: steps (and pages, when given) not listed are
- * removed. An id that another account's funnel has is refused as not found, never taken over.
+ * removed. A funnel id that another account has, or had and deleted, is refused as not found, and
+ * such a step or page id as taken: never taken over, and answered alike whether deleted or not.
  */
 export async function putFunnel(
   ctx: CatalogContext,
