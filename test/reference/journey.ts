@@ -1,7 +1,8 @@
 /**
  * Reference implementation of the visitor journey (docs/metrics.md "Visitor journey"), computed
  * from raw stored events in plain code. Independent of api/, db/ and packages/metrics on purpose:
- * the route test compares every field of the API's answer with it.
+ * the route test compares every field of the API's answer with it. This is the whole journey; the
+ * API answers it in pages, which the test puts back together.
  */
 
 /** One row of analytics_events with what a journey shows. */
@@ -26,6 +27,15 @@ const SESSION_TIMEOUT_MS = 30 * 60_000;
 
 const ms = (e: JourneyRawEvent) => Date.parse(e.created_at);
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Unicode code point order (UTF-16 code units differ from it above U+D7FF). */
+const byCodePoint = (a: string, b: string) => {
+  const x = [...a].map((c) => c.codePointAt(0) ?? 0);
+  const y = [...b].map((c) => c.codePointAt(0) ?? 0);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return (x[i] ?? 0) - (y[i] ?? 0);
+  }
+  return x.length - y.length;
+};
 
 /**
  * The journey of `visitorId` in `accountId` at `now`, or null where the API answers 404 (no
@@ -69,6 +79,7 @@ export function journey(
       page_views: views.length,
       time_spent_seconds: Math.round((ms(last) - ms(first)) / 1000),
       conversions: ordered.filter((e) => e.event_type === "conversion").length,
+      total_events: ordered.length,
       events: ordered.map((e) => ({
         event_id: e.event_id,
         event_type: e.event_type,
@@ -80,12 +91,12 @@ export function journey(
       })),
     };
   });
-  // Newest first; sessions starting in the same millisecond by funnel, then session id.
+  // Newest first; sessions starting in the same millisecond by funnel, then session id (code points).
   sessions.sort(
     (a, b) =>
       Date.parse(b.started_at) - Date.parse(a.started_at) ||
       byText(a.funnel_id, b.funnel_id) ||
-      byText(a.session_id, b.session_id),
+      byCodePoint(a.session_id, b.session_id),
   );
   const lastEvents = sessions.map((s) => Date.parse(s.events[s.events.length - 1]?.timestamp ?? ""));
   return {
@@ -95,6 +106,7 @@ export function journey(
     total_sessions: sessions.length,
     total_page_views: sessions.reduce((n, s) => n + s.page_views, 0),
     total_conversions: sessions.reduce((n, s) => n + s.conversions, 0),
+    total_events: mine.length,
     sessions,
   };
 }

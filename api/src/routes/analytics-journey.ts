@@ -2,10 +2,15 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
 import { count } from "../http/report-schemas";
-import { getVisitorJourney } from "../services/analytics/journey";
+import {
+  getVisitorJourney,
+  JOURNEY_DEFAULT_LIMIT,
+  JOURNEY_MAX_LIMIT,
+  JOURNEY_PAGE_BYTES,
+} from "../services/analytics/journey";
 import type { RegisterRoute } from "./index";
 
-/** REQ-FUN-004-13: a visitor's journey, session by session. */
+/** REQ-FUN-004-13: a visitor's journey, session by session, a page at a time. */
 
 const visitorParam = z.object({
   visitor_id: z.uuid().openapi({
@@ -42,7 +47,11 @@ const journeySession = z
     page_views: count("page_view events"),
     time_spent_seconds: count("Last event − first event, in seconds"),
     conversions: count("Conversion events"),
-    events: z.array(journeyEvent).openapi({ description: "Oldest first" }),
+    total_events: count("Events of the whole session; a page may hold only part of them"),
+    events: z.array(journeyEvent).openapi({
+      description:
+        "Oldest first: the session's events on this page (a session cut at a page's end goes on in the next)",
+    }),
   })
   .openapi("JourneySession");
 
@@ -51,10 +60,14 @@ const response = z
     visitor_id: z.uuid(),
     first_seen_at: z.iso.datetime(),
     last_seen_at: z.iso.datetime(),
-    total_sessions: count("Sessions listed"),
+    total_sessions: count("Sessions of the whole journey, on every page"),
     total_page_views: count("page_view events of those sessions"),
     total_conversions: count("Conversion events of those sessions"),
-    sessions: z.array(journeySession).openapi({ description: "Newest first (by started_at)" }),
+    total_events: count("Events of those sessions"),
+    sessions: z.array(journeySession).openapi({ description: "Newest first (by started_at), this page's" }),
+    next_cursor: z.string().nullable().openapi({
+      description: "Pass as `cursor` for the next page; null on the last page",
+    }),
   })
   .openapi("VisitorJourney");
 
@@ -66,12 +79,27 @@ export const journeyRoute = createRoute({
   summary: "Visitor journey",
   description:
     "Every session of the visitor in the key's account (a session is one session_id in one funnel), with " +
-    "its events; bots left out. 404 for a visitor with no such event: unknown, another account's, or " +
-    "anonymised after a consent withdrawal (or, with funnel_id, none in that funnel).",
+    "its events; bots left out. Paginated by events: a page holds at most `limit` events and about " +
+    `${JOURNEY_PAGE_BYTES / 1_048_576} MiB of JSON; a session that does not fit is cut and goes on in the next page, ` +
+    "which `next_cursor` names. Totals and each session's figures are of the whole journey on every page. " +
+    "404 for a visitor with no such event: unknown, another account's, or anonymised after a consent " +
+    "withdrawal (or, with funnel_id, none in that funnel).",
   request: {
     params: visitorParam,
     query: z.object({
       funnel_id: z.uuid().optional().openapi({ description: "Only the sessions of this funnel" }),
+      limit: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(JOURNEY_MAX_LIMIT)
+        .default(JOURNEY_DEFAULT_LIMIT)
+        .openapi({
+          description: `Events per page, at most ${JOURNEY_MAX_LIMIT}; default ${JOURNEY_DEFAULT_LIMIT}`,
+        }),
+      cursor: z.string().max(1024).optional().openapi({
+        description: "`next_cursor` of the previous page, with the same visitor and funnel_id; opaque",
+      }),
     }),
   },
   responses: {
@@ -82,9 +110,12 @@ export const journeyRoute = createRoute({
 
 const register: RegisterRoute = (app, deps) => {
   app.openapi({ ...journeyRoute, middleware: [requireApiKey(deps)] }, async (c) => {
+    const query = c.req.valid("query");
     const journey = await getVisitorJourney(deps, c.get("scope"), {
       visitorId: c.req.valid("param").visitor_id,
-      funnelId: c.req.valid("query").funnel_id,
+      funnelId: query.funnel_id,
+      limit: query.limit,
+      cursor: query.cursor,
     });
     return c.json(journey, 200);
   });

@@ -1,104 +1,96 @@
 import { describe, expect, it } from "vitest";
-import { type JourneyEventInput, journeySessions, journeyTotals, SESSION_TIMEOUT_MS } from "./journey";
+import { journeySessionState, planJourneyPage, SESSION_TIMEOUT_MS } from "./journey";
 
 const NOW = new Date("2026-03-10T12:00:00.000Z");
 const at = (minutesBeforeNow: number, seconds = 0) =>
   new Date(NOW.getTime() - minutesBeforeNow * 60_000 + seconds * 1000);
 
-function ev(
-  sessionId: string,
-  eventType: string,
-  createdAt: Date,
-  url: string | null = null,
-  funnelId = "f1",
-) {
-  return { funnelId, sessionId, eventType, url, createdAt } satisfies JourneyEventInput;
-}
-
-describe("journeySessions", () => {
-  it("groups by funnel and session, newest session first, events oldest first", () => {
-    const sessions = journeySessions(
-      [
-        ev("s1", "page_view", at(300), "https://x.example/a"),
-        ev("s2", "page_view", at(100), "https://x.example/b"),
-        ev("s1", "conversion", at(290)),
-        ev("s1", "page_view", at(295), "https://x.example/c"),
-        ev("s1", "page_view", at(200), "https://x.example/z", "f2"),
-      ],
-      NOW,
-    );
-    expect(sessions.map((s) => [s.funnelId, s.sessionId])).toEqual([
-      ["f1", "s2"],
-      ["f2", "s1"],
-      ["f1", "s1"],
-    ]);
-    const s1 = sessions[2];
-    expect(s1?.events.map((e) => e.eventType)).toEqual(["page_view", "page_view", "conversion"]);
-    expect(s1).toMatchObject({
+describe("journeySessionState", () => {
+  it("ends a session 30 minutes after its last event, with its last page as exit", () => {
+    const figures = {
       startedAt: at(300),
+      lastEventAt: at(290),
+      firstPageUrl: "https://x.example/a",
+      lastPageUrl: "https://x.example/c",
+    };
+    expect(journeySessionState(figures, NOW)).toEqual({
       endedAt: at(290),
       entryPage: "https://x.example/a",
       exitPage: "https://x.example/c",
-      pageViews: 2,
-      conversions: 1,
       timeSpentSeconds: 600,
     });
+    const edge = { ...figures, lastEventAt: new Date(NOW.getTime() - SESSION_TIMEOUT_MS) };
+    expect(journeySessionState(edge, NOW).endedAt).toEqual(edge.lastEventAt);
   });
 
   it("leaves ended_at and exit_page null while the last event is less than 30 minutes old", () => {
-    const [open] = journeySessions(
-      [
-        ev("s", "page_view", at(40), "https://x.example/a"),
-        ev("s", "page_view", at(30, 1), "https://x.example/b"),
-      ],
+    const state = journeySessionState(
+      {
+        startedAt: at(40),
+        lastEventAt: at(30, 1),
+        firstPageUrl: "https://x.example/a",
+        lastPageUrl: "https://x.example/b",
+      },
       NOW,
     );
-    expect(open).toMatchObject({ endedAt: null, exitPage: null, entryPage: "https://x.example/a" });
     // 10 min 1 s between the two events, rounded half away from zero.
-    expect(open?.timeSpentSeconds).toBe(601);
-    const [ended] = journeySessions(
-      [ev("s", "page_view", new Date(NOW.getTime() - SESSION_TIMEOUT_MS))],
-      NOW,
-    );
-    expect(ended?.endedAt).toEqual(new Date(NOW.getTime() - SESSION_TIMEOUT_MS));
+    expect(state).toEqual({
+      endedAt: null,
+      entryPage: "https://x.example/a",
+      exitPage: null,
+      timeSpentSeconds: 601,
+    });
   });
 
   it("has no entry or exit page without a page_view, and rounds time half away from zero", () => {
-    const [s] = journeySessions(
-      [
-        ev("s", "step_entry", new Date(at(60).getTime())),
-        ev("s", "step_exit", new Date(at(60).getTime() + 2_500)),
-      ],
+    const state = journeySessionState(
+      {
+        startedAt: at(60),
+        lastEventAt: new Date(at(60).getTime() + 2_500),
+        firstPageUrl: null,
+        lastPageUrl: null,
+      },
       NOW,
     );
-    expect(s).toMatchObject({ entryPage: null, exitPage: null, pageViews: 0, timeSpentSeconds: 3 });
+    expect(state).toMatchObject({ entryPage: null, exitPage: null, timeSpentSeconds: 3 });
   });
 });
 
-describe("journeyTotals", () => {
-  it("adds up sessions, page views and conversions, first and last seen", () => {
-    const sessions = journeySessions(
-      [
-        ev("s1", "page_view", at(300)),
-        ev("s1", "conversion", at(290)),
-        ev("s2", "page_view", at(10)),
-        ev("s2", "page_view", at(5)),
-      ],
-      NOW,
-    );
-    expect(journeyTotals(sessions)).toEqual({
-      sessions: 2,
-      pageViews: 3,
-      conversions: 1,
-      firstSeenAt: at(300),
-      lastSeenAt: at(5),
-    });
-    expect(journeyTotals([])).toEqual({
-      sessions: 0,
-      pageViews: 0,
-      conversions: 0,
-      firstSeenAt: null,
-      lastSeenAt: null,
-    });
+describe("planJourneyPage", () => {
+  const sessions = (...remaining: number[]) => remaining.map((r) => ({ remaining: r }));
+
+  it("fills a page with whole sessions in order while they fit", () => {
+    expect(planJourneyPage(sessions(2, 3, 1), 10)).toEqual({ takes: [2, 3, 1], more: false });
+    expect(planJourneyPage(sessions(2, 3, 5), 10)).toEqual({ takes: [2, 3, 5], more: false });
+  });
+
+  it("cuts the session that does not fit, and says more remain", () => {
+    expect(planJourneyPage(sessions(4, 9, 1), 10)).toEqual({ takes: [4, 6], more: true });
+    expect(planJourneyPage(sessions(12_000), 200)).toEqual({ takes: [200], more: true });
+  });
+
+  it("says more remain when a full page is followed by another session", () => {
+    expect(planJourneyPage(sessions(4, 6, 1), 10)).toEqual({ takes: [4, 6], more: true });
+    expect(planJourneyPage(sessions(1, 1, 1, 1), 3)).toEqual({ takes: [1, 1, 1], more: true });
+  });
+
+  it("never plans more than the limit, whatever the sessions", () => {
+    for (let seed = 1; seed < 200; seed++) {
+      const remaining = Array.from({ length: 1 + (seed % 13) }, (_, i) => 1 + ((seed * 7 + i * 13) % 17));
+      const limit = 1 + (seed % 29);
+      const plan = planJourneyPage(sessions(...remaining), limit);
+      const total = plan.takes.reduce((n, t) => n + t, 0);
+      expect(total).toBe(
+        Math.min(
+          limit,
+          remaining.reduce((n, r) => n + r, 0),
+        ),
+      );
+      expect(plan.more).toBe(total < remaining.reduce((n, r) => n + r, 0));
+      plan.takes.forEach((t, i) => {
+        expect(t).toBeGreaterThan(0);
+        expect(t).toBeLessThanOrEqual(remaining[i] as number);
+      });
+    }
   });
 });
