@@ -112,6 +112,17 @@ const STEP_LEVELS: Level[] = [
 
 const ts = (value: string) => sql`${value}::timestamptz`;
 
+/**
+ * The rows of the scope's account and funnel in the table under `alias`: every read of events and
+ * rollups names both, so that rows another account stored under the same funnel id are never
+ * counted, whatever the catalog says about who owns the id now. The account comes first, like the
+ * events table's index; the rollups' keys lead with the funnel and check the account on each row.
+ */
+function owned(scope: Pick<ReportScope, "accountId" | "funnelId">, alias?: string): SQL {
+  const column = (name: string) => sql.raw(alias ? `${alias}.${name}` : name);
+  return sql`${column("account_id")} = ${scope.accountId}::uuid and ${column("funnel_id")} = ${scope.funnelId}::uuid`;
+}
+
 function periodBounds(scope: ReportScope) {
   return { start: scope.start.toISOString(), end: scope.end.toISOString() };
 }
@@ -126,7 +137,7 @@ function rawEvents(scope: ReportScope, stretches: [string, string][], extra: SQL
           sql` or `,
         );
   return sql`select * from analytics_events
-    where account_id = ${scope.accountId}::uuid and funnel_id = ${scope.funnelId}::uuid
+    where ${owned(scope)}
       and not is_bot ${extra} and (${within})`;
 }
 
@@ -134,7 +145,7 @@ function rawEvents(scope: ReportScope, stretches: [string, string][], extra: SQL
 function fromSegments(scope: ReportScope, segments: Segment[], columns: string, where: SQL = sql``): SQL[] {
   return segments.map(
     (seg) => sql`select ${sql.raw(columns)} from ${sql.raw(seg.table)}
-      where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
+      where ${owned(scope)} and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
   );
 }
 
@@ -192,7 +203,7 @@ function countRows(scope: ReportScope, stepId?: string): SQL {
 function conversionRows(scope: ReportScope, kind: "conversion" | "refund", extra: SQL = sql``): SQL {
   const p = periodBounds(scope);
   return sql`(select * from agg_conversions
-    where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
+    where ${owned(scope)} and kind = ${kind}
       and at >= ${ts(p.start)} and at < ${ts(p.end)} ${extra})`;
 }
 
@@ -249,7 +260,7 @@ const NO_SESSION_ROWS = sql`(select null::uuid as visitor_id, null::text as sess
  */
 function linkedUnits(scope: ReportScope, days: WholeDays, kind: UnitKind, stepId: string = NO_STEP): SQL {
   return sql`select coalesce(sum(units), 0) from agg_day_links
-    where funnel_id = ${scope.funnelId}::uuid and kind = ${kind} and step_id = ${stepId}::uuid
+    where ${owned(scope)} and kind = ${kind} and step_id = ${stepId}::uuid
       and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}`;
 }
 
@@ -262,7 +273,7 @@ function notSeenIn(
   stepId: SQL = sql`${NO_STEP}::uuid`,
 ): SQL {
   return sql`not exists (select 1 from agg_active_days a
-    where a.funnel_id = ${scope.funnelId}::uuid and a.unit = ${unit} and a.kind = ${kind} and a.step_id = ${stepId}
+    where ${owned(scope, "a")} and a.unit = ${unit} and a.kind = ${kind} and a.step_id = ${stepId}
       and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})`;
 }
 
@@ -292,7 +303,7 @@ function linkedUnitsByBucket(
   const starts = sql`(select ${sql.param(froms)}::text[]::timestamptz[])`;
   return sql`select b, sum(units) as visitors from (
       select width_bucket(bucket, ${starts}) as b, prev_bucket, units from agg_day_links
-      where funnel_id = ${scope.funnelId}::uuid and kind = ${kind} and step_id = ${stepId}::uuid
+      where ${owned(scope)} and kind = ${kind} and step_id = ${stepId}::uuid
         and bucket >= ${ts(first)} and bucket < ${ts(iso(e))}
     ) x
     where prev_bucket < ${starts}[b]
@@ -309,7 +320,7 @@ export interface VisitorTotals {
 
 export async function visitorTotals(db: Database, scope: ReportScope): Promise<VisitorTotals> {
   const fresh = sql`(select count(*) from agg_funnel_visitors
-    where funnel_id = ${scope.funnelId}::uuid and ${inPeriod("first_seen_at", scope)})`;
+    where ${owned(scope)} and ${inPeriod("first_seen_at", scope)})`;
   const days = wholeDays(scope);
   if (!days) {
     const [row] = await queryRows<{ unique: number; sessions: number; fresh: number }>(
@@ -423,7 +434,7 @@ export async function stepVisitors(
       db,
       sql`select step_id, sum(n)::text as visitors from (
           select step_id, sum(units) as n from agg_day_links
-          where funnel_id = ${scope.funnelId}::uuid and kind = ${UNIT.stepVisitor} ${step}
+          where ${owned(scope)} and kind = ${UNIT.stepVisitor} ${step}
             and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}
           group by step_id
           ${
@@ -458,7 +469,7 @@ function convertedInDays(db: Database, scope: ReportScope, days: WholeDays, step
   return queryRows<{ step_id: string; converted: string }>(
     db,
     sql`select step_id, sum(visitors)::text as converted from agg_step_converted_days
-      where funnel_id = ${scope.funnelId}::uuid ${step}
+      where ${owned(scope)} ${step}
         and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)}
         and next_bucket >= ${ts(days.to)} and entry_bucket >= ${ts(days.from)}
       group by step_id`,
@@ -472,7 +483,7 @@ function convertedInDays(db: Database, scope: ReportScope, days: WholeDays, step
  */
 function visitIn(scope: ReportScope, until: SQL): SQL {
   return sql`exists (select 1 from agg_step_visits v
-    where v.funnel_id = ${scope.funnelId}::uuid and v.visitor_id = x.visitor_id and v.step_id = x.step_id
+    where ${owned(scope, "v")} and v.visitor_id = x.visitor_id and v.step_id = x.step_id
       and v.entry_at >= ${ts(periodBounds(scope).start)} and ${until})`;
 }
 
@@ -491,7 +502,7 @@ async function stepVisitorsScanned(
       x as (
         select a.step_id, a.visitor_id, a.first_entry_at, a.last_entry_at, c.last_conversion
         from agg_step_visitors a left join converters c using (visitor_id)
-        where a.funnel_id = ${scope.funnelId}::uuid ${step}
+        where ${owned(scope, "a")} ${step}
           and a.first_entry_at < ${end} and a.last_entry_at >= ${start}
       )
       select step_id,
@@ -522,7 +533,7 @@ function convertedStepVisitors(db: Database, scope: ReportScope, stepId?: string
       x as (
         select a.step_id, a.visitor_id, a.first_entry_at, c.last_conversion
         from converters c
-        join agg_step_visitors a on a.funnel_id = ${scope.funnelId}::uuid and a.step_id = ${steps}
+        join agg_step_visitors a on ${owned(scope, "a")} and a.step_id = ${steps}
           and a.visitor_id = c.visitor_id
         where a.first_entry_at < ${end} and a.last_entry_at >= ${start}
       )
@@ -544,12 +555,12 @@ function convertersIn(scope: ReportScope): SQL {
   const [start, end] = [ts(p.start), ts(p.end)];
   // Two plain parts rather than a correlated subquery, so the planner may scan in parallel.
   return sql`select visitor_id, last_conversion_at as last_conversion from agg_converters
-      where funnel_id = ${scope.funnelId}::uuid and last_conversion_at >= ${start} and last_conversion_at < ${end}
+      where ${owned(scope)} and last_conversion_at >= ${start} and last_conversion_at < ${end}
     union all
     select c.visitor_id, max(c.at) as last_conversion
     from agg_converters a
-    join agg_conversions c on c.funnel_id = a.funnel_id and c.visitor_id = a.visitor_id
-    where a.funnel_id = ${scope.funnelId}::uuid and a.first_conversion_at < ${end} and a.last_conversion_at >= ${end}
+    join agg_conversions c on ${owned(scope, "c")} and c.visitor_id = a.visitor_id
+    where ${owned(scope, "a")} and a.first_conversion_at < ${end} and a.last_conversion_at >= ${end}
       and c.kind = 'conversion' and c.at >= ${start} and c.at < ${end}
     group by c.visitor_id`;
 }
@@ -598,10 +609,10 @@ export async function stepTimes(
   const parts = cover.segments.map((seg) =>
     seg.table === "agg_step_visits"
       ? sql`select step_id, entry_at as at, 1::bigint as visits, duration_ms as total_ms from agg_step_visits
-          where funnel_id = ${scope.funnelId}::uuid and entry_at >= ${ts(seg.from)} and entry_at < ${ts(seg.to)}
+          where ${owned(scope)} and entry_at >= ${ts(seg.from)} and entry_at < ${ts(seg.to)}
             and exit_at is not null ${step}`
       : sql`select step_id, bucket as at, visits, total_ms from agg_step_times_daily
-          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${step}`,
+          where ${owned(scope)} and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${step}`,
   );
   if (parts.length === 0) return [];
   const bucket = options.buckets ? bucketOf("at", options.buckets) : sql`0`;
@@ -630,7 +641,7 @@ export async function medianStepTimeMs(
     db,
     sql`select percentile_cont(0.5) within group (order by duration_ms) as median
       from agg_step_visits
-      where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid
+      where ${owned(scope)} and step_id = ${stepId}::uuid
         and ${inPeriod("entry_at", scope)} and exit_at is not null`,
   );
   return row?.median === null || row?.median === undefined ? null : Number(row.median);
@@ -649,23 +660,22 @@ export async function stepVisitorsBySegment(
   // Whole days from the segment day links: for each value the step's visits had there (the daily
   // segment table lists them), its links; the ends from the visits there, less the visitors the
   // links already count for that value.
-  const f = sql`${scope.funnelId}::uuid`;
   const step = sql`${stepId}::uuid`;
   const key = segmentKey(`'${stepId.replace(/[^0-9a-fA-F-]/g, "")}'::uuid`, "d.dimension", "d.value");
   const ends = days.ends.map(
     (end) => sql`select visitor_id, source, device_type, browser from agg_step_visits
-      where funnel_id = ${f} and step_id = ${step} and ${inPeriod("entry_at", end)}`,
+      where ${owned(scope)} and step_id = ${step} and ${inPeriod("entry_at", end)}`,
   );
   const rows = await queryRows<{ dimension: Dimension; value: string; visitors: string }>(
     db,
     sql`select dimension, value, sum(n)::text as visitors from (
         select d.dimension, d.value, (
             select coalesce(sum(units), 0) from agg_day_links l
-            where l.funnel_id = ${f} and l.kind = ${UNIT.segmentStepVisitor} and l.step_id = ${key}
+            where ${owned(scope, "l")} and l.kind = ${UNIT.segmentStepVisitor} and l.step_id = ${key}
               and l.bucket >= ${ts(days.from)} and l.bucket < ${ts(days.to)} and l.prev_bucket < ${ts(days.from)}
           ) as n
         from (select distinct dimension::text as dimension, value from agg_step_segments_daily
-          where funnel_id = ${f} and step_id = ${step} and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)}) d
+          where ${owned(scope)} and step_id = ${step} and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)}) d
         ${
           ends.length === 0
             ? sql``
@@ -676,7 +686,7 @@ export async function stepVisitorsBySegment(
                   as x(dimension, value)
               ) d
               where not exists (select 1 from agg_active_days a
-                where a.funnel_id = ${f} and a.unit = d.visitor_id::text and a.kind = ${UNIT.segmentStepVisitor}
+                where ${owned(scope, "a")} and a.unit = d.visitor_id::text and a.kind = ${UNIT.segmentStepVisitor}
                   and a.step_id = ${key} and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})
               group by d.dimension, d.value`
         }
@@ -699,7 +709,7 @@ async function stepVisitorsBySegmentScanned(
     db,
     sql`with v as (
         select visitor_id, source, device_type, browser from agg_step_visits
-        where funnel_id = ${scope.funnelId}::uuid and step_id = ${stepId}::uuid and ${inPeriod("entry_at", scope)}
+        where ${owned(scope)} and step_id = ${stepId}::uuid and ${inPeriod("entry_at", scope)}
       )
       select 'source' as dimension, value, count(*)::text as visitors
       from (select distinct source as value, visitor_id from v) x group by value
@@ -726,11 +736,11 @@ function stepPathRows(scope: ReportScope, where: SQL): SQL {
       ? sql`select step_id, kind, case kind when 'entry' then previous_step_id else next_step_id end as other_step_id,
             exit_outcome, reason, 1::bigint as events
           from agg_step_events
-          where funnel_id = ${scope.funnelId}::uuid and at >= ${ts(seg.from)} and at < ${ts(seg.to)} ${where}`
+          where ${owned(scope)} and at >= ${ts(seg.from)} and at < ${ts(seg.to)} ${where}`
       : sql`select step_id, kind, nullif(other_step_id, ${NO_STEP}::uuid) as other_step_id,
             nullif(exit_outcome, '') as exit_outcome, nullif(reason, '') as reason, events
           from agg_step_paths_daily
-          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
+          where ${owned(scope)} and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)} ${where}`,
   );
   return parts.length === 0
     ? sql`(select null::uuid as step_id, null::text as kind, null::uuid as other_step_id,
@@ -786,9 +796,9 @@ export async function dropOffsBySegment(
           from agg_step_visits v
           cross join lateral (values ('source', v.source), ('device', v.device_type::text), ('browser', v.browser::text))
             as d(dimension, value)
-          where v.funnel_id = ${scope.funnelId}::uuid and v.entry_at >= ${ts(seg.from)} and v.entry_at < ${ts(seg.to)}`
+          where ${owned(scope, "v")} and v.entry_at >= ${ts(seg.from)} and v.entry_at < ${ts(seg.to)}`
       : sql`select step_id, dimension::text as dimension, value, visits, drops from agg_step_segments_daily
-          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
+          where ${owned(scope)} and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
   );
   if (parts.length === 0) return [];
   const rows = await queryRows<{
@@ -856,12 +866,12 @@ function conversionCountRows(scope: ReportScope, kind: "conversion" | "refund"):
             coalesce(value_cents, 0)::bigint as value, (value_cents is not null)::int::bigint as valued,
             coalesce(value_cents > 0, false)::int::bigint as orders, greatest(coalesce(value_cents, 0), 0)::bigint as order_cents
           from agg_conversions
-          where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
+          where ${owned(scope)} and kind = ${kind}
             and at >= ${ts(seg.from)} and at < ${ts(seg.to)}`
       : sql`select nullif(conversion_type, '') as conversion_type, nullif(step_id, ${NO_STEP}::uuid) as step_id,
             source, bucket as at, conversions as n, value_cents as value, valued, orders, order_cents
           from agg_conversions_daily
-          where funnel_id = ${scope.funnelId}::uuid and kind = ${kind}
+          where ${owned(scope)} and kind = ${kind}
             and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
   );
   return parts.length === 0
@@ -1065,7 +1075,6 @@ const TYPE_OF_CONVERTER = new Map(Object.entries(CONVERTER_OF_TYPE).map(([type, 
  * count for that type or step.
  */
 async function convertersByTypeAndStep(db: Database, scope: ReportScope, days: WholeDays) {
-  const f = sql`${scope.funnelId}::uuid`;
   const kinds = [...TYPE_OF_CONVERTER.keys(), UNIT.stepConverter];
   const kindOf = sql.raw(
     `(case conversion_type ${[...TYPE_OF_CONVERTER].map(([kind, type]) => `when '${type}' then ${kind}`).join(" ")} end)::int2`,
@@ -1075,7 +1084,7 @@ async function convertersByTypeAndStep(db: Database, scope: ReportScope, days: W
     db,
     sql`select kind, step_id, sum(n)::text as visitors from (
         select kind, step_id, sum(units) as n from agg_day_links
-        where funnel_id = ${f} and kind = any(${sql.param(kinds.map(String))}::text[]::int2[])
+        where ${owned(scope)} and kind = any(${sql.param(kinds.map(String))}::text[]::int2[])
           and bucket >= ${ts(days.from)} and bucket < ${ts(days.to)} and prev_bucket < ${ts(days.from)}
         group by kind, step_id
         ${
@@ -1090,7 +1099,7 @@ async function convertersByTypeAndStep(db: Database, scope: ReportScope, days: W
                 where step_id is not null
               ) e
               where e.kind is not null and not exists (select 1 from agg_active_days a
-                where a.funnel_id = ${f} and a.unit = e.visitor_id::text and a.kind = e.kind and a.step_id = e.step_id
+                where ${owned(scope, "a")} and a.unit = e.visitor_id::text and a.kind = e.kind and a.step_id = e.step_id
                   and a.bucket >= ${ts(days.from)} and a.bucket < ${ts(days.to)})
               group by kind, step_id`
         }
@@ -1131,7 +1140,6 @@ export async function convertingVisitors(
   page: { offset: number; limit: number },
 ): Promise<{ rows: ConvertingVisitor[]; total: number }> {
   const p = periodBounds(scope);
-  const f = sql`${scope.funnelId}::uuid`;
   const rows = await queryRows<{
     visitor_id: string;
     session_id: string;
@@ -1146,18 +1154,18 @@ export async function convertingVisitors(
         select c.visitor_id, c.session_id, count(*) as n, coalesce(sum(c.value_cents), 0) as value,
           min(c.at) as first, max(c.at) as last
         from agg_converting_sessions t
-        join agg_conversions c on c.funnel_id = t.funnel_id and c.session_id = t.session_id
+        join agg_conversions c on ${owned(scope, "c")} and c.session_id = t.session_id
           and c.visitor_id = t.visitor_id and c.kind = 'conversion' and c.at >= ${ts(p.start)} and c.at < ${ts(p.end)}
         where tstzrange(t.first_at, t.last_at, '[]') && tstzrange(${ts(p.start)}, ${ts(p.end)}, '[)')
-          and t.funnel_id = ${f} and (t.first_at < ${ts(p.start)} or t.last_at >= ${ts(p.end)})
+          and ${owned(scope, "t")} and (t.first_at < ${ts(p.start)} or t.last_at >= ${ts(p.end)})
         group by 1, 2
       ),
       inside as not materialized (
         select visitor_id, session_id, conversions as n, value_cents as value, first_at as first, last_at as last
         from agg_converting_sessions
-        where funnel_id = ${f} and last_at < ${ts(p.end)} and last_at >= ${ts(p.start)} and first_at >= ${ts(p.start)}
+        where ${owned(scope)} and last_at < ${ts(p.end)} and last_at >= ${ts(p.start)} and first_at >= ${ts(p.start)}
       )
-      -- Not materialized: the count reads the index alone, the page the index backwards to its end.
+      -- Not materialized: the count and the page read the index on the last time (backwards for the page).
       select visitor_id, session_id, n::text as n, value::text as value, first, last,
         ((select count(*) from inside) + (select count(*) from crossing))::text as total
       from (
@@ -1238,10 +1246,10 @@ export async function topProducts(
     seg.table === "agg_conversions"
       ? sql`select id, q * price as revenue, q as units, name, at as name_at, event_id as name_event_id
           from (${productItems(sql`(select * from agg_conversions
-            where funnel_id = ${scope.funnelId}::uuid and kind = 'conversion'
+            where ${owned(scope)} and kind = 'conversion'
               and at >= ${ts(seg.from)} and at < ${ts(seg.to)})`)}) i`
       : sql`select product_id as id, revenue, units, name, name_at, name_event_id from agg_products_daily
-          where funnel_id = ${scope.funnelId}::uuid and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
+          where ${owned(scope)} and bucket >= ${ts(seg.from)} and bucket < ${ts(seg.to)}`,
   );
   if (parts.length === 0) return [];
   const rows = await queryRows<{ id: string; name: string | null; revenue: string; units: string }>(
