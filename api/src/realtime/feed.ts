@@ -4,6 +4,7 @@ import type { RealtimeEvent, RealtimeStore } from "./store";
 /** What the ingest writer reports for each event it stored. */
 export interface StoredEventFields {
   eventId: string;
+  accountId: string;
   funnelId: string;
   eventType: string;
   visitorId: string;
@@ -29,6 +30,7 @@ export async function feedRealtime(
     .filter((e) => !e.isBot)
     .map((e) => ({
       eventId: e.eventId,
+      accountId: e.accountId,
       funnelId: e.funnelId,
       eventType: e.eventType,
       visitorId: e.visitorId,

@@ -23,6 +23,7 @@ interface FunnelPicture {
 
 /** The embedded default's real-time store: the Redis store's twin in process memory. */
 export class MemoryRealtimeStore implements RealtimeStore {
+  /** By `account:funnel`, as the Redis store's keys. */
   private readonly funnels = new Map<string, FunnelPicture>();
 
   constructor(private readonly clock: () => number = Date.now) {}
@@ -33,7 +34,7 @@ export class MemoryRealtimeStore implements RealtimeStore {
     const conversionsFrom = now - REALTIME.conversionWindowMs;
     const touched = new Set<FunnelPicture>();
     for (const e of events) {
-      const picture = this.picture(e.funnelId);
+      const picture = this.picture(e.accountId, e.funnelId);
       touched.add(picture);
       if (e.occurredAt >= activeFrom) {
         picture.visitors.set(e.visitorId, Math.max(picture.visitors.get(e.visitorId) ?? 0, e.occurredAt));
@@ -63,8 +64,8 @@ export class MemoryRealtimeStore implements RealtimeStore {
     }
   }
 
-  async snapshot(funnelId: string, now: number): Promise<RealtimeSnapshot> {
-    const picture = this.funnels.get(funnelId);
+  async snapshot(accountId: string, funnelId: string, now: number): Promise<RealtimeSnapshot> {
+    const picture = this.funnels.get(pictureKey(accountId, funnelId));
     if (!picture)
       return {
         activeVisitors: 0,
@@ -100,9 +101,9 @@ export class MemoryRealtimeStore implements RealtimeStore {
     };
   }
 
-  async renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void> {
+  async renameVisitor(accountId: string, funnelIds: string[], rename: VisitorRename): Promise<void> {
     for (const funnelId of funnelIds) {
-      const picture = this.funnels.get(funnelId);
+      const picture = this.funnels.get(pictureKey(accountId, funnelId));
       if (!picture) continue;
       const last = picture.visitors.get(rename.from);
       if (last !== undefined) {
@@ -121,8 +122,9 @@ export class MemoryRealtimeStore implements RealtimeStore {
     }
   }
 
-  private picture(funnelId: string): FunnelPicture {
-    let picture = this.funnels.get(funnelId);
+  private picture(accountId: string, funnelId: string): FunnelPicture {
+    const key = pictureKey(accountId, funnelId);
+    let picture = this.funnels.get(key);
     if (!picture) {
       picture = {
         visitors: new Map(),
@@ -131,11 +133,13 @@ export class MemoryRealtimeStore implements RealtimeStore {
         conversions: new Map(),
         recordedAt: 0,
       };
-      this.funnels.set(funnelId, picture);
+      this.funnels.set(key, picture);
     }
     return picture;
   }
 }
+
+const pictureKey = (accountId: string, funnelId: string) => `${accountId}:${funnelId}`;
 
 /** Drops what has left its window, as the Redis store's trims do. */
 function prune(picture: FunnelPicture, now: number): void {

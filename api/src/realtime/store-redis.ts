@@ -10,13 +10,13 @@ import {
 } from "./store";
 
 /**
- * The real-time store in Redis: four sorted sets per funnel, scored by event time (ms) and
- * trimmed to their windows at every write, so memory stays bounded by the traffic of the last
- * 30 minutes plus 50 events per funnel.
- *   <prefix>{funnel}:visitors     visitor id          → its latest event time (ZADD GT)
- *   <prefix>{funnel}:entries      "visitor step"      → its latest step_entry time there (ZADD GT)
- *   <prefix>{funnel}:recent       event as JSON       → event time, the 50 highest kept
- *   <prefix>{funnel}:conversions  "event id value"    → event time
+ * The real-time store in Redis: four sorted sets per account and funnel, scored by event time
+ * (ms) and trimmed to their windows at every write, so memory stays bounded by the traffic of the
+ * last 30 minutes plus 50 events per funnel.
+ *   <prefix>{account:funnel}:visitors     visitor id        → its latest event time (ZADD GT)
+ *   <prefix>{account:funnel}:entries      "visitor step"    → its latest step_entry time there (ZADD GT)
+ *   <prefix>{account:funnel}:recent       event as JSON     → event time, the 50 highest kept
+ *   <prefix>{account:funnel}:conversions  "event id value"  → event time
  * One pipeline per ingest batch, one per snapshot.
  */
 export class RedisRealtimeStore implements RealtimeStore {
@@ -32,8 +32,10 @@ export class RedisRealtimeStore implements RealtimeStore {
     const activeFrom = now - REALTIME.activeWindowMs;
     const conversionsFrom = now - REALTIME.conversionWindowMs;
     const pipeline = this.redis.pipeline();
-    for (const [funnelId, funnelEvents] of groupBy(events, (e) => e.funnelId)) {
-      const key = this.keys(funnelId);
+    for (const funnelEvents of groupBy(events, (e) => `${e.accountId}:${e.funnelId}`).values()) {
+      const [first] = funnelEvents;
+      if (!first) continue;
+      const key = this.keys(first.accountId, first.funnelId);
       const visitors = new Map<string, number>();
       const entries = new Map<string, number>();
       const recent: (string | number)[] = [];
@@ -77,8 +79,8 @@ export class RedisRealtimeStore implements RealtimeStore {
     if (failed?.[0]) throw failed[0];
   }
 
-  async snapshot(funnelId: string, now: number): Promise<RealtimeSnapshot> {
-    const key = this.keys(funnelId);
+  async snapshot(accountId: string, funnelId: string, now: number): Promise<RealtimeSnapshot> {
+    const key = this.keys(accountId, funnelId);
     const activeFrom = now - REALTIME.activeWindowMs;
     const results =
       (await this.redis
@@ -109,10 +111,10 @@ export class RedisRealtimeStore implements RealtimeStore {
     };
   }
 
-  async renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void> {
+  async renameVisitor(accountId: string, funnelIds: string[], rename: VisitorRename): Promise<void> {
     const sessions = [...rename.sessions].flat();
     for (const funnelId of funnelIds) {
-      const key = this.keys(funnelId);
+      const key = this.keys(accountId, funnelId);
       await this.redis.eval(
         RENAME_SCRIPT,
         3,
@@ -126,9 +128,9 @@ export class RedisRealtimeStore implements RealtimeStore {
     }
   }
 
-  private keys(funnelId: string) {
+  private keys(accountId: string, funnelId: string) {
     // The braces make a Redis Cluster keep a funnel's keys on one node (one pipeline).
-    const base = `${this.prefix}{${funnelId}}`;
+    const base = `${this.prefix}{${accountId}:${funnelId}}`;
     return {
       visitors: `${base}:visitors`,
       entries: `${base}:entries`,

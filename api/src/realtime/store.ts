@@ -22,6 +22,8 @@ export const REALTIME = {
 /** A stored, non-bot event, reduced to what the real-time view shows. */
 export interface RealtimeEvent {
   eventId: string;
+  /** The account the event was stored for: with the funnel, the picture it belongs to. */
+  accountId: string;
   funnelId: string;
   eventType: string;
   visitorId: string;
@@ -50,17 +52,21 @@ export interface RealtimeSnapshot {
   conversions: { count: number; valueCents: number };
 }
 
+/**
+ * Pictures are kept per account and funnel, never per funnel alone: another account's events
+ * under the same funnel id (one that changed hands, or events stored before it did) stay apart.
+ */
 export interface RealtimeStore {
   /** Adds newly stored events (callers leave bots out). */
   record(events: RealtimeEvent[]): Promise<void>;
-  /** The funnel's picture at `now` (unix ms). */
-  snapshot(funnelId: string, now: number): Promise<RealtimeSnapshot>;
+  /** The account's picture of the funnel at `now` (unix ms). */
+  snapshot(accountId: string, funnelId: string, now: number): Promise<RealtimeSnapshot>;
   /**
-   * Consent withdrawal: in each funnel, the visitor's activity and step entries move to the id
-   * `rename.to` (so every count stays), and the newest events of the renamed sessions show their
-   * new session ids. Nothing of the old id is left.
+   * Consent withdrawal: in each of the account's funnels, the visitor's activity and step entries
+   * move to the id `rename.to` (so every count stays), and the newest events of the renamed
+   * sessions show their new session ids. Nothing of the old id is left.
    */
-  renameVisitor(funnelIds: string[], rename: VisitorRename): Promise<void>;
+  renameVisitor(accountId: string, funnelIds: string[], rename: VisitorRename): Promise<void>;
 }
 
 export interface VisitorRename {

@@ -264,7 +264,7 @@ describe("GET /api/v1/analytics/funnels/{id}/realtime (BullMQ worker and Redis s
   });
 
   it("shows what the worker fed into Redis, matching the raw events", async () => {
-    const { apiKey } = await seedAccount(ctx.deps);
+    const { apiKey, accountId } = await seedAccount(ctx.deps);
     const headers = { authorization: `Bearer ${apiKey}` };
     const { funnelId, body } = await seedFunnel(ctx.app, headers);
     const events = scenario(
@@ -281,9 +281,12 @@ describe("GET /api/v1/analytics/funnels/{id}/realtime (BullMQ worker and Redis s
     await ctx.drained();
     const view = (await (await ctx.app.request(path(funnelId), { headers })).json()) as RealtimeView;
     expect(view).toEqual(expectedView(events, funnelId, body.steps, Date.parse(view.timestamp)));
-    const keys = await ctx.redis.keys(`${ctx.prefix}:rt:{${funnelId}}:*`);
+    // Keyed by account and funnel: another account's events under the same funnel id stay apart.
+    const keys = await ctx.redis.keys(`${ctx.prefix}:rt:*${funnelId}}:*`);
     expect(keys.sort()).toEqual(
-      ["conversions", "entries", "recent", "visitors"].map((k) => `${ctx.prefix}:rt:{${funnelId}}:${k}`),
+      ["conversions", "entries", "recent", "visitors"].map(
+        (k) => `${ctx.prefix}:rt:{${accountId}:${funnelId}}:${k}`,
+      ),
     );
   });
 });

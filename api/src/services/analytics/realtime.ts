@@ -60,7 +60,7 @@ async function computeRealtime(
   const funnel = await getFunnel(ctx.database.db, scope.accountId, input.funnelId);
   if (!funnel) throw new NotFoundError("funnel");
   const now = input.now ?? Date.now();
-  const snapshot = await ctx.realtime.snapshot(funnel.id, now);
+  const snapshot = await ctx.realtime.snapshot(scope.accountId, funnel.id, now);
   const view: RealtimeView = {
     funnel_id: funnel.id,
     timestamp: new Date(now).toISOString(),

@@ -61,7 +61,7 @@ export async function withdrawConsent(
   const visitorId = input.visitorId.toLowerCase();
   const withdrawal = await anonymiseVisitor(ctx.database.db, scope.accountId, visitorId, {
     beforeCommit: (w) =>
-      ctx.realtime.renameVisitor(w.funnelIds, {
+      ctx.realtime.renameVisitor(scope.accountId, w.funnelIds, {
         from: visitorId,
         to: w.anonymousVisitorId,
         sessions: w.sessions,
