@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
-import type { SQL } from "drizzle-orm";
+import type { Logger, SQL } from "drizzle-orm";
 import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -50,6 +50,11 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number;
   /** Shown in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Called with every statement drizzle sends (its text and parameters), before it runs: tests
+   * read what the product asks of the database (the account-keyed SQL check).
+   */
+  onQuery?: (query: string, params: unknown[]) => void;
 }
 
 /**
@@ -111,7 +116,7 @@ const CLIENT_DEADLINE_GRACE_MS = 1_000;
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) return connectPostgres(options.url, options);
-  if (options.dataDir) return openPglite(options.dataDir);
+  if (options.dataDir) return openPglite(options.dataDir, options);
   throw new Error("createDatabase: give a postgres:// url, or a PGlite dataDir (or memory://)");
 }
 
@@ -143,6 +148,7 @@ function connectPostgres(url: string, options: DatabaseOptions): DatabaseHandle 
   const db: Database = drizzlePostgres({
     client: gated(client, createGate(poolMax, timeoutMs), timeoutMs + CLIENT_DEADLINE_GRACE_MS),
     schema,
+    logger: queryLogger(options),
   });
   return {
     db,
@@ -230,10 +236,19 @@ function listenPostgres(
   };
 }
 
-async function openPglite(dataDir: string): Promise<DatabaseHandle> {
+/** drizzle's logger, for `onQuery`; none (drizzle's default) without it. */
+function queryLogger(options: Pick<DatabaseOptions, "onQuery">): Logger | false {
+  const onQuery = options.onQuery;
+  return onQuery ? { logQuery: (query, params) => onQuery(query, params) } : false;
+}
+
+async function openPglite(
+  dataDir: string,
+  options: Pick<DatabaseOptions, "onQuery">,
+): Promise<DatabaseHandle> {
   if (!dataDir.includes("://")) await mkdir(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir);
-  const db: Database = drizzlePglite({ client, schema });
+  const db: Database = drizzlePglite({ client, schema, logger: queryLogger(options) });
   return {
     db,
     kind: "pglite",
