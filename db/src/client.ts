@@ -6,10 +6,13 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock";
 import * as schema from "./schema";
 
 /** One drizzle type for both drivers, so queries never know which one runs them. */
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export { DataDirLockedError } from "./data-dir-lock";
 
 export type DatabaseKind = "timescaledb" | "postgres" | "pglite";
 
@@ -246,8 +249,19 @@ async function openPglite(
   dataDir: string,
   options: Pick<DatabaseOptions, "onQuery">,
 ): Promise<DatabaseHandle> {
-  if (!dataDir.includes("://")) await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  // A folder is for one process at a time (data-dir-lock.ts); memory:// is this process's own.
+  let lock: DataDirLock | undefined;
+  if (!dataDir.includes("://")) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    lock = await lockDataDir(dataDir);
+  }
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dataDir);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const db: Database = drizzlePglite({ client, schema, logger: queryLogger(options) });
   return {
     db,
@@ -264,7 +278,13 @@ async function openPglite(
       });
       return async () => (await listening)();
     },
-    close: () => client.close(),
+    close: async () => {
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
+    },
   };
 }
 
