@@ -46,10 +46,60 @@ const storableObject = z.record(z.string(), z.unknown()).superRefine((value, ctx
   }
 });
 
-const metadata = storableObject.refine(
-  (value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= LIMITS.metadataBytes,
-  { message: `must serialise to at most ${LIMITS.metadataBytes} bytes of JSON`, abort: true },
-);
+/** The largest count of cents an event carries (`value_cents`), a PostgreSQL integer. */
+const MAX_CENTS = 2_147_483_647;
+const QUANTITY = { minimum: 1, maximum: MAX_CENTS };
+const PRICE_CENTS = { minimum: 0, maximum: MAX_CENTS };
+
+/** An integer in the range, with one message whatever is wrong (type, fraction or range). */
+const integerIn = ({ minimum, maximum }: { minimum: number; maximum: number }) => {
+  const message = `must be an integer from ${minimum} to ${maximum}`;
+  return z.int({ message, abort: true }).min(minimum, { message }).max(maximum, { message });
+};
+
+/**
+ * One line of `metadata.products`, as the revenue report reads it: revenue Σ quantity × price_cents
+ * per `product_id` (named by `product_name`). A huge, fractional or negative figure there made the
+ * report's revenue negative or not a number and exports hold `Infinity`, so both are refused like
+ * `value_cents`. A line that leaves one out is kept and left out of the products report.
+ */
+const productLine = z.looseObject({
+  quantity: integerIn(QUANTITY).optional(),
+  price_cents: integerIn(PRICE_CENTS).optional(),
+});
+
+/** How /openapi.json shows a line: the ranges above, and the fields the report reads as text. */
+const productLineDoc = {
+  type: "object",
+  properties: {
+    product_id: { type: "string" },
+    product_name: { type: "string" },
+    quantity: { type: "integer", ...QUANTITY },
+    price_cents: { type: "integer", ...PRICE_CENTS },
+  },
+};
+
+const metadata = storableObject
+  .refine((value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= LIMITS.metadataBytes, {
+    message: `must serialise to at most ${LIMITS.metadataBytes} bytes of JSON`,
+    abort: true,
+  })
+  .superRefine((value, ctx) => {
+    // Only an array's object items are order lines; any other `products` is free metadata.
+    const products = value.products;
+    if (!Array.isArray(products)) return;
+    products.forEach((item: unknown, index) => {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) return;
+      const line = productLine.safeParse(item);
+      if (line.success) return;
+      for (const issue of line.error.issues)
+        ctx.addIssue({ code: "custom", message: issue.message, path: ["products", index, ...issue.path] });
+    });
+  })
+  .meta({
+    description: `Any JSON object (at most ${LIMITS.metadataBytes} bytes, ${LIMITS.metadataDepth} levels). \`products\`: an order's lines.`,
+    properties: { products: { type: "array", items: productLineDoc } },
+  });
 
 const common = {
   event_id: uuid.optional(),

@@ -114,3 +114,72 @@ describe("resolveEventTime", () => {
     expect(resolveEventTime(undefined, receivedAt)).toEqual(receivedAt);
   });
 });
+
+describe("metadata.products", () => {
+  const order = (products: unknown) => ({
+    ...pageView,
+    event_type: "conversion",
+    conversion_type: "purchase",
+    value_cents: 4_900,
+    page_id: undefined,
+    metadata: { order_id: "ord_1", products },
+  });
+  const line = (fields: Record<string, unknown>) => ({ product_id: "sku-1", product_name: "Mug", ...fields });
+  const QUANTITY = "must be an integer from 1 to 2147483647";
+  const PRICE = "must be an integer from 0 to 2147483647";
+
+  it.each([
+    ["quantity", 1e308, QUANTITY],
+    ["quantity", Number.POSITIVE_INFINITY, QUANTITY],
+    ["quantity", 0, QUANTITY],
+    ["quantity", -1, QUANTITY],
+    ["quantity", 1.5, QUANTITY],
+    ["quantity", 2_147_483_648, QUANTITY],
+    ["quantity", "2", QUANTITY],
+    ["price_cents", 1e308, PRICE],
+    ["price_cents", -1, PRICE],
+    ["price_cents", 0.5, PRICE],
+    ["price_cents", 2_147_483_648, PRICE],
+    ["price_cents", null, PRICE],
+  ])("refuses %s %j, naming the line and the field", (field, value, message) => {
+    const { accepted, rejected } = validateEvents(
+      [
+        pageView,
+        order([
+          line({ quantity: 1, price_cents: 900 }),
+          line({ quantity: 1, price_cents: 900, [field]: value }),
+        ]),
+        pageView,
+      ],
+      options,
+    );
+    expect(accepted.map((e) => e.event_type)).toEqual(["page_view", "page_view"]);
+    expect(rejected.map((r) => [r.index, r.errors])).toEqual([
+      [1, [{ field: `metadata.products.1.${field}`, message }]],
+    ]);
+  });
+
+  it("names each bad field of each line", () => {
+    const [rejected] = validateEvents(
+      [order([line({ quantity: -2, price_cents: 1e308 }), line({ quantity: 3, price_cents: -5 })])],
+      options,
+    ).rejected;
+    expect(rejected?.errors).toEqual([
+      { field: "metadata.products.0.quantity", message: QUANTITY },
+      { field: "metadata.products.0.price_cents", message: PRICE },
+      { field: "metadata.products.1.price_cents", message: PRICE },
+    ]);
+  });
+
+  it("accepts the range's ends, a free line (price 0) and lines that leave quantity or price out", () => {
+    const products = [
+      line({ quantity: 1, price_cents: 0 }),
+      line({ quantity: 2_147_483_647, price_cents: 2_147_483_647 }),
+      line({ quantity: 1 }),
+      line({ price_cents: 100 }),
+    ];
+    const { accepted, rejected } = validateEvents([order(products)], options);
+    expect(rejected).toEqual([]);
+    expect(accepted[0]?.metadata).toEqual({ order_id: "ord_1", products });
+  });
+});
