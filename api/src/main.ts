@@ -1,8 +1,11 @@
 import { setPriority } from "node:os";
 import { serve } from "@hono/node-server";
 import { boot } from "./boot";
+import { runKeyCommand } from "./cli/key-commands";
+import { type KeySocket, keySocketPath, serveKeyCommands } from "./cli/key-socket";
 import { ConfigError, isEmbedded, loadConfig } from "./config";
 import { seedDemo } from "./demo/seed";
+import type { Deps } from "./deps";
 
 /** The API process: HTTP routes and, unless RUN_WORKER=false, the ingest worker. */
 async function main(): Promise<void> {
@@ -34,6 +37,9 @@ async function main(): Promise<void> {
       })
     : undefined;
 
+  // The embedded database is this process's alone: `pnpm keys:*` send their commands here.
+  const keySocket = isEmbedded(config) ? await serveKeys(runtime.deps) : undefined;
+
   if (isEmbedded(config) && config.SEED_DEMO) {
     const demo = await seedDemo(runtime.deps);
     // Printed, not logged: the one place a key is shown, so a newcomer can call the API at once.
@@ -50,12 +56,24 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down: no new requests, finishing queued work");
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await keySocket?.close();
     await runtime.close();
     logger.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+async function serveKeys(deps: Deps): Promise<KeySocket | undefined> {
+  const path = keySocketPath(deps.config);
+  try {
+    return await serveKeyCommands(path, (command) => runKeyCommand(deps, command), deps.logger);
+  } catch (error) {
+    // The API runs without it; the key commands then refuse, naming this process.
+    deps.logger.warn({ err: error, path }, "cannot serve key commands: pnpm keys:* refuse while this runs");
+    return undefined;
+  }
 }
 
 main().catch((error: unknown) => {

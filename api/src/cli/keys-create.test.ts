@@ -75,7 +75,8 @@ describe("pnpm keys:create", () => {
       expect(result.stdout).toBe("");
       expect(result.stderr).toContain("usage: pnpm keys:create");
     }
-  });
+    // Four processes at once, each loading the CLI: seconds apiece on a busy machine.
+  }, 120_000);
 
   it("refuses an invalid configuration with one line per variable", async () => {
     const result = await keysCreate([crypto.randomUUID()], { DATABASE_URL: env.DATABASE_URL ?? "" });

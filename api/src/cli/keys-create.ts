@@ -1,7 +1,6 @@
 import { parseArgs } from "node:util";
-import { z } from "zod";
-import { createApiKey } from "../services/keys/create-key";
-import { cliConfig, fail, openDatabase } from "./open-database";
+import { keyCommand } from "./key-commands";
+import { carryOut, cliConfig, fail } from "./open-database";
 
 const USAGE =
   "usage: pnpm keys:create <account_id (uuid)> [--name <key name>] [--email <notification email>]";
@@ -9,37 +8,22 @@ const USAGE =
 /**
  * `pnpm keys:create <account_id> [--name N] [--email E]`: creates the account if it is missing
  * and a new API key for it, and prints the key alone on the last line of stdout. The key is shown
- * this once: only its hash is stored.
+ * this once: only its hash is stored. While the API runs on the embedded default, it is the API
+ * that creates it (the only process that may open that database).
  */
 async function main(): Promise<void> {
-  const input = parseCommandLine(process.argv.slice(2));
-  const config = cliConfig(process.env);
-  const database = await openDatabase(config);
-  try {
-    const created = await createApiKey(
-      { database },
-      {
-        accountId: input.accountId,
-        name: input.name,
-        notificationEmail: input.email,
-      },
-    );
-    const account = created.accountCreated ? "new account" : "account";
-    console.log(`Created API key ${created.keyId} (${created.prefix}…) for ${account} ${created.accountId}.`);
-    console.log("Store it now: it is not shown again.");
-    console.log(created.key);
-  } finally {
-    await database.close();
+  const command = parseCommandLine(process.argv.slice(2));
+  const reply = await carryOut(cliConfig(process.env), command);
+  if (reply.outcome !== "created") {
+    fail(`no key was created: ${reply.outcome === "failed" ? reply.message : reply.outcome}`, 1);
   }
+  const account = reply.accountCreated ? "new account" : "account";
+  console.log(`Created API key ${reply.keyId} (${reply.prefix}…) for ${account} ${reply.accountId}.`);
+  console.log("Store it now: it is not shown again.");
+  console.log(reply.key);
 }
 
-const args = z.object({
-  accountId: z.uuid({ message: "account_id must be a UUID" }),
-  name: z.string().min(1).max(200).optional(),
-  email: z.email({ message: "--email must be an email address" }).optional(),
-});
-
-function parseCommandLine(argv: string[]): z.infer<typeof args> {
+function parseCommandLine(argv: string[]) {
   let parsed: { positionals: string[]; values: { name?: string | undefined; email?: string | undefined } };
   try {
     parsed = parseArgs({
@@ -51,7 +35,11 @@ function parseCommandLine(argv: string[]): z.infer<typeof args> {
     fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
   }
   if (parsed.positionals.length !== 1) fail(USAGE);
-  const checked = args.safeParse({ accountId: parsed.positionals[0], ...parsed.values });
+  const checked = keyCommand.safeParse({
+    command: "create",
+    accountId: parsed.positionals[0],
+    ...parsed.values,
+  });
   if (!checked.success) fail(`${checked.error.issues.map((i) => i.message).join("\n")}\n${USAGE}`);
   return checked.data;
 }

@@ -1,7 +1,9 @@
 import { resolve } from "node:path";
-import { createDatabase, type DatabaseHandle } from "@funnel/db/client";
+import { createDatabase, type DatabaseHandle, DataDirLockedError } from "@funnel/db/client";
 import { migrate } from "@funnel/db/migrate";
 import { type Config, ConfigError, loadConfig } from "../config";
+import { type KeyCommand, type KeyReply, runKeyCommand } from "./key-commands";
+import { keySocketPath, NoKeySocketError, sendKeyCommand } from "./key-socket";
 
 /**
  * What the command-line tools share: the API's config (the one reader of process.env) and its
@@ -26,6 +28,36 @@ export async function openDatabase(config: Config): Promise<DatabaseHandle> {
   });
   await migrate(handle);
   return handle;
+}
+
+/**
+ * Runs a key command where the database can be written: in this process (a server database, or
+ * an embedded one no other process has open), or in the running API that holds the embedded one,
+ * through its socket. Refuses, changing nothing, when a process holds it and does not answer.
+ */
+export async function carryOut(config: Config, command: KeyCommand): Promise<KeyReply> {
+  let database: DatabaseHandle;
+  try {
+    database = await openDatabase(config);
+  } catch (error) {
+    if (!(error instanceof DataDirLockedError)) throw error;
+    const socket = keySocketPath(config);
+    try {
+      return await sendKeyCommand(socket, command);
+    } catch (sendError) {
+      if (!(sendError instanceof NoKeySocketError)) throw sendError;
+      fail(
+        `${error.message}.\nNo API answers key commands on ${socket}: if process ${error.pid} is the API, ` +
+          "wait until it has started and try again. Nothing was changed.",
+        1,
+      );
+    }
+  }
+  try {
+    return await runKeyCommand({ database }, command);
+  } finally {
+    await database.close();
+  }
 }
 
 /** Prints one line to stderr and exits: for usage and configuration errors. */
