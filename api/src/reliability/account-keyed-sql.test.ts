@@ -1,4 +1,5 @@
-import { createDatabase } from "@funnel/db/client";
+import { createDatabase, queryRows } from "@funnel/db/client";
+import { sql } from "@funnel/db/orm";
 import { storageKind } from "@funnel/db/partitions";
 import { createTestDatabase } from "@funnel/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -115,6 +116,23 @@ describe("reads of events and rollups", () => {
       ]),
     );
   });
+});
+
+describe("the statements the check reads", () => {
+  it("are reported by the embedded database too", async () => {
+    const seen: CapturedStatement[] = [];
+    const embedded = await createDatabase({
+      dataDir: "memory://",
+      onQuery: (query, params) => seen.push({ query, params }),
+    });
+    try {
+      await queryRows(embedded.db, sql`select ${"funnel"}::text as kind`);
+      expect(seen).toEqual([{ query: "select $1::text as kind", params: ["funnel"] }]);
+    } finally {
+      await embedded.close();
+    }
+    // Starting PGlite takes seconds, and more on a busy machine.
+  }, 120_000);
 });
 
 describe("the plan conditions the check reads", () => {
