@@ -1,4 +1,5 @@
 import { isDatabaseBusy, isDatabaseUnavailable } from "@funnel/db/client";
+import type { HttpBindings } from "@hono/node-server";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -46,6 +47,10 @@ function statusOf(error: DomainError): ContentfulStatusCode {
 export function errorResponse(c: Context<AppEnv>, error: DomainError) {
   const status = statusOf(error);
   if (error instanceof LimitExceededError) c.header("Retry-After", String(error.retryAfterSeconds));
+  // Refused before its body was read whole (too large, unsigned, no key): closing the connection
+  // spares reading, only to discard it, the rest of a body the client may keep sending.
+  const incoming = incomingOf(c);
+  if (incoming !== undefined && !incoming.complete) c.header("Connection", "close");
   const body: ErrorBody = {
     error: {
       code: error.code,
@@ -87,6 +92,10 @@ export function toErrorResponse(c: Context<AppEnv>, error: unknown) {
     return c.json(body, error.status);
   }
   return errorResponse(c, new DomainError("INTERNAL", "internal error"));
+}
+
+function incomingOf(c: Context): HttpBindings["incoming"] | undefined {
+  return (c.env as Partial<HttpBindings> | undefined)?.incoming;
 }
 
 /** The error responses every route documents, from one shared set. */

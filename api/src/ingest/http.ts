@@ -1,11 +1,10 @@
 import { LIMITS, nestsDeeperThan, trackEvent } from "@funnel/events";
-import type { HttpBindings } from "@hono/node-server";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { InvalidError, PayloadTooLargeError } from "../errors";
+import { InvalidError } from "../errors";
+import { readBodyBytes } from "../http/body-limit";
 
-/** What the three ingest routes share: their body limit, JSON parsing and response schema. */
+/** What the three ingest routes share: reading their body, JSON parsing and response schema. */
 
 export const fieldErrorSchema = z.object({ field: z.string(), message: z.string() }).openapi("FieldError");
 
@@ -30,38 +29,9 @@ export function eventsBody(maxEvents: number) {
 export const trackBodyMaxEvents = LIMITS.eventsPerTrackRequest;
 export const importBodyMaxEvents = LIMITS.eventsPerImportRequest;
 
-/** Refuses bodies over `maxBytes` with the shared error body (413), before they are read whole. */
-export function limitBody(maxBytes: number) {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new PayloadTooLargeError(maxBytes);
-    },
-  });
-}
-
-/**
- * The request body as text, refused past `maxBytes` (413) before it is read whole. On Node it is
- * read straight from the socket: building a fetch `Request` just to read a small body cost more
- * than the rest of /track. In-process tests (`app.request()`) have no socket and use the Request.
- */
+/** The request body as UTF-8 text, refused past `maxBytes` (413) before it is read whole. */
 export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
-  const declared = Number(c.req.header("content-length") ?? Number.NaN);
-  if (declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
-  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  if (!incoming) {
-    const text = await c.req.text();
-    if (Buffer.byteLength(text) > maxBytes) throw new PayloadTooLargeError(maxBytes);
-    return text;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new PayloadTooLargeError(maxBytes);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString("utf8");
+  return (await readBodyBytes(c, maxBytes)).toString("utf8");
 }
 
 /**

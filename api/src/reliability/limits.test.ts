@@ -4,14 +4,17 @@ import { LIMITS } from "@funnel/events";
 import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
 import { serve } from "@hono/node-server";
 import fc from "fast-check";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app";
 import { type Config, loadConfig } from "../config";
+import { BODY_LIMIT_BYTES } from "../http/body-limit";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { pageView } from "../ingest/testing";
-import { storedEventRows } from "../testing";
+import { abTestBody, funnelBody, storedEventRows } from "../testing";
 import { FUZZ_SEED, fuzzParameters } from "./fuzz";
 import { createIngestHarness, type IngestHarness } from "./harness";
+import { listenRaw, rawRequest } from "./raw-http";
 
 /**
  * The README's limits, each tried at its boundary and one past it; the per-IP limit against
@@ -34,6 +37,39 @@ afterAll(() => h?.close());
 
 const event = (overrides: Record<string, unknown> = {}) =>
   pageView(h.funnelId, { event_id: randomUUID(), page_id: h.funnel.pages?.[0]?.id, ...overrides });
+
+/** An event as the edge forwards it: validated, enriched there, IP already truncated. */
+const edgeEvent = () => {
+  const now = new Date().toISOString();
+  return {
+    event_id: randomUUID(),
+    event_type: "page_view",
+    funnel_id: h.funnelId,
+    session_id: `s-${randomUUID()}`,
+    visitor_id: randomUUID(),
+    occurred_at: now,
+    received_at: now,
+    page_id: h.funnel.pages?.[0]?.id ?? null,
+    funnel_step_id: null,
+    previous_step_id: null,
+    next_step_id: null,
+    exit_outcome: null,
+    conversion_type: null,
+    value_cents: null,
+    conversion_goal_id: null,
+    order_id: null,
+    variant_id: null,
+    url: "https://shop.example.com/",
+    referrer: null,
+    utm_source: null,
+    utm_medium: null,
+    utm_campaign: null,
+    user_agent: "Mozilla/5.0",
+    ip_address: "198.51.100.0",
+    metadata: {},
+    enrichment: null,
+  };
+};
 
 /** Sends one event through /import and returns the field names it was refused for (none: accepted). */
 async function refusedFields(overrides: Record<string, unknown>): Promise<string[]> {
@@ -257,37 +293,6 @@ describe(`the per-IP limit of /track against forged forwarding headers (seed ${F
 });
 
 describe("signed edge batches", () => {
-  const edgeEvent = () => {
-    const now = new Date().toISOString();
-    return {
-      event_id: randomUUID(),
-      event_type: "page_view",
-      funnel_id: h.funnelId,
-      session_id: `s-${randomUUID()}`,
-      visitor_id: randomUUID(),
-      occurred_at: now,
-      received_at: now,
-      page_id: h.funnel.pages?.[0]?.id ?? null,
-      funnel_step_id: null,
-      previous_step_id: null,
-      next_step_id: null,
-      exit_outcome: null,
-      conversion_type: null,
-      value_cents: null,
-      conversion_goal_id: null,
-      order_id: null,
-      variant_id: null,
-      url: "https://shop.example.com/",
-      referrer: null,
-      utm_source: null,
-      utm_medium: null,
-      utm_campaign: null,
-      user_agent: "Mozilla/5.0",
-      ip_address: "198.51.100.0",
-      metadata: {},
-      enrichment: null,
-    };
-  };
   const send = (raw: string, headers: Record<string, string>) => h.post("/internal/ingest", raw, headers);
 
   it("a batch replayed as captured is refused, even all at once, and its events are stored once", async () => {
@@ -329,5 +334,315 @@ describe("signed edge batches", () => {
       ),
       fuzzParameters(100),
     );
+  });
+});
+
+describe("every route that reads a body has a limit, enforced before the body is read whole", () => {
+  /** Small /track and /import limits, so that going past them is quick; the rest are the code's. */
+  const TRACK_LIMIT = 64 * 1024;
+  const IMPORT_LIMIT = 1024 * 1024;
+  /** What a server may read past a limit before it stops: a few socket reads, never the body. */
+  const READ_PAST_LIMIT = 1024 * 1024;
+  const key = () => h.account.headers;
+  /** Any well-formed, fresh signature: the limit comes before the signature is checked. */
+  const wellFormedSignature = () => ({
+    [TIMESTAMP_HEADER]: String(Date.now()),
+    [SIGNATURE_HEADER]: "ab".repeat(32),
+  });
+
+  interface BodyRoute {
+    method: "POST" | "PUT";
+    /** As the OpenAPI document names it. */
+    pattern: string;
+    path: () => string;
+    limit: number;
+    /** A body the route takes, and the headers to send it with. */
+    valid: () => string;
+    headers: (raw: string) => Promise<Record<string, string>>;
+    ok: number;
+  }
+
+  const routes = (): BodyRoute[] => [
+    {
+      method: "POST",
+      pattern: TRACK,
+      path: () => TRACK,
+      limit: TRACK_LIMIT,
+      valid: () => JSON.stringify({ events: [event()] }),
+      headers: async () => ({}),
+      ok: 202,
+    },
+    {
+      method: "POST",
+      pattern: IMPORT,
+      path: () => IMPORT,
+      limit: IMPORT_LIMIT,
+      valid: () => JSON.stringify({ events: [event()] }),
+      headers: async () => key(),
+      ok: 202,
+    },
+    {
+      method: "POST",
+      pattern: "/internal/ingest",
+      path: () => "/internal/ingest",
+      limit: BODY_LIMIT_BYTES.edgeBatch,
+      valid: () => JSON.stringify({ events: [edgeEvent()] }),
+      headers: (raw) => signatureHeaders(EDGE_SECRET, raw),
+      ok: 202,
+    },
+    {
+      method: "PUT",
+      pattern: "/api/v1/funnels/{funnel_id}",
+      path: () => `/api/v1/funnels/${randomUUID()}`,
+      limit: BODY_LIMIT_BYTES.funnel,
+      valid: () => JSON.stringify(funnelBody()),
+      headers: async () => key(),
+      ok: 200,
+    },
+    {
+      method: "PUT",
+      pattern: "/api/v1/ab-tests/{test_id}",
+      path: () => `/api/v1/ab-tests/${randomUUID()}`,
+      limit: BODY_LIMIT_BYTES.abTest,
+      valid: () => JSON.stringify(abTestBody(h.funnelId, h.funnel)),
+      headers: async () => key(),
+      ok: 200,
+    },
+    {
+      method: "POST",
+      pattern: "/api/v1/analytics/export",
+      path: () => "/api/v1/analytics/export",
+      limit: BODY_LIMIT_BYTES.export,
+      valid: () =>
+        JSON.stringify({
+          funnel_id: h.funnelId,
+          report_type: "overview",
+          date_from: "2025-03-01",
+          date_to: "2025-03-31",
+          format: "csv",
+        }),
+      headers: async () => key(),
+      ok: 202,
+    },
+  ];
+
+  const appWithLimits = () =>
+    createApp({
+      ...h.t.deps,
+      metrics: new Registry(),
+      config: {
+        ...h.t.deps.config,
+        TRACK_BODY_LIMIT_BYTES: TRACK_LIMIT,
+        IMPORT_BODY_LIMIT_BYTES: IMPORT_LIMIT,
+      },
+    });
+
+  const expectTooLarge = (status: number, body: string, route: BodyRoute) => {
+    expect(status, route.pattern).toBe(413);
+    expect(JSON.parse(body), route.pattern).toMatchObject({
+      error: { code: "PAYLOAD_TOO_LARGE", message: `request body exceeds ${route.limit} bytes` },
+    });
+  };
+
+  it("the routes below are every route whose OpenAPI definition has a request body", async () => {
+    const doc = (await (await h.t.app.request("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    const withBody = Object.entries(doc.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody !== undefined)
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(withBody.sort()).toEqual(
+      routes()
+        .map((r) => `${r.method} ${r.pattern}`)
+        .sort(),
+    );
+  });
+
+  it("a body of exactly the limit is taken; one byte more is a 413 naming the limit", async () => {
+    const app = appWithLimits();
+    for (const route of routes()) {
+      const valid = route.valid();
+      for (const [bytes, status] of [
+        [route.limit, route.ok],
+        [route.limit + 1, 413],
+      ] as const) {
+        // JSON allows whitespace after the value: the same body, padded to the size wanted.
+        const raw = valid + " ".repeat(bytes - Buffer.byteLength(valid));
+        const response = await app.request(route.path(), {
+          method: route.method,
+          headers: { "content-type": "application/json", ...(await route.headers(raw)) },
+          body: raw,
+        });
+        expect(
+          response.status,
+          `${route.pattern} with ${bytes} bytes: ${await response.clone().text()}`,
+        ).toBe(status);
+        if (status === 413) expectTooLarge(response.status, await response.text(), route);
+      }
+    }
+  });
+
+  it("the largest funnel and A/B test the schemas admit fit their limits", async () => {
+    const longest = (length: number) => "€".repeat(length);
+    const funnel = {
+      name: longest(255),
+      steps: Array.from({ length: 100 }, (_, i) => ({
+        id: randomUUID(),
+        name: longest(255),
+        step_type: longest(50),
+        position: i,
+      })),
+      pages: Array.from({ length: 500 }, () => ({
+        id: randomUUID(),
+        name: longest(255),
+        url: longest(2048),
+      })),
+    };
+    const funnelId = randomUUID();
+    const raw = JSON.stringify(funnel);
+    expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(BODY_LIMIT_BYTES.funnel);
+    const stored = await h.t.app.request(`/api/v1/funnels/${funnelId}`, {
+      method: "PUT",
+      headers: { ...key(), "content-type": "application/json" },
+      body: raw,
+    });
+    expect(stored.status).toBe(200);
+    const test = abTestBody(funnelId, funnel, {
+      test_name: longest(255),
+      completed_at: "2025-03-31T23:59:59.999999999+14:00",
+      variants: funnel.pages.slice(0, 20).map((page, i) => ({
+        id: randomUUID(),
+        variant_name: longest(100),
+        is_control: i === 0,
+        page_id: page.id,
+        traffic_split: 5,
+      })),
+    });
+    const testRaw = JSON.stringify(test);
+    expect(Buffer.byteLength(testRaw)).toBeLessThanOrEqual(BODY_LIMIT_BYTES.abTest);
+    const storedTest = await h.t.app.request(`/api/v1/ab-tests/${randomUUID()}`, {
+      method: "PUT",
+      headers: { ...key(), "content-type": "application/json" },
+      body: testRaw,
+    });
+    expect(storedTest.status, await storedTest.clone().text()).toBe(200);
+  });
+
+  it("over a socket, a body without a length is cut off at the limit and answered 413", async () => {
+    const server = await listenRaw(appWithLimits());
+    try {
+      for (const route of routes()) {
+        const before = server.bytesRead();
+        const response = await rawRequest(server.port, {
+          method: route.method,
+          path: route.path(),
+          headers: await route.headers(""),
+          // Stands in for the 600 MB upload: far more than the server may keep.
+          body: { chunked: route.limit + 4 * 1024 * 1024 },
+          timeoutMs: 15_000,
+        });
+        if (!response) throw new Error("no answer");
+        expectTooLarge(response.status, response.body, route);
+        // Give the server time to read whatever more it would, then count.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const read = server.bytesRead() - before;
+        expect(read, `${route.pattern}: the server read ${read} bytes`).toBeLessThan(
+          route.limit + READ_PAST_LIMIT,
+        );
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("over a socket, a Content-Length past the limit is a 413 from the headers, before any body", async () => {
+    const server = await listenRaw(appWithLimits());
+    try {
+      for (const route of routes()) {
+        const response = await rawRequest(server.port, {
+          method: route.method,
+          path: route.path(),
+          headers: {
+            ...(route.pattern === "/internal/ingest" ? wellFormedSignature() : await route.headers("")),
+          },
+          body: { declared: route.limit + 1, send: 0 },
+          timeoutMs: 5_000,
+        });
+        if (!response) throw new Error("no answer");
+        expectTooLarge(response.status, response.body, route);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("edge batches are refused from their headers, and checked on the bytes received", () => {
+  const INGEST = "/internal/ingest";
+
+  it("an unsigned or badly signed batch is a 401 before its body is read", async () => {
+    const server = await listenRaw(h.t.app);
+    const fresh = String(Date.now());
+    try {
+      const cases: Record<string, string>[] = [
+        {},
+        { [TIMESTAMP_HEADER]: fresh },
+        { [SIGNATURE_HEADER]: "ab".repeat(32) },
+        { [TIMESTAMP_HEADER]: fresh, [SIGNATURE_HEADER]: "ab".repeat(31) },
+        { [TIMESTAMP_HEADER]: fresh, [SIGNATURE_HEADER]: "zz".repeat(32) },
+        { [TIMESTAMP_HEADER]: "soon", [SIGNATURE_HEADER]: "ab".repeat(32) },
+        { [TIMESTAMP_HEADER]: String(Date.now() - 6 * 60_000), [SIGNATURE_HEADER]: "ab".repeat(32) },
+      ];
+      for (const headers of cases) {
+        const before = server.bytesRead();
+        // Declares a megabyte and sends none of it: a server that reads first never answers.
+        const response = await rawRequest(server.port, {
+          method: "POST",
+          path: INGEST,
+          headers,
+          body: { declared: 1024 * 1024, send: 0 },
+          timeoutMs: 5_000,
+        });
+        expect(response?.status, JSON.stringify(headers)).toBe(401);
+        expect(JSON.parse(response?.body ?? "{}")).toMatchObject({ error: { code: "UNAUTHORIZED" } });
+        expect(server.bytesRead() - before).toBeLessThan(1024);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("bytes that decode to the signed text but are not the signed bytes are refused", async () => {
+    const raw = JSON.stringify({ events: [{ ...edgeEvent(), url: "https://shop.example.com/caf\uFFFD" }] });
+    const signed = Buffer.from(raw);
+    const replacement = Buffer.from("\uFFFD");
+    const at = signed.indexOf(replacement);
+    // An invalid byte where U+FFFD was, and the signed bytes behind a BOM: both decode to `raw`.
+    const invalid = Buffer.concat([signed.subarray(0, at), Buffer.from([0xff]), signed.subarray(at + 3)]);
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), signed]);
+    for (const [name, bytes] of [
+      ["invalid UTF-8", invalid],
+      ["BOM", withBom],
+    ] as const) {
+      expect(new TextDecoder().decode(bytes)).toBe(raw);
+      const response = await h.t.app.request(INGEST, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(await signatureHeaders(EDGE_SECRET, raw)) },
+        body: bytes,
+      });
+      expect(response.status, name).toBe(401);
+      expect(await response.json()).toMatchObject({
+        error: { code: "UNAUTHORIZED", message: "batch signature mismatch" },
+      });
+    }
+    // The signed bytes themselves are taken.
+    const response = await h.t.app.request(INGEST, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(await signatureHeaders(EDGE_SECRET, raw)) },
+      body: signed,
+    });
+    expect(response.status).toBe(202);
   });
 });

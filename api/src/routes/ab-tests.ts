@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
+import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
 import { deleteAbTest } from "../services/catalog/delete-ab-test";
 import { getAbTest } from "../services/catalog/get-ab-test";
@@ -92,7 +93,7 @@ export const putAbTestRoute = createRoute({
   },
   responses: {
     200: { description: "The stored test", content: { "application/json": { schema: abTestView } } },
-    ...errorResponses(400, 401, 404),
+    ...errorResponses(400, 401, 404, 413),
   },
 });
 
@@ -144,8 +145,9 @@ export const deleteAbTestRoute = createRoute({
 
 const register: RegisterRoute = (app, deps) => {
   const middleware = [requireApiKey(deps)];
+  const withBody = [...middleware, limitBody(BODY_LIMIT_BYTES.abTest)];
 
-  app.openapi({ ...putAbTestRoute, middleware }, async (c) => {
+  app.openapi({ ...putAbTestRoute, middleware: withBody }, async (c) => {
     const { test_id } = c.req.valid("param");
     const test: AbTestView = await putAbTest(deps, c.get("scope"), { id: test_id, ...c.req.valid("json") });
     return c.json(test, 200);

@@ -2,6 +2,7 @@ import { GRANULARITIES } from "@funnel/metrics";
 import { createRoute, z } from "@hono/zod-openapi";
 import { EXPORT_FORMATS, REPORT_TYPES } from "../exports/jobs";
 import { requireApiKey } from "../http/auth";
+import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
 import { createExport } from "../services/exports/create-export";
 import type { RegisterRoute } from "./index";
@@ -52,12 +53,13 @@ export const createExportRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: body } } } },
   responses: {
     202: { description: "Queued", content: { "application/json": { schema: accepted } } },
-    ...errorResponses(400, 401, 404, 503),
+    ...errorResponses(400, 401, 404, 413, 503),
   },
 });
 
 const register: RegisterRoute = (app, deps) => {
-  app.openapi({ ...createExportRoute, middleware: [requireApiKey(deps)] }, async (c) => {
+  const middleware = [requireApiKey(deps), limitBody(BODY_LIMIT_BYTES.export)];
+  app.openapi({ ...createExportRoute, middleware }, async (c) => {
     const result = await createExport(deps, c.get("scope"), c.req.valid("json"));
     return c.json(result, 202);
   });

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
+import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
 import { deleteFunnel } from "../services/catalog/delete-funnel";
 import { getFunnel } from "../services/catalog/get-funnel";
@@ -75,7 +76,7 @@ export const putFunnelRoute = createRoute({
   },
   responses: {
     200: { description: "The stored funnel", content: { "application/json": { schema: funnelView } } },
-    ...errorResponses(400, 401, 404),
+    ...errorResponses(400, 401, 404, 413),
   },
 });
 
@@ -125,8 +126,9 @@ export const deleteFunnelRoute = createRoute({
 
 const register: RegisterRoute = (app, deps) => {
   const middleware = [requireApiKey(deps)];
+  const withBody = [...middleware, limitBody(BODY_LIMIT_BYTES.funnel)];
 
-  app.openapi({ ...putFunnelRoute, middleware }, async (c) => {
+  app.openapi({ ...putFunnelRoute, middleware: withBody }, async (c) => {
     const { funnel_id } = c.req.valid("param");
     const funnel: FunnelView = await putFunnel(deps, c.get("scope"), {
       id: funnel_id,

@@ -3,6 +3,7 @@ import type { AcceptedEvent } from "@funnel/events";
 import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app";
+import { BODY_LIMIT_BYTES } from "../http/body-limit";
 import {
   createIngestTestContext,
   type IngestTestContext,
@@ -136,5 +137,39 @@ describe("POST /internal/ingest", () => {
       ["invalid", "edge"],
       ["invalid", "edge"],
     ]);
+  });
+
+  it("refuses a badly formed signature from the headers, a body past its limit with 413, bytes not UTF-8 with 400", async () => {
+    const raw = JSON.stringify({ events: [edgeEvent(account.funnelId)] });
+    const good = await signatureHeaders(TEST_EDGE_SECRET, raw);
+    for (const signature of [
+      `${good[SIGNATURE_HEADER]}00`,
+      `${good[SIGNATURE_HEADER]}`.slice(2),
+      "g".repeat(64),
+    ]) {
+      const res = await send(raw, { ...good, [SIGNATURE_HEADER]: signature });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { message: "batch signature malformed" } });
+    }
+    const large = raw + " ".repeat(BODY_LIMIT_BYTES.edgeBatch + 1 - raw.length);
+    const tooLarge = await send(large, await signatureHeaders(TEST_EDGE_SECRET, large));
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toMatchObject({
+      error: {
+        code: "PAYLOAD_TOO_LARGE",
+        message: `request body exceeds ${BODY_LIMIT_BYTES.edgeBatch} bytes`,
+      },
+    });
+    // Signed as they are, so the signature passes: the text is refused, not patched into U+FFFD.
+    const bytes = Buffer.concat([Buffer.from(raw.slice(0, -2)), Buffer.from([0xff]), Buffer.from("]}")]);
+    const res = await ctx.app.request("/internal/ingest", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(await signatureHeaders(TEST_EDGE_SECRET, bytes)) },
+      body: bytes,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { details: [{ field: "body", message: "must be UTF-8" }] },
+    });
   });
 });
