@@ -134,6 +134,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   const shared = new SharedRows();
   countStepPaths(shared, await insertStepEvents(tx));
   await insertConversions(tx, shared);
+  await deriveOrders(tx, shared);
   const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
   await linkActiveDays(tx, staged, converting, restepped, revisited, shared);
   await shared.write(tx);
@@ -291,18 +292,22 @@ function countStepPaths(shared: SharedRows, rows: StepPathRow[]): void {
 
 /**
  * Conversions and refunds, and the conversions' sessions' figures (agg_converting_sessions); the
- * refunds and the orders' products stored go to the daily rows at the end (SharedRows).
+ * orders' products stored go to the daily rows at the end (SharedRows). A refund is stored held,
+ * counting nothing, until deriveOrders finds its order.
  */
 async function insertConversions(tx: Database, shared: SharedRows): Promise<void> {
   const stored = await queryRows<{ funnel_id: string; event_id: string }>(
     tx,
     sql`with stored as (
         insert into agg_conversions (account_id, funnel_id, event_id, session_id, visitor_id, at, kind,
-          conversion_type, value_cents, order_id, products)
-        select account_id, funnel_id, event_id, session_id, visitor_id, created_at, event_type, conversion_type,
-          value_cents, order_id,
+          conversion_type, value_cents, order_id, products, asked_cents, held_reason)
+        select account_id, funnel_id, event_id, session_id, visitor_id, created_at,
+          case event_type when 'refund' then ${REFUND_HELD} else event_type end, conversion_type,
+          case event_type when 'refund' then 0 else value_cents end, order_id,
           case when event_type = 'conversion' and value_cents > 0 and jsonb_typeof(metadata -> 'products') = 'array'
-            then metadata -> 'products' end
+            then metadata -> 'products' end,
+          case event_type when 'refund' then value_cents end,
+          case event_type when 'refund' then 'no_order' end
         from ${staged} where event_type in ('conversion', 'refund')
         order by funnel_id, event_id
         on conflict do nothing returning *
@@ -318,9 +323,109 @@ async function insertConversions(tx: Database, shared: SharedRows): Promise<void
           first_at = least(a.first_at, excluded.first_at), last_at = greatest(a.last_at, excluded.last_at),
           conversions = a.conversions + excluded.conversions, value_cents = a.value_cents + excluded.value_cents
       )
-      select funnel_id, event_id from stored where kind = 'refund' or products is not null`,
+      select funnel_id, event_id from stored where products is not null`,
   );
   for (const row of stored) shared.addOrderSource(row.funnel_id, row.event_id);
+}
+
+/** The kind of a refund kept aside: it counts nothing (held_reason says why). */
+const REFUND_HELD = sql.raw("'refund_held'");
+
+/** First key of the per-order advisory locks: apart from the session and unit locks. */
+const ORDER_LOCK_NAMESPACE = 0x46554e52;
+
+/**
+ * The refunds of every order the write touched (a refund, or a conversion with a value and an
+ * order_id, stored), counted again against their order: the rule of funnel_rebuild_refunds()
+ * (migration 0021; docs/metrics.md, "Refunds"). An order is its funnel's earliest conversion with a
+ * value above 0 and that order_id, of the same account; its refunds, oldest first, each count what
+ * is left of its value, at most what they ask. agg_conversions_daily follows what changed.
+ *
+ * A purchase and its refund may be written by two lanes at once (a server-side refund carries
+ * another visitor than the purchase). The order's lock is taken after this write stored its rows
+ * and before the order is read: of two writes meeting on an order, the later reads what the
+ * earlier committed, so the last one counts the refunds against everything stored. Orders are
+ * locked before sessions and units in every write, so the locks are always taken in one order.
+ */
+async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
+  const orders = await queryRows<{ account_id: string; funnel_id: string; order_id: string }>(
+    tx,
+    sql`select distinct account_id, funnel_id, order_id from ${staged}
+      where order_id is not null and (event_type = 'refund' or (event_type = 'conversion' and value_cents > 0))
+      order by 1, 2, 3`,
+  );
+  if (orders.length === 0) return;
+  await lockKeys(
+    tx,
+    ORDER_LOCK_NAMESPACE,
+    orders.map((o) => `${o.account_id}|${o.funnel_id}|${o.order_id}`),
+  );
+  for (const chunk of chunks(orders)) {
+    const changed = await queryRows<{
+      account_id: string;
+      funnel_id: string;
+      at: Date | string;
+      kind: string;
+      value_cents: number;
+      new_kind: string;
+      counted: number;
+    }>(
+      tx,
+      sql`with k as (
+          select * from unnest(${sql.param(chunk.map((o) => o.account_id))}::text[]::uuid[],
+            ${sql.param(chunk.map((o) => o.funnel_id))}::text[]::uuid[],
+            ${sql.param(chunk.map((o) => o.order_id))}::text[]) as k(account_id, funnel_id, order_id)
+        ),
+        refunds as (
+          select r.account_id, r.funnel_id, r.event_id, r.order_id, r.at, r.kind, r.value_cents, r.held_reason,
+            coalesce(r.asked_cents, r.value_cents, 0) as asked
+          from k join agg_conversions r on r.account_id = k.account_id and r.funnel_id = k.funnel_id
+            and r.order_id = k.order_id
+          where r.order_id is not null and r.kind in ('refund', ${REFUND_HELD})
+        ),
+        orders as (
+          select distinct on (c.account_id, c.funnel_id, c.order_id) c.account_id, c.funnel_id, c.order_id,
+            c.value_cents
+          from k join agg_conversions c on c.account_id = k.account_id and c.funnel_id = k.funnel_id
+            and c.order_id = k.order_id
+          where c.order_id is not null and c.kind = 'conversion' and c.value_cents > 0
+          order by c.account_id, c.funnel_id, c.order_id, c.at, c.event_id
+        ),
+        allocated as (
+          select r.*, o.value_cents as order_cents,
+            greatest(0, least(r.asked, coalesce(o.value_cents, 0) - coalesce(sum(r.asked) over (
+              partition by r.account_id, r.funnel_id, r.order_id order by r.at, r.event_id
+              rows between unbounded preceding and 1 preceding), 0)))::int as counted
+          from refunds r left join orders o on o.account_id = r.account_id and o.funnel_id = r.funnel_id
+            and o.order_id = r.order_id
+        ),
+        derived as (
+          select *, case when counted > 0 then 'refund' else ${REFUND_HELD} end as new_kind,
+            case when order_cents is null then 'no_order' when counted < asked then 'exceeds_order' end as new_reason
+          from allocated
+        ),
+        changed as (
+          select * from derived
+          where (kind, value_cents, held_reason) is distinct from (new_kind, counted, new_reason)
+        ),
+        updated as (
+          update agg_conversions t
+          set kind = ch.new_kind, value_cents = ch.counted, asked_cents = ch.asked, held_reason = ch.new_reason
+          from changed ch where t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
+        )
+        select account_id, funnel_id, at, kind, value_cents, new_kind, counted from changed
+        order by funnel_id, event_id`,
+    );
+    for (const c of changed) {
+      const day = {
+        accountId: c.account_id,
+        funnelId: c.funnel_id,
+        bucket: floorTo(new Date(c.at), DAY_MS).toISOString(),
+      };
+      if (c.kind === "refund") shared.addRefund(day, Number(c.value_cents), -1);
+      if (c.new_kind === "refund") shared.addRefund(day, Number(c.counted), 1);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

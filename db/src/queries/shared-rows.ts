@@ -51,8 +51,17 @@ export class SharedRows {
   }
 
   /** A conversion counted on (sign 1) or taken off (-1) its day, type, step and source. */
-  addConversion(c: Omit<ConversionChange, Figures>, value: number | null, sign: number): void {
-    const key = [c.funnelId, c.bucket, c.conversionType, c.stepId, c.source].join("|");
+  addConversion(c: Omit<ConversionChange, Figures | "kind">, value: number | null, sign: number): void {
+    this.addDaily({ ...c, kind: "conversion" }, value, sign);
+  }
+
+  /** A refund's counted value (refunds counted against their order) added to or taken off its day. */
+  addRefund(c: { accountId: string; funnelId: string; bucket: string }, value: number, sign: number): void {
+    this.addDaily({ ...c, kind: "refund", conversionType: "", stepId: NO_STEP, source: "" }, value, sign);
+  }
+
+  private addDaily(c: Omit<ConversionChange, Figures>, value: number | null, sign: number): void {
+    const key = [c.funnelId, c.bucket, c.kind, c.conversionType, c.stepId, c.source].join("|");
     const row = this.conversions.get(key) ?? {
       ...c,
       conversions: 0,
@@ -69,7 +78,7 @@ export class SharedRows {
     this.conversions.set(key, row);
   }
 
-  /** A refund, or a conversion with products, stored by this write (rows of agg_conversions). */
+  /** A conversion with products stored by this write (a row of agg_conversions). */
   addOrderSource(funnelId: string, eventId: string): void {
     this.orderSources.set(`${funnelId}|${eventId}`, { funnelId, eventId });
   }
@@ -159,6 +168,8 @@ interface ConversionChange {
   accountId: string;
   funnelId: string;
   bucket: string;
+  /** `conversion` or `refund` (counted refunds only). */
+  kind: string;
   conversionType: string;
   stepId: string;
   source: string;
@@ -226,9 +237,9 @@ const NEWER_NAME = sql.raw(
 );
 
 /**
- * Refunds counted on their day (agg_conversions_daily; conversions are counted once their step and
- * source are known, writeConversions) and the products of orders (agg_products_daily), read back
- * from the agg_conversions rows this write stored.
+ * The products of orders (agg_products_daily), read back from the agg_conversions rows this write
+ * stored. (Conversions are counted on their day once their step and source are known, refunds once
+ * counted against their order: writeConversions.)
  */
 async function writeOrderSources(tx: Database, keys: { funnelId: string; eventId: string }[]): Promise<void> {
   if (keys.length === 0) return;
@@ -238,20 +249,6 @@ async function writeOrderSources(tx: Database, keys: { funnelId: string; eventId
         join unnest(${sql.param(keys.map((k) => k.funnelId))}::text[]::uuid[],
           ${sql.param(keys.map((k) => k.eventId))}::text[]::uuid[]) as k(funnel_id, event_id)
           on c.funnel_id = k.funnel_id and c.event_id = k.event_id
-      ),
-      refunds as (
-        insert into agg_conversions_daily as d
-        select account_id, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), kind,
-          coalesce(conversion_type, ''), ${NO_STEP}::uuid, '', count(*), coalesce(sum(value_cents), 0),
-          count(value_cents), count(*) filter (where value_cents > 0),
-          coalesce(sum(value_cents) filter (where value_cents > 0), 0)
-        from stored where kind = 'refund'
-        group by 1, 2, 3, 4, 5
-        order by 2, 3, 4, 5
-        on conflict (funnel_id, bucket, kind, conversion_type, step_id, source) do update set
-          conversions = d.conversions + excluded.conversions, value_cents = d.value_cents + excluded.value_cents,
-          valued = d.valued + excluded.valued, orders = d.orders + excluded.orders,
-          order_cents = d.order_cents + excluded.order_cents
       )
       insert into agg_products_daily
       select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
@@ -277,7 +274,7 @@ async function writeConversions(tx: Database, rows: ConversionChange[]): Promise
     keys: (r) => [
       ["funnel_id", "uuid", r.map((c) => c.funnelId)],
       ["bucket", "timestamptz", r.map((c) => c.bucket)],
-      ["kind", "text", r.map(() => "conversion")],
+      ["kind", "text", r.map((c) => c.kind)],
       ["conversion_type", "text", r.map((c) => c.conversionType)],
       ["step_id", "uuid", r.map((c) => c.stepId)],
       ["source", "text", r.map((c) => c.source)],
