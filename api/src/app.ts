@@ -2,7 +2,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
 import type { AppEnv, Deps } from "./deps";
 import { InvalidError, NotFoundError } from "./errors";
-import { errorResponse, isExpectedError, toErrorResponse } from "./http/errors";
+import {
+  clientClosedRequest,
+  clientClosedResponse,
+  errorResponse,
+  isExpectedError,
+  toErrorResponse,
+} from "./http/errors";
 import { httpMetrics } from "./http/metrics";
 import { routes } from "./routes";
 
@@ -36,6 +42,8 @@ export function createApp(deps: Deps): OpenAPIHono<AppEnv> {
     );
   });
   app.onError((error, c) => {
+    // Whatever the read of an aborted upload threw (a reset socket, a JSON parser's complaint).
+    if (clientClosedRequest(c)) return clientClosedResponse(c, deps.logger);
     if (!isExpectedError(error)) {
       deps.logger.error({ request_id: c.get("requestId"), err: error }, "unhandled error");
     }

@@ -3,7 +3,8 @@ import type { HttpBindings } from "@hono/node-server";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
+import type { Logger } from "pino";
 import type { AppEnv } from "../deps";
 import {
   DomainError,
@@ -96,6 +97,31 @@ export function toErrorResponse(c: Context<AppEnv>, error: unknown) {
 
 function incomingOf(c: Context): HttpBindings["incoming"] | undefined {
   return (c.env as Partial<HttpBindings> | undefined)?.incoming;
+}
+
+/** nginx's "client closed request": not an HTTP answer anyone receives, a label for the metrics. */
+export const CLIENT_CLOSED_REQUEST = 499;
+
+/**
+ * Whether the client went away before its request was read whole (an upload aborted): the socket
+ * was reset under the body (Node's `aborted` error, ECONNRESET) or the connection closed early.
+ * Not a fault of ours, and not a 503 (an ECONNRESET otherwise reads as a Redis outage).
+ */
+export function clientClosedRequest(c: Context): boolean {
+  const incoming = incomingOf(c);
+  if (incoming === undefined) return c.req.raw.signal.aborted;
+  if (incoming.complete) return false;
+  const code = (incoming.errored as { code?: unknown } | null)?.code;
+  return code === "ECONNRESET" || c.req.raw.signal.aborted;
+}
+
+/** Counts the request under 499 and logs one line without a stack: it is the client's doing. */
+export function clientClosedResponse(c: Context<AppEnv>, logger: Logger): Response {
+  logger.info(
+    { request_id: c.get("requestId"), method: c.req.method, path: c.req.routePath },
+    "client closed request",
+  );
+  return c.body(null, CLIENT_CLOSED_REQUEST as UnofficialStatusCode);
 }
 
 /** The error responses every route documents, from one shared set. */

@@ -4,6 +4,7 @@ import { LIMITS } from "@funnel/events";
 import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
 import { serve } from "@hono/node-server";
 import fc from "fast-check";
+import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app";
@@ -644,5 +645,59 @@ describe("edge batches are refused from their headers, and checked on the bytes 
       body: signed,
     });
     expect(response.status).toBe(202);
+  });
+});
+
+describe("an upload the client aborts", () => {
+  it("is counted as 499 (client closed request), not as an error, and logged without a stack", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+    const metrics = new Registry();
+    const app = createApp({ ...h.t.deps, logger, metrics });
+    const server = await listenRaw(app);
+    const signed = await signatureHeaders(EDGE_SECRET, "any");
+    const uploads = [
+      { method: "POST", path: TRACK, pattern: TRACK, headers: {} },
+      { method: "POST", path: IMPORT, pattern: IMPORT, headers: h.account.headers },
+      { method: "POST", path: "/internal/ingest", pattern: "/internal/ingest", headers: signed },
+      {
+        method: "PUT",
+        path: `/api/v1/funnels/${randomUUID()}`,
+        pattern: "/api/v1/funnels/:funnel_id",
+        headers: h.account.headers,
+      },
+    ];
+    try {
+      for (const upload of uploads) {
+        const response = await rawRequest(server.port, {
+          ...upload,
+          body: { declared: 60_000, send: 60_000 },
+          abortAfter: 20_000,
+        });
+        expect(response).toBeNull();
+      }
+      const counted = (text: string, upload: (typeof uploads)[number]) =>
+        text.includes(
+          `http_requests_total{method="${upload.method}",route="${upload.pattern}",status="499"} 1`,
+        );
+      const deadline = Date.now() + 10_000;
+      let text = await metrics.metrics();
+      while (!uploads.every((u) => counted(text, u)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        text = await metrics.metrics();
+      }
+      for (const upload of uploads) {
+        expect(counted(text, upload), `${upload.pattern}\n${text}`).toBe(true);
+      }
+      const statuses = text.match(/^http_requests_total\{[^}]*status="(\d+)"\}/gm) ?? [];
+      expect(statuses.filter((l) => !l.includes('status="499"'))).toEqual([]);
+      const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown });
+      expect(logged.filter((l) => l.level >= 40)).toEqual([]);
+      const aborted = logged.filter((l) => l.msg === "client closed request");
+      expect(aborted).toHaveLength(uploads.length);
+      for (const line of aborted) expect(line.err).toBeUndefined();
+    } finally {
+      await server.close();
+    }
   });
 });
