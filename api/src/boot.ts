@@ -18,6 +18,7 @@ import { MemoryRateLimiter } from "./infra/rate-limiter-memory";
 import { RedisRateLimiter } from "./infra/rate-limiter-redis";
 import { createIngestHandler } from "./ingest/handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./ingest/queue-bullmq";
+import { openEmbeddedIngestQueue } from "./ingest/queue-embedded";
 import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memory";
 import type { ExportWorker, IngestWorker } from "./ports";
 import { MemoryRealtimeStore } from "./realtime/store-memory";
@@ -63,9 +64,10 @@ export async function boot(config: Config): Promise<Runtime> {
           commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
         });
   redis?.on("error", (error) => logger.warn({ err: error }, "redis error"));
+  // Embedded: accepted jobs are kept in PGlite until written, and those a stopped process left are queued again.
   const queue =
     config.REDIS_URL === undefined
-      ? new MemoryIngestQueue()
+      ? await openEmbeddedIngestQueue(database, logger)
       : new BullMqIngestQueue({
           redisUrl: config.REDIS_URL,
           prefix: config.QUEUE_PREFIX,
