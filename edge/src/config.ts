@@ -8,6 +8,8 @@ export interface Bindings {
   EDGE_SIGNING_SECRET: string;
   RATE_LIMIT_EVENTS_PER_SECOND: string;
   FORWARD_RETRY_BASE_SECONDS: string;
+  /** "false" where no Cloudflare edge sits in front (wrangler dev); unset on Cloudflare. */
+  TRUST_CF_CONNECTING_IP?: string;
   RATE_LIMITER: DurableObjectNamespace<IpRateLimiter>;
   FORWARD_QUEUE: Queue<ForwardMessage>;
 }
@@ -27,6 +29,15 @@ const schema = z.object({
   RATE_LIMIT_EVENTS_PER_SECOND: z.coerce.number().int().min(1).default(100),
   /** First retry delay of a batch the API did not take; doubles per attempt, at most 5 minutes. */
   FORWARD_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
+  /**
+   * Whether CF-Connecting-IP is the client's address. On Cloudflare it is: the edge sets it and
+   * overwrites any the client sent. Under `wrangler dev` nothing overwrites it, so a client could
+   * choose the address it is counted and stored under: the dev script sets "false" there.
+   */
+  TRUST_CF_CONNECTING_IP: z
+    .enum(["true", "false"], { message: 'must be "true" or "false"' })
+    .default("true")
+    .transform((v) => v === "true"),
 });
 
 export type Config = z.infer<typeof schema>;

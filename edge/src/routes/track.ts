@@ -2,6 +2,7 @@ import { LIMITS, nestsDeeperThan } from "@funnel/events";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { clientIp } from "../client-ip";
 import { type EdgeEnv, loadConfig } from "../config";
 import { InvalidError, PayloadTooLargeError } from "../errors";
 import { sendGroups } from "../forward/messages";
@@ -53,7 +54,7 @@ track.post(
     };
     const cf = c.req.raw.cf as { country?: unknown } | undefined;
     const result = await acceptTrack(deps, parseJson(await c.req.text()), {
-      ip: c.req.header("cf-connecting-ip"),
+      ip: clientIp(c.req.raw, config),
       // The header is the browser's, not a body field to refuse: kept to the column's length, as the
       // API does, which refuses a longer user_agent in the batches it is forwarded.
       userAgent: c.req.header("user-agent")?.slice(0, LIMITS.userAgentLength),
