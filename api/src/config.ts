@@ -79,6 +79,8 @@ const schema = z
     EXPORT_DIR: z.string().optional(),
     /** Export jobs rendered at once per worker process. */
     EXPORT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
+    /** Exports one account may have queued or running at once; one more is a 429, so a burst of one account cannot hold up the others'. */
+    EXPORT_QUEUED_PER_ACCOUNT: z.coerce.number().int().min(1).max(1_000).default(5),
     /** smtp:// or smtps:// URL for "export ready" mail; unset: each message is written to DATA_DIR/outbox. */
     SMTP_URL: z.url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" }).optional(),
     EXPORT_MAIL_FROM: z.string().default("Funnel analytics <exports@localhost>"),

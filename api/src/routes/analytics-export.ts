@@ -53,7 +53,7 @@ export const createExportRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: body } } } },
   responses: {
     202: { description: "Queued", content: { "application/json": { schema: accepted } } },
-    ...errorResponses(400, 401, 404, 413, 503),
+    ...errorResponses(400, 401, 404, 413, 429, 503),
   },
 });
 

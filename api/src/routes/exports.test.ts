@@ -244,10 +244,14 @@ async function status(jobId: string, headers = a.headers): Promise<StatusJson> {
 }
 
 /** Polls the job until `done` holds (a deadline only so that a hang fails instead of waiting). */
-async function waitFor(jobId: string, done: (s: StatusJson) => boolean): Promise<StatusJson> {
+async function waitFor(
+  jobId: string,
+  done: (s: StatusJson) => boolean,
+  headers = a.headers,
+): Promise<StatusJson> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const s = await status(jobId);
+    const s = await status(jobId, headers);
     if (done(s)) return s;
     if (s.status === "failed" && !done(s)) throw new Error(`export ${jobId} failed: ${s.error}`);
     if (Date.now() > deadline) throw new Error(`export ${jobId} still ${s.status}`);
@@ -449,6 +453,64 @@ describe("POST /api/v1/analytics/export", () => {
       });
       expect(response.status).toBe(404);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
+    }
+  });
+
+  it("429 naming the limit past the account's unfinished exports, also in a burst; other accounts still queue", async () => {
+    const cap = t.deps.config.EXPORT_QUEUED_PER_ACCOUNT;
+    expect(cap).toBe(5); // the default
+    const c = await createAccountWithKey(t.deps.database);
+    const name = `Capped ${randomUUID()}`;
+    const { funnelId } = await seedFunnel(t.app, c.headers, { name });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Its renders wait, so its exports stay queued or running.
+    beforeRender = (doc) => (doc.funnelName === name ? held : Promise.resolve());
+    const request = { funnel_id: funnelId, report_type: "overview", format: "csv", ...PERIOD };
+    try {
+      // Twice the cap at once: the count and the insert take turns, so exactly the cap passes.
+      const burst = await Promise.all(Array.from({ length: 2 * cap }, () => postExport(request, c.headers)));
+      const accepted = burst.filter((r) => r.status === 202);
+      const refused = burst.filter((r) => r.status === 429);
+      expect([accepted.length, refused.length]).toEqual([cap, cap]);
+      for (const response of refused) {
+        expect(response.headers.get("retry-after")).toMatch(/^[1-9]\d*$/);
+        expect(await response.json()).toEqual({
+          error: {
+            code: "RATE_LIMITED",
+            message: `at most ${cap} exports may be queued or running per account; try again when one has finished`,
+            request_id: expect.any(String),
+          },
+        });
+      }
+      const jobs = await Promise.all(
+        accepted.map(async (r) => ((await r.json()) as { job_id: string }).job_id),
+      );
+      // Refused requests left no job behind.
+      expect(new Set(jobs).size).toBe(cap);
+      // Another account's request is not refused by this one's exports.
+      const theirs = await postExport({
+        funnel_id: shop.id,
+        report_type: "overview",
+        format: "csv",
+        ...PERIOD,
+      });
+      expect(theirs.status).toBe(202);
+      const theirJob = ((await theirs.json()) as { job_id: string }).job_id;
+
+      release();
+      for (const job of jobs) await waitFor(job, (s) => s.status === "completed", c.headers);
+      await waitFor(theirJob, (s) => s.status === "completed");
+      // Finished exports free their places.
+      const again = await postExport(request, c.headers);
+      expect(again.status).toBe(202);
+      const next = ((await again.json()) as { job_id: string }).job_id;
+      await waitFor(next, (s) => s.status === "completed", c.headers);
+    } finally {
+      beforeRender = undefined;
+      release();
     }
   });
 });

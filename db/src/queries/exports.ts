@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, not, or, sql } from "drizzle-orm";
+import { and, count, desc, eq, gt, inArray, isNotNull, isNull, lte, not, or, sql } from "drizzle-orm";
 import type { Database } from "../client";
 import { accounts, apiKeys, type ExportParams, exportJobs } from "../schema";
 
@@ -211,4 +211,34 @@ export async function recentExportDurationMs(db: Database, sample: number): Prom
   );
   if (durations.length === 0) return null;
   return durations.reduce((a, b) => a + b, 0) / durations.length;
+}
+
+/**
+ * Inserts the export unless the account already has `cap` exports not finished (queued or
+ * processing): null then. The count and the insert run with the account's row locked, so requests
+ * of one account arriving together take turns and cannot pass the cap between them; FOR NO KEY
+ * UPDATE leaves rows that only reference the account (events, other tables' inserts) unblocked.
+ */
+export async function insertExportWithinCap(
+  db: Database,
+  input: NewExport,
+  cap: number,
+): Promise<ExportRow | null> {
+  return db.transaction(async (tx) => {
+    await tx
+      .select({ id: accounts.id })
+      .from(accounts)
+      .where(eq(accounts.id, input.accountId))
+      .for("no key update");
+    const [unfinished] = await tx
+      .select({ n: count() })
+      .from(exportJobs)
+      .where(
+        and(eq(exportJobs.accountId, input.accountId), inArray(exportJobs.status, ["queued", "processing"])),
+      );
+    if ((unfinished?.n ?? 0) >= cap) return null;
+    const [row] = await tx.insert(exportJobs).values(input).returning();
+    if (!row) throw new Error("insertExportWithinCap: the insert returned no row");
+    return row;
+  });
 }

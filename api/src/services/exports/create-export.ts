@@ -1,9 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { getFunnel } from "@funnel/db/queries/catalog";
-import { insertExport, markExportRunFailed, recentExportDurationMs } from "@funnel/db/queries/exports";
+import {
+  insertExportWithinCap,
+  markExportRunFailed,
+  recentExportDurationMs,
+} from "@funnel/db/queries/exports";
 import type { Granularity } from "@funnel/metrics";
 import type { AccountScope, Deps } from "../../deps";
-import { NotFoundError, UnavailableError } from "../../errors";
+import { LimitExceededError, NotFoundError, UnavailableError } from "../../errors";
 import type { ExportFormat, ReportType } from "../../exports/jobs";
 import { periodOf } from "../analytics/reports/context";
 
@@ -44,22 +48,34 @@ export async function createExport(
 
   const now = deps.exports.now();
   const [ahead, typical] = await Promise.all([deps.exports.queue.depth(), recentExportDurationMs(db, 20)]);
-  const row = await insertExport(db, {
-    id: randomUUID(),
-    accountId: scope.accountId,
-    keyId: scope.keyId,
-    funnelId: funnel.id,
-    reportType: input.report_type,
-    format: input.format,
-    params: {
-      date_from: input.date_from,
-      date_to: input.date_to,
-      tz: input.tz,
-      granularity: input.granularity,
-      include_charts: input.include_charts ?? false,
+  const cap = deps.config.EXPORT_QUEUED_PER_ACCOUNT;
+  const row = await insertExportWithinCap(
+    db,
+    {
+      id: randomUUID(),
+      accountId: scope.accountId,
+      keyId: scope.keyId,
+      funnelId: funnel.id,
+      reportType: input.report_type,
+      format: input.format,
+      params: {
+        date_from: input.date_from,
+        date_to: input.date_to,
+        tz: input.tz,
+        granularity: input.granularity,
+        include_charts: input.include_charts ?? false,
+      },
+      createdAt: now,
     },
-    createdAt: now,
-  });
+    cap,
+  );
+  if (!row) {
+    // One of the account's own exports finishing frees a place: about one typical run away.
+    throw new LimitExceededError(
+      `at most ${cap} exports may be queued or running per account; try again when one has finished`,
+      Math.max(1, Math.ceil((typical ?? DEFAULT_RUN_MS) / 1000)),
+    );
+  }
   try {
     await deps.exports.queue.enqueue({ exportId: row.id, accountId: scope.accountId });
   } catch (error) {
