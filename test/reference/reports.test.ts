@@ -146,6 +146,7 @@ const events: RawEvent[] = [
     event_type: "conversion",
     conversion_type: "purchase",
     value_cents: 5000,
+    order_id: "o1",
     created_at: at("02", "10:03:05"),
     metadata: {
       products: [
@@ -734,6 +735,64 @@ describe("revenue", () => {
         { product_id: "p2", product_name: "Call", revenue_cents: 1000, units_sold: 1 },
       ],
     });
+  });
+});
+
+describe("refunds against their order", () => {
+  const purchase = (id: string, orderId: string, cents: number, day: string, funnelId = "f1") =>
+    ev({
+      event_id: id,
+      event_type: "conversion",
+      conversion_type: "purchase",
+      value_cents: cents,
+      order_id: orderId,
+      funnel_id: funnelId,
+      created_at: at(day, "09:00:00"),
+    });
+  const refund = (id: string, orderId: string, cents: number, day: string, time = "12:00:00") =>
+    ev({
+      event_id: id,
+      event_type: "refund",
+      value_cents: cents,
+      order_id: orderId,
+      created_at: at(day, time),
+    });
+  const summary = (events: RawEvent[]) => revenue(events, funnel, period, "day").summary;
+
+  it("counts nothing for a refund without an order, nor for one of another funnel's order", () => {
+    expect(
+      summary([
+        purchase("p1", "o1", 1000, "02"),
+        refund("r1", "nope", 2_147_483_647, "02"),
+        purchase("p9", "o9", 5000, "01", "f2"),
+        refund("r9", "o9", 5000, "03"),
+      ]),
+    ).toMatchObject({ total_revenue_cents: 1000, refund_rate: 0, net_revenue_cents: 1000 });
+  });
+
+  it("caps an order's refunds together at its value, oldest refund first", () => {
+    // o1 is worth 1000: r1 counts 600, r2 the 400 left, r3 nothing (it does not count as a refund).
+    expect(
+      summary([
+        purchase("p1", "o1", 1000, "02"),
+        refund("r3", "o1", 600, "03", "12:00:00"),
+        refund("r1", "o1", 600, "02", "10:00:00"),
+        refund("r2", "o1", 600, "02", "11:00:00"),
+        purchase("p2", "o2", 500, "02"),
+      ]),
+    ).toMatchObject({ total_revenue_cents: 1500, refund_rate: 1, net_revenue_cents: 500 });
+  });
+
+  it("takes the earliest conversion with a value as the order, and counts a refund in its own period", () => {
+    // The order of o1 is p0 (300, before the period); p1 repeats the id. r1 takes 300, r2 nothing.
+    expect(
+      summary([
+        purchase("p0", "o1", 300, "01"),
+        purchase("p1", "o1", 4000, "02"),
+        refund("r1", "o1", 1000, "02"),
+        refund("r2", "o1", 1000, "03"),
+      ]),
+    ).toMatchObject({ total_revenue_cents: 4000, refund_rate: 1, net_revenue_cents: 3700 });
   });
 });
 

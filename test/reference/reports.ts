@@ -445,7 +445,7 @@ export function revenue(events: RawEvent[], funnel: RefFunnel, period: RefPeriod
   const unique = uniqueVisitors(s);
   const conversionEvents = ofType(s.current, "conversion");
   const orders = conversionEvents.filter((c) => (c.value_cents ?? 0) > 0);
-  const refunds = ofType(s.current, "refund");
+  const refunds = countedRefunds(s.counted).filter((r) => inPeriod(timeOf(r.refund), period));
   const total = sum(orders.map(valueCents));
 
   const traits = sessionTraits(s.counted);
@@ -468,7 +468,7 @@ export function revenue(events: RawEvent[], funnel: RefFunnel, period: RefPeriod
       revenue_per_visitor_cents: average(total, unique.size),
       revenue_per_conversion_cents: average(total, conversionEvents.length),
       refund_rate: rate(refunds.length, orders.length),
-      net_revenue_cents: total - sum(refunds.map(valueCents)),
+      net_revenue_cents: total - sum(refunds.map((r) => r.cents)),
     },
     by_source: mostFirst(
       [...bySource],
@@ -498,6 +498,29 @@ export function revenue(events: RawEvent[], funnel: RefFunnel, period: RefPeriod
     }),
     top_products: topProducts(orders),
   };
+}
+
+/**
+ * The refunds that count, at any time, with what each counts (docs/metrics.md, "Refunds"). The
+ * order of an order_id is the funnel's earliest conversion with that order_id and a value; going
+ * through the refunds oldest first, each takes what is left of its order's value, at most what it
+ * asks. A refund without an order, or with nothing left to take, counts nowhere.
+ */
+function countedRefunds(counted: RawEvent[]): { refund: RawEvent; cents: number }[] {
+  const left = new Map<string, number>();
+  for (const e of [...counted].sort(chronological)) {
+    if (e.event_type !== "conversion" || e.order_id === null || valueCents(e) <= 0) continue;
+    if (!left.has(e.order_id)) left.set(e.order_id, valueCents(e));
+  }
+  const result: { refund: RawEvent; cents: number }[] = [];
+  for (const refund of ofType(counted, "refund").sort(chronological)) {
+    const remaining = refund.order_id === null ? undefined : left.get(refund.order_id);
+    if (remaining === undefined || refund.order_id === null) continue;
+    const cents = Math.min(valueCents(refund), remaining);
+    left.set(refund.order_id, remaining - cents);
+    if (cents > 0) result.push({ refund, cents });
+  }
+  return result;
 }
 
 interface ProductTotals {
