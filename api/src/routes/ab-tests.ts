@@ -85,8 +85,9 @@ export const putAbTestRoute = createRoute({
   description:
     "Idempotent. Stores the test with exactly the variants listed. The funnel must be the account's (404 " +
     "otherwise), each variant's page one of that funnel's pages, exactly one variant the control, and the " +
-    "traffic splits whole percentages summing to 100. A test id that another account already uses is " +
-    "refused with 404 and never overwritten.",
+    "traffic splits whole percentages summing to 100. A test id that another account uses or once used (ids " +
+    "stay bound to their account after a delete) is refused with 404, such a variant id is a 400 naming it; " +
+    "neither is ever overwritten.",
   request: {
     params: testParams,
     body: { required: true, content: { "application/json": { schema: abTestBody } } },

@@ -69,7 +69,8 @@ export const putFunnelRoute = createRoute({
   description:
     "Idempotent. Stores the funnel with exactly the steps listed (steps no longer listed are removed) and, " +
     "when `pages` is given, exactly those pages. Step, page and funnel ids are the funnel builder's. " +
-    "An id that another account already uses is refused with 404 and never overwritten.",
+    "A funnel id that another account uses or once used (ids stay bound to their account after a delete) is " +
+    "refused with 404; such a step or page id is a 400 naming it. Neither is ever overwritten.",
   request: {
     params: funnelParams,
     body: { required: true, content: { "application/json": { schema: funnelBody } } },
