@@ -1,5 +1,5 @@
 import { join, resolve } from "node:path";
-import { createDatabase } from "../client";
+import { createDatabase, DataDirLockedError } from "../client";
 import { migrate } from "../migrate";
 
 /**
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  // The API already holds the embedded database (and migrated it when it started): one line, no stack.
+  console.error(error instanceof DataDirLockedError ? error.message : error);
   process.exit(1);
 });
