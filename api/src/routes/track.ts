@@ -23,7 +23,8 @@ export const route = createRoute({
   summary: "Track events from a browser",
   description:
     "No API key. One event or `{ events: [...] }` (up to 100). Rate limited per client IP, counted in events. " +
-    "Answers 202 once the events are durably queued; invalid events are listed by index and kept for operators.",
+    "Answers 202 once the events are durably queued; invalid events are listed by index and kept for operators. " +
+    "Refunds are refused here (by index, naming `event_type`): they come from the merchant's server, on `/import`.",
   request: {
     body: { required: true, content: { "application/json": { schema: eventsBody(trackBodyMaxEvents) } } },
   },
