@@ -44,7 +44,8 @@ afterAll(async () => {
   await t.close();
 });
 
-function validValue(name: string): string {
+/** The valid value of a parameter; none for an optional one that has no value without a previous answer. */
+function validValue(name: string, required = true): string | undefined {
   const values: Record<string, string | undefined> = {
     ...matrixPeriod(),
     tz: "America/New_York",
@@ -56,9 +57,12 @@ function validValue(name: string): string {
     step_id: d.funnel.steps[0]?.id,
     visitor_id: d.visitorId,
     job_id: d.exportId,
+    limit: "100",
   };
   const value = values[name];
-  if (value === undefined) throw new Error(`query fuzz: no valid value for parameter ${name}`);
+  if (value === undefined && (required || name !== "cursor")) {
+    throw new Error(`query fuzz: no valid value for parameter ${name}`);
+  }
   return value;
 }
 
@@ -166,12 +170,18 @@ function request(op: Operation, fuzzed: string, values: string[]): Promise<Respo
   const pathValues = Object.fromEntries(
     op.parameters
       .filter((p) => p.in === "path")
-      .map((p) => [p.name, p.name === fuzzed ? (values[0] ?? "") : encodeURIComponent(validValue(p.name))]),
+      .map((p) => [
+        p.name,
+        p.name === fuzzed ? (values[0] ?? "") : encodeURIComponent(validValue(p.name) ?? ""),
+      ]),
   );
   const query = new URLSearchParams();
   for (const p of op.parameters.filter((x) => x.in === "query")) {
     if (p.name === fuzzed) for (const v of values) query.append(p.name, v);
-    else query.append(p.name, validValue(p.name));
+    else {
+      const value = validValue(p.name, p.required);
+      if (value !== undefined) query.append(p.name, value);
+    }
   }
   return Promise.resolve(
     t.app.request(`${fillPath(op.path, pathValues, true)}?${query}`, { headers: d.account.headers }),
