@@ -80,13 +80,18 @@ export async function applyRetention(db: Database, options: RetentionOptions = {
     ).map((r) => r.name),
   );
   const deleted: Record<string, number> = {};
+  // Each row is deleted as one of its account's (`t`, joined to the account `a`): no statement
+  // here touches rows without naming whose they are, like every other read of events and rollups.
   const remove = async (table: string, where: SQL) => {
     if (table !== "event_ids" && !present.has(table)) return;
     deleted[table] = await db.transaction(async (tx) => {
       await tx.execute(sql.raw(`set local statement_timeout = '${STATEMENT_TIMEOUT}'`));
       const [row] = await queryRows<{ n: number | string }>(
         tx as unknown as Database,
-        sql`with gone as (delete from ${sql.identifier(table)} where ${where} returning 1) select count(*) as n from gone`,
+        sql`with gone as (
+            delete from ${sql.identifier(table)} t ${ofAccount(table)} and ${where} returning 1
+          )
+          select count(*) as n from gone`,
       );
       return Number(row?.n ?? 0);
     });
@@ -95,12 +100,23 @@ export async function applyRetention(db: Database, options: RetentionOptions = {
   // events, and a retry of one of them must still be recognised.
   await remove(
     "event_ids",
-    sql`created_at < least(${at}, coalesce((select min(created_at) from analytics_events), ${at}))`,
+    sql`t.created_at < least(${at}, coalesce((
+        select e.created_at from analytics_events e join accounts ea on ea.id = e.account_id
+        order by e.created_at limit 1
+      ), ${at}))`,
   );
-  for (const [table, width] of BUCKETED) await remove(table, sql`bucket <= ${at} - ${width}::interval`);
-  for (const [table, column] of TIMED) await remove(table, sql`${sql.identifier(column)} < ${at}`);
+  for (const [table, width] of BUCKETED) await remove(table, sql`t.bucket <= ${at} - ${width}::interval`);
+  for (const [table, column] of TIMED) await remove(table, sql`t.${sql.identifier(column)} < ${at}`);
   if (present.has("agg_day_links")) await unlinkGoneDays(db, at);
   return { cutoff, dropped, deleted };
+}
+
+/**
+ * The join that names each deleted row's account. Refused events may have none (an unknown
+ * funnel's): they go by their time alone.
+ */
+function ofAccount(table: string): SQL {
+  return table === "rejected_events" ? sql`where true` : sql`using accounts a where t.account_id = a.id`;
 }
 
 /**
@@ -112,9 +128,9 @@ async function unlinkGoneDays(db: Database, at: SQL): Promise<void> {
     await tx.execute(sql.raw(`set local statement_timeout = '${STATEMENT_TIMEOUT}'`));
     await tx.execute(
       sql`with moved as (
-          delete from agg_day_links
-          where prev_bucket <> '-infinity' and prev_bucket <= ${at} - '1 day'::interval
-          returning account_id, funnel_id, kind, step_id, bucket, units
+          delete from agg_day_links t using accounts a
+          where t.account_id = a.id and t.prev_bucket <> '-infinity' and t.prev_bucket <= ${at} - '1 day'::interval
+          returning t.account_id, t.funnel_id, t.kind, t.step_id, t.bucket, t.units
         )
         insert into agg_day_links as l (account_id, funnel_id, kind, step_id, bucket, prev_bucket, units)
         select account_id, funnel_id, kind, step_id, bucket, '-infinity', sum(units)

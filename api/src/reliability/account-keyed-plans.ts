@@ -39,6 +39,11 @@ export interface PlanCheck {
 interface PlanNode {
   "Node Type": string;
   "Relation Name"?: string;
+  Alias?: string;
+  "Join Type"?: string;
+  "Hash Cond"?: string;
+  "Merge Cond"?: string;
+  "Join Filter"?: string;
   "Index Cond"?: string;
   "Recheck Cond"?: string;
   Filter?: string;
@@ -49,10 +54,23 @@ interface PlanNode {
 /** Nodes that hold scans of their table's parts rather than reading it themselves. */
 const CONTAINERS = new Set(["ModifyTable", "Custom Scan", "Append", "Merge Append"]);
 
+export interface PlanCheckOptions {
+  /** The tables checked (default: every account-owned table). */
+  tables?: RegExp;
+  /**
+   * Also take a scan as keyed when its account_id equals another relation's (`t.account_id =
+   * k.account_id`, or the `id` of an accounts row): a write of several accounts' rows at once
+   * keys each row by its own account, not by one value.
+   */
+  joins?: boolean;
+}
+
 export async function checkAccountKeyedReads(
   db: Database,
   statements: CapturedStatement[],
+  options: PlanCheckOptions = {},
 ): Promise<PlanCheck> {
+  const tables = options.tables ?? ACCOUNT_TABLE;
   const roots = await tableRoots(db);
   const seen = new Set<string>();
   const result: PlanCheck = { statements: 0, tablesRead: new Set(), unkeyed: [] };
@@ -67,21 +85,109 @@ export async function checkAccountKeyedReads(
       typeof row?.["QUERY PLAN"] === "string" ? JSON.parse(row["QUERY PLAN"]) : row?.["QUERY PLAN"];
     const plan = (output as { Plan: PlanNode }[] | undefined)?.[0]?.Plan;
     if (!plan) throw new Error(`no plan for: ${statement.query.slice(0, 200)}`);
+    const joined = options.joins ? joinKeyedAliases(plan, roots) : new Set<string>();
     for (const node of nodes(plan)) {
       const relation = node["Relation Name"];
       if (relation === undefined || CONTAINERS.has(node["Node Type"])) continue;
       const table = roots.get(relation) ?? relation;
-      if (!ACCOUNT_TABLE.test(table)) continue;
+      if (!tables.test(table)) continue;
       result.tablesRead.add(table);
-      const conditions = [node["Index Cond"], node["Recheck Cond"], node.Filter, node["TID Cond"]].filter(
-        (c): c is string => c !== undefined,
-      );
+      const conditions = scanConditions(node);
+      if (node.Alias !== undefined && joined.has(node.Alias)) continue;
       if (!conditions.some((c) => conjuncts(c).some(isAccountKey))) {
         result.unkeyed.push({ table, node: node["Node Type"], conditions, query: statement.query });
       }
     }
   }
   return result;
+}
+
+function scanConditions(node: PlanNode): string[] {
+  return [node["Index Cond"], node["Recheck Cond"], node.Filter, node["TID Cond"]].filter(
+    (c): c is string => c !== undefined,
+  );
+}
+
+/** `a.account_id = b.account_id` or `a.account_id = b.id` (either way round; an alias may be left out). */
+const ACCOUNT_EQUALITY = /^(?:(\w+)\.)?(account_id|id) = (?:(\w+)\.)?(account_id|id)$/;
+
+/**
+ * The aliases whose rows a plan holds to another relation's account: an equality of their
+ * account_id with another alias's account_id (or with an accounts row's id) among the ANDed
+ * conditions of a scan or of a join that does not keep them unmatched (the preserved side of an
+ * outer join, or the outer side of an anti join, is not held by the join's condition).
+ */
+function joinKeyedAliases(plan: PlanNode, roots: Map<string, string>): Set<string> {
+  const accountsAliases = new Set<string>();
+  for (const node of nodes(plan)) {
+    const relation = node["Relation Name"];
+    if (
+      relation !== undefined &&
+      node.Alias !== undefined &&
+      (roots.get(relation) ?? relation) === "accounts"
+    ) {
+      accountsAliases.add(node.Alias);
+    }
+  }
+  const keyed = new Set<string>();
+  /** The aliases an equality ties by account, `own` standing for an alias left out. */
+  const tied = (condition: string, own: string | undefined): [string, string][] => {
+    const pairs: [string, string][] = [];
+    for (const term of conjuncts(condition)) {
+      const match = ACCOUNT_EQUALITY.exec(unwrap(term));
+      if (!match) continue;
+      const [, leftAlias, leftColumn, rightAlias, rightColumn] = match;
+      const left = leftAlias ?? own;
+      const right = rightAlias ?? own;
+      if (left === undefined || right === undefined || left === right) continue;
+      const isAccount = (alias: string, column: string | undefined) =>
+        column === "account_id" || (column === "id" && accountsAliases.has(alias));
+      if (!isAccount(left, leftColumn) || !isAccount(right, rightColumn)) continue;
+      pairs.push([left, right]);
+    }
+    return pairs;
+  };
+  const visit = (node: PlanNode, innerOf: string | undefined) => {
+    const children = node.Plans ?? [];
+    const join = node["Join Type"];
+    // Which children's rows a join's condition holds: an outer join keeps its preserved side.
+    const held = (i: number) =>
+      join === undefined || join === "Inner" || join === "Semi"
+        ? true
+        : join === "Left" || join === "Anti"
+          ? i === 1
+          : join === "Right"
+            ? i === 0
+            : false;
+    if (join !== undefined) {
+      for (const condition of [node["Hash Cond"], node["Merge Cond"], node["Join Filter"]]) {
+        if (condition === undefined) continue;
+        for (const pair of tied(condition, undefined)) {
+          for (const [i, child] of children.entries()) {
+            if (!held(i)) continue;
+            const inChild = new Set([...nodes(child)].map((n) => n.Alias).filter((a) => a !== undefined));
+            for (const alias of pair) if (inChild.has(alias)) keyed.add(alias);
+          }
+        }
+      }
+    }
+    if (node["Relation Name"] !== undefined && node.Alias !== undefined) {
+      // A scan's own condition holds its rows, and, as the inner side of an inner or semi nested
+      // loop, the outer rows it is matched with.
+      for (const condition of scanConditions(node)) {
+        for (const [left, right] of tied(condition, node.Alias)) {
+          if (left !== node.Alias && right !== node.Alias) continue;
+          keyed.add(node.Alias);
+          if (innerOf === "Inner" || innerOf === "Semi") keyed.add(left === node.Alias ? right : left);
+        }
+      }
+    }
+    for (const [i, child] of children.entries()) {
+      visit(child, join !== undefined && i === 1 ? join : join !== undefined ? undefined : innerOf);
+    }
+  };
+  visit(plan, undefined);
+  return keyed;
 }
 
 /** EXPLAIN of the statement with its own parameters, bound again in place of $1, $2, … */

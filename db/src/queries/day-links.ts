@@ -60,6 +60,13 @@ export const IS_CONVERSION = sql.raw("(c.kind = 'conversion') is true");
 /** First key of the units' advisory locks; the per-session locks of rollups.ts use another. */
 const LOCK_NAMESPACE = 0x46554e44;
 
+/** A visitor whose derived rows are made again, with the account its rows belong to. */
+export interface VisitorKey {
+  accountId: string;
+  funnelId: string;
+  visitorId: string;
+}
+
 interface ActiveDay {
   accountId: string;
   funnelId: string;
@@ -143,9 +150,9 @@ function addLinkChanges(shared: SharedRows, changes: LinkChange[]): void {
 export async function linkActiveDays(
   tx: Database,
   events: SQL,
-  converting: Map<string, { funnelId: string; visitorId: string }>,
-  restepped: Map<string, { funnelId: string; visitorId: string }> = new Map(),
-  revisited: Map<string, { funnelId: string; visitorId: string }>,
+  converting: Map<string, VisitorKey>,
+  restepped: Map<string, VisitorKey> = new Map(),
+  revisited: Map<string, VisitorKey>,
   shared: SharedRows,
 ): Promise<void> {
   // The events' days, in key order (the order every write locks them in); those new come back.
@@ -215,8 +222,8 @@ export async function linkActiveDays(
           (d.funnel_id, d.unit, d.kind, d.step_id, d.bucket) in
             (select funnel_id, unit, kind, step_id, bucket from n) as fresh
         from units u
-        join agg_active_days d
-          on d.funnel_id = u.funnel_id and d.unit = u.unit and d.kind = u.kind and d.step_id = u.step_id
+        join agg_active_days d on d.account_id = u.account_id and d.funnel_id = u.funnel_id and d.unit = u.unit
+          and d.kind = u.kind and d.step_id = u.step_id
       ),
       links as (
         select account_id, funnel_id, kind, step_id, bucket,
@@ -234,6 +241,13 @@ export async function linkActiveDays(
   addLinkChanges(shared, changes);
 }
 
+/** The visitors as the relation `v` (account_id, funnel_id, visitor_id). */
+function visitorKeys(visitors: VisitorKey[]): SQL {
+  return sql`unnest(${sql.param(visitors.map((x) => x.accountId))}::text[]::uuid[],
+    ${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
+    ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(account_id, funnel_id, visitor_id)`;
+}
+
 /** A timestamptz column as the ISO text the writer keys days by (UTC, milliseconds, Z). */
 function isoDay(column: string): SQL {
   return sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
@@ -244,14 +258,9 @@ function isoDay(column: string): SQL {
  * again from their conversions and step visits, and their counts (agg_step_converted_days) moved
  * from the old rows to the new ones. Called under the visitors' locks.
  */
-async function deriveConverted(
-  tx: Database,
-  visitors: { funnelId: string; visitorId: string }[],
-  shared: SharedRows,
-): Promise<void> {
+async function deriveConverted(tx: Database, visitors: VisitorKey[], shared: SharedRows): Promise<void> {
   if (visitors.length === 0) return;
-  const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
-    ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
+  const v = visitorKeys(visitors);
   const epoch = sql`timestamptz '1970-01-01 00:00:00+00'`;
   type Counted = {
     account_id: string;
@@ -287,7 +296,7 @@ async function deriveConverted(
       tx,
       sql`with old as (
           delete from agg_step_converted t using ${v}
-          where t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
+          where t.account_id = v.account_id and t.funnel_id = v.funnel_id and t.visitor_id = v.visitor_id
           returning t.*
         )
         ${perDay} from old group by 1, 2, 3, 4, 5, 6`,
@@ -299,7 +308,8 @@ async function deriveConverted(
       tx,
       sql`with d as (
           select c.account_id, c.funnel_id, c.visitor_id, date_bin('1 day', c.at, ${epoch}) as day, max(c.at) as last_at
-          from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+          from ${v} join agg_conversions c on c.account_id = v.account_id and c.funnel_id = v.funnel_id
+            and c.visitor_id = v.visitor_id
           where ${IS_CONVERSION}
           group by 1, 2, 3, 4
         ),
@@ -310,8 +320,8 @@ async function deriveConverted(
         derived as (
           select c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day as bucket, c.next_day as next_bucket,
             date_bin('1 day', max(s.entry_at), ${epoch}) as entry_bucket
-          from c join agg_step_visits s
-            on s.funnel_id = c.funnel_id and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
+          from c join agg_step_visits s on s.account_id = c.account_id and s.funnel_id = c.funnel_id
+            and s.visitor_id = c.visitor_id and s.entry_at <= c.last_at
           group by c.account_id, c.funnel_id, c.visitor_id, s.step_id, c.day, c.next_day
         ),
         stored as (
@@ -334,24 +344,25 @@ async function deriveConverted(
  */
 async function deriveVisitorDays(
   tx: Database,
-  visitors: { funnelId: string; visitorId: string }[],
+  visitors: VisitorKey[],
   kind: typeof UNIT.stepConverter | typeof UNIT.segmentStepVisitor,
   shared: SharedRows,
 ): Promise<void> {
   if (visitors.length === 0) return;
-  const v = sql`unnest(${sql.param(visitors.map((x) => x.funnelId))}::text[]::uuid[],
-    ${sql.param(visitors.map((x) => x.visitorId))}::text[]::uuid[]) as v(funnel_id, visitor_id)`;
+  const v = visitorKeys(visitors);
   const want =
     kind === UNIT.stepConverter
       ? sql`select min(c.account_id::text)::uuid as account_id, c.funnel_id, c.visitor_id::text as unit, c.step_id,
           date_bin('1 day', c.at, timestamptz '1970-01-01 00:00:00+00') as bucket
-        from ${v} join agg_conversions c on c.funnel_id = v.funnel_id and c.visitor_id = v.visitor_id
+        from ${v} join agg_conversions c on c.account_id = v.account_id and c.funnel_id = v.funnel_id
+          and c.visitor_id = v.visitor_id
         where ${IS_CONVERSION} and c.step_id is not null
         group by c.funnel_id, c.visitor_id, c.step_id, 5`
       : sql`select min(s.account_id::text)::uuid as account_id, s.funnel_id, s.visitor_id::text as unit,
           ${segmentKey("s.step_id", "d.dimension", "d.value")} as step_id,
           date_bin('1 day', s.entry_at, timestamptz '1970-01-01 00:00:00+00') as bucket
-        from ${v} join agg_step_visits s on s.funnel_id = v.funnel_id and s.visitor_id = v.visitor_id
+        from ${v} join agg_step_visits s on s.account_id = v.account_id and s.funnel_id = v.funnel_id
+          and s.visitor_id = v.visitor_id
         cross join lateral (values ('source', s.source), ('device', s.device_type::text), ('browser', s.browser::text))
           as d(dimension, value)
         group by s.funnel_id, s.visitor_id, 4, 5`;
@@ -363,8 +374,8 @@ async function deriveVisitorDays(
     sql`with want as (${want}),
       have as (
         select a.account_id, a.funnel_id, a.unit, a.step_id, a.bucket
-        from ${v} join agg_active_days a on a.funnel_id = v.funnel_id and a.unit = v.visitor_id::text
-          and a.kind = ${kind}
+        from ${v} join agg_active_days a on a.account_id = v.account_id and a.funnel_id = v.funnel_id
+          and a.unit = v.visitor_id::text and a.kind = ${kind}
       ),
       diff as (
         select funnel_id, unit, step_id, bucket, coalesce(w.account_id, h.account_id) as account_id,
@@ -374,7 +385,8 @@ async function deriveVisitorDays(
       ),
       gone as (
         delete from agg_active_days a using diff d
-        where not d.came and a.funnel_id = d.funnel_id and a.unit = d.unit and a.kind = ${kind}
+        where not d.came and a.account_id = d.account_id and a.funnel_id = d.funnel_id and a.unit = d.unit
+          and a.kind = ${kind}
           and a.step_id = d.step_id and a.bucket = d.bucket
       ),
       come as (

@@ -502,7 +502,7 @@ async function anonymiseRejected(
     const payload = typeof row.payload === "string" ? (JSON.parse(row.payload) as unknown) : row.payload;
     await tx.execute(
       sql`update rejected_events set payload = ${JSON.stringify(anonymisedPayload(payload, anonymous, sessionFor))}::jsonb
-        where id = ${row.id}`,
+        where id = ${row.id} and (account_id = ${accountId}::uuid or account_id is null)`,
     );
   }
   return rows.length;

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { type analyticsEvents, NO_STEP } from "../schema";
-import { IS_CONVERSION, linkActiveDays } from "./day-links";
+import { IS_CONVERSION, linkActiveDays, type VisitorKey } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues } from "./unnest";
@@ -37,6 +37,13 @@ const staged = sql.raw(`(select * from ${STAGED} where not is_bot) as e`);
 
 const DAY_MS = 86_400_000;
 
+/** A session a write touched, with the account its rows belong to. */
+interface SessionKey {
+  accountId: string;
+  funnelId: string;
+  sessionId: string;
+}
+
 const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
 
 /** The bucket of `created_at` in SQL: whole intervals since the Unix epoch, as `floorTo`. */
@@ -67,16 +74,22 @@ const STEP_LEVELS = [
  */
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const touched = new Map<string, { funnelId: string; sessionId: string }>();
+  // Keyed by funnel first (the order rows are locked in), the account last: a key names its account.
+  const touched = new Map<string, SessionKey>();
   // Visitors whose conversion days in steps may change (agg_step_converted).
-  const converting = new Map<string, { funnelId: string; visitorId: string }>();
+  const converting = new Map<string, VisitorKey>();
   const convertingVisitor = (e: RollupEvent) =>
-    converting.set(`${e.funnelId}|${e.visitorId}`.toLowerCase(), {
+    converting.set(`${e.funnelId}|${e.visitorId}|${e.accountId}`.toLowerCase(), {
+      accountId: e.accountId.toLowerCase(),
       funnelId: e.funnelId.toLowerCase(),
       visitorId: e.visitorId.toLowerCase(),
     });
   const touch = (e: RollupEvent) =>
-    touched.set(`${e.funnelId}|${e.sessionId}`, { funnelId: e.funnelId, sessionId: e.sessionId });
+    touched.set(`${e.funnelId}|${e.sessionId}|${e.accountId}`, {
+      accountId: e.accountId,
+      funnelId: e.funnelId,
+      sessionId: e.sessionId,
+    });
 
   for (const e of events) {
     if (e.funnelStepId && (e.eventType === "step_entry" || e.eventType === "step_exit")) {
@@ -125,7 +138,8 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   // A session whose source, device or browser changed (an earlier event arrived late) moves its
   // step visits to another segment: derive it again too.
   for (const changed of await upsertSessions(tx)) {
-    touched.set(`${changed.funnel_id}|${changed.session_id}`, {
+    touched.set(`${changed.funnel_id}|${changed.session_id}|${changed.account_id}`, {
+      accountId: changed.account_id,
       funnelId: changed.funnel_id,
       sessionId: changed.session_id,
     });
@@ -190,7 +204,9 @@ async function upsertSpans(
  * (ties: the smaller event id). An attribute stored is replaced only by one from an earlier event.
  * Returns the sessions that existed and changed.
  */
-async function upsertSessions(tx: Database): Promise<{ funnel_id: string; session_id: string }[]> {
+async function upsertSessions(
+  tx: Database,
+): Promise<{ account_id: string; funnel_id: string; session_id: string }[]> {
   const before = (at: string, id: string, thanAt: string, thanId: string) =>
     sql.raw(`(excluded.${at}, excluded.${id}) < (s.${thanAt}, s.${thanId})`);
   const takes = (at: string, id: string) =>
@@ -201,7 +217,12 @@ async function upsertSessions(tx: Database): Promise<{ funnel_id: string; sessio
   const utm = takes("utm_at", "utm_event_id");
   const referrer = takes("referrer_at", "referrer_event_id");
   // The same rules as funnel_rebuild_rollups(), host pattern included.
-  const rows = await queryRows<{ funnel_id: string; session_id: string; updated: boolean }>(
+  const rows = await queryRows<{
+    account_id: string;
+    funnel_id: string;
+    session_id: string;
+    updated: boolean;
+  }>(
     tx,
     sql`insert into agg_sessions as s (account_id, funnel_id, session_id, visitor_id, first_at, first_event_id,
         device_type, browser, utm_at, utm_event_id, utm_source, referrer_at, referrer_event_id, referrer_host)
@@ -240,7 +261,7 @@ async function upsertSessions(tx: Database): Promise<{ funnel_id: string; sessio
         referrer_event_id = case when ${referrer} then excluded.referrer_event_id else s.referrer_event_id end,
         referrer_host = case when ${referrer} then excluded.referrer_host else s.referrer_host end
       where ${earlier} or ${utm} or ${referrer}
-      returning funnel_id, session_id, xmax <> 0 as updated`,
+      returning account_id, funnel_id, session_id, xmax <> 0 as updated`,
   );
   return rows.filter((row) => row.updated === true || String(row.updated) === "true");
 }
@@ -296,7 +317,7 @@ function countStepPaths(shared: SharedRows, rows: StepPathRow[]): void {
  * counting nothing, until deriveOrders finds its order.
  */
 async function insertConversions(tx: Database, shared: SharedRows): Promise<void> {
-  const stored = await queryRows<{ funnel_id: string; event_id: string }>(
+  const stored = await queryRows<{ account_id: string; funnel_id: string; event_id: string }>(
     tx,
     sql`with stored as (
         insert into agg_conversions (account_id, funnel_id, event_id, session_id, visitor_id, at, kind,
@@ -323,9 +344,9 @@ async function insertConversions(tx: Database, shared: SharedRows): Promise<void
           first_at = least(a.first_at, excluded.first_at), last_at = greatest(a.last_at, excluded.last_at),
           conversions = a.conversions + excluded.conversions, value_cents = a.value_cents + excluded.value_cents
       )
-      select funnel_id, event_id from stored where products is not null`,
+      select account_id, funnel_id, event_id from stored where products is not null`,
   );
-  for (const row of stored) shared.addOrderSource(row.funnel_id, row.event_id);
+  for (const row of stored) shared.addOrderSource(row.account_id, row.funnel_id, row.event_id);
 }
 
 /** The kind of a refund kept aside: it counts nothing (held_reason says why). */
@@ -411,7 +432,8 @@ async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
         updated as (
           update agg_conversions t
           set kind = ch.new_kind, value_cents = ch.counted, asked_cents = ch.asked, held_reason = ch.new_reason
-          from changed ch where t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
+          from changed ch
+          where t.account_id = ch.account_id and t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
         )
         select account_id, funnel_id, at, kind, value_cents, new_kind, counted from changed
         order by funnel_id, event_id`,
@@ -461,14 +483,11 @@ interface SegmentedVisit {
  */
 async function deriveSessions(
   tx: Database,
-  keys: { funnelId: string; sessionId: string }[],
+  keys: SessionKey[],
   shared: SharedRows,
-): Promise<{
-  restepped: Map<string, { funnelId: string; visitorId: string }>;
-  revisited: Map<string, { funnelId: string; visitorId: string }>;
-}> {
-  const restepped = new Map<string, { funnelId: string; visitorId: string }>();
-  const revisited = new Map<string, { funnelId: string; visitorId: string }>();
+): Promise<{ restepped: Map<string, VisitorKey>; revisited: Map<string, VisitorKey> }> {
+  const restepped = new Map<string, VisitorKey>();
+  const revisited = new Map<string, VisitorKey>();
   if (keys.length === 0) return { restepped, revisited };
   await lockKeys(
     tx,
@@ -476,12 +495,13 @@ async function deriveSessions(
     keys.map((k) => `${k.funnelId}|${k.sessionId}`),
   );
   for (const chunk of chunks(keys)) {
-    const k = sql`unnest(${sql.param(chunk.map((x) => x.funnelId))}::text[]::uuid[],
-      ${sql.param(chunk.map((x) => x.sessionId))}::text[]) as k(funnel_id, session_id)`;
+    const k = sql`unnest(${sql.param(chunk.map((x) => x.accountId))}::text[]::uuid[],
+      ${sql.param(chunk.map((x) => x.funnelId))}::text[]::uuid[],
+      ${sql.param(chunk.map((x) => x.sessionId))}::text[]) as k(account_id, funnel_id, session_id)`;
     const removed = await queryRows<RemovedVisit>(
       tx,
       sql`delete from agg_step_visits v using ${k}
-        where v.funnel_id = k.funnel_id and v.session_id = k.session_id
+        where v.account_id = k.account_id and v.funnel_id = k.funnel_id and v.session_id = k.session_id
         returning v.account_id, v.funnel_id, v.visitor_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
           v.source, v.device_type, v.browser`,
     );
@@ -498,10 +518,12 @@ async function deriveSessions(
           from (
             select s.*, lead(s.kind) over w as next_kind, lead(s.at) over w as next_at,
               lead(s.exit_outcome) over w as next_outcome
-            from ${k} join agg_step_events s on s.funnel_id = k.funnel_id and s.session_id = k.session_id
+            from ${k} join agg_step_events s on s.account_id = k.account_id and s.funnel_id = k.funnel_id
+              and s.session_id = k.session_id
             window w as (partition by s.funnel_id, s.session_id, s.step_id order by s.at, s.kind, s.event_id)
           ) o
-          join agg_sessions ss on ss.funnel_id = o.funnel_id and ss.session_id = o.session_id and ss.visitor_id = o.visitor_id
+          join agg_sessions ss on ss.account_id = o.account_id and ss.funnel_id = o.funnel_id
+            and ss.session_id = o.session_id and ss.visitor_id = o.visitor_id
           where o.kind = 'entry'
           order by o.funnel_id, o.session_id, o.event_id
           returning account_id, funnel_id, visitor_id, step_id, entry_at, duration_ms, exit_outcome, source,
@@ -511,11 +533,12 @@ async function deriveSessions(
     const gone = removed.map(segmented);
     // Visitors whose (step, day, segment) of visits changed: their segment days are derived again.
     // Most visits are derived again unchanged; only a new visit or a session's new segment counts.
-    for (const v of visitorsWithNewSegments(gone, added)) revisited.set(`${v.funnelId}|${v.visitorId}`, v);
+    for (const v of visitorsWithNewSegments(gone, added))
+      revisited.set(`${v.funnelId}|${v.visitorId}|${v.accountId}`, v);
     countStepTimeChanges(shared, gone, added);
     countSegmentChanges(shared, gone, added);
     for (const v of await attributeConversions(tx, k, shared))
-      restepped.set(`${v.funnelId}|${v.visitorId}`, v);
+      restepped.set(`${v.funnelId}|${v.visitorId}|${v.accountId}`, v);
   }
   return { restepped, revisited };
 }
@@ -536,14 +559,12 @@ function segmented(r: RemovedVisit): SegmentedVisit {
 }
 
 /** Visitors whose multiset of (step, entry day, source, device, browser) differs before and after. */
-function visitorsWithNewSegments(
-  removed: SegmentedVisit[],
-  added: SegmentedVisit[],
-): { funnelId: string; visitorId: string }[] {
-  const tally = new Map<string, { funnelId: string; visitorId: string; counts: Map<string, number> }>();
+function visitorsWithNewSegments(removed: SegmentedVisit[], added: SegmentedVisit[]): VisitorKey[] {
+  const tally = new Map<string, VisitorKey & { counts: Map<string, number> }>();
   const count = (v: SegmentedVisit, sign: number) => {
-    const key = `${v.funnelId}|${v.visitorId}`;
+    const key = `${v.funnelId}|${v.visitorId}|${v.accountId}`;
     const t = tally.get(key) ?? {
+      accountId: v.accountId,
       funnelId: v.funnelId,
       visitorId: v.visitorId,
       counts: new Map<string, number>(),
@@ -562,7 +583,7 @@ function visitorsWithNewSegments(
   for (const v of added) count(v, 1);
   return [...tally.values()]
     .filter((t) => [...t.counts.values()].some((n) => n !== 0))
-    .map(({ funnelId, visitorId }) => ({ funnelId, visitorId }));
+    .map(({ accountId, funnelId, visitorId }) => ({ accountId, funnelId, visitorId }));
 }
 
 /** A row of agg_step_visits as the derivation deletes or writes it. */
@@ -631,13 +652,9 @@ function countStepTimeChanges(shared: SharedRows, removed: SegmentedVisit[], add
  * Sets each conversion's step (its session's latest step entry at or before it, ties: the larger
  * event id) and source (its session's, direct when it has none), and keeps agg_conversions_daily
  * equal to them: a conversion is counted there once both are set (source not null), and moved when
- * either changes. `sessions` is the SQL of the (funnel_id, session_id) pairs derived again.
+ * either changes. `sessions` is the SQL of the (account_id, funnel_id, session_id) keys derived again.
  */
-async function attributeConversions(
-  tx: Database,
-  sessions: SQL,
-  shared: SharedRows,
-): Promise<{ funnelId: string; visitorId: string }[]> {
+async function attributeConversions(tx: Database, sessions: SQL, shared: SharedRows): Promise<VisitorKey[]> {
   const changed = await queryRows<{
     account_id: string;
     funnel_id: string;
@@ -655,12 +672,15 @@ async function attributeConversions(
         select c.account_id, c.funnel_id, c.visitor_id, c.event_id, c.at, c.conversion_type, c.value_cents,
           c.step_id, c.source,
           (select s.step_id from agg_step_events s
-            where s.funnel_id = c.funnel_id and s.session_id = c.session_id and s.kind = 'entry' and s.at <= c.at
+            where s.account_id = c.account_id and s.funnel_id = c.funnel_id and s.session_id = c.session_id
+              and s.kind = 'entry' and s.at <= c.at
             order by s.at desc, s.event_id desc limit 1) as new_step_id,
           coalesce((select coalesce(ss.utm_source, ss.referrer_host, 'direct') from agg_sessions ss
-            where ss.funnel_id = c.funnel_id and ss.session_id = c.session_id and ss.visitor_id = c.visitor_id),
+            where ss.account_id = c.account_id and ss.funnel_id = c.funnel_id and ss.session_id = c.session_id
+              and ss.visitor_id = c.visitor_id),
             'direct') as new_source
-        from ${sessions} join agg_conversions c on c.funnel_id = k.funnel_id and c.session_id = k.session_id
+        from ${sessions} join agg_conversions c on c.account_id = k.account_id and c.funnel_id = k.funnel_id
+          and c.session_id = k.session_id
         where ${IS_CONVERSION}
       ),
       changed as (
@@ -668,12 +688,13 @@ async function attributeConversions(
       ),
       updated as (
         update agg_conversions t set step_id = ch.new_step_id, source = ch.new_source
-        from changed ch where t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
+        from changed ch
+        where t.account_id = ch.account_id and t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
       )
       select account_id, funnel_id, visitor_id, at, conversion_type, value_cents, step_id, source, new_step_id, new_source
       from changed`,
   );
-  const restepped: { funnelId: string; visitorId: string }[] = [];
+  const restepped: VisitorKey[] = [];
   const count = (c: (typeof changed)[number], stepId: string | null, source: string, sign: number) =>
     shared.addConversion(
       {
@@ -688,7 +709,8 @@ async function attributeConversions(
       sign,
     );
   for (const c of changed) {
-    if (c.new_step_id !== c.step_id) restepped.push({ funnelId: c.funnel_id, visitorId: c.visitor_id });
+    if (c.new_step_id !== c.step_id)
+      restepped.push({ accountId: c.account_id, funnelId: c.funnel_id, visitorId: c.visitor_id });
     if (c.source !== null) count(c, c.step_id, c.source, -1);
     count(c, c.new_step_id, c.new_source, 1);
   }

@@ -20,7 +20,7 @@ export class SharedRows {
   private readonly segments = new Map<string, SegmentChange>();
   private readonly stepTimes = new Map<string, StepTimeChange>();
   private readonly conversions = new Map<string, ConversionChange>();
-  private readonly orderSources = new Map<string, { funnelId: string; eventId: string }>();
+  private readonly orderSources = new Map<string, OrderSource>();
   private readonly convertedDays = new Map<string, ConvertedDayChange>();
   private readonly dayLinks = new Map<string, DayLinkChange>();
 
@@ -79,8 +79,8 @@ export class SharedRows {
   }
 
   /** A conversion with products stored by this write (a row of agg_conversions). */
-  addOrderSource(funnelId: string, eventId: string): void {
-    this.orderSources.set(`${funnelId}|${eventId}`, { funnelId, eventId });
+  addOrderSource(accountId: string, funnelId: string, eventId: string): void {
+    this.orderSources.set(`${funnelId}|${eventId}|${accountId}`, { accountId, funnelId, eventId });
   }
 
   /** A visitor's converted day of a step (agg_step_converted) that came (+1) or went (-1). */
@@ -127,6 +127,12 @@ export class SharedRows {
       sortedValues(this.dayLinks).filter((l) => l.units !== 0),
     );
   }
+}
+
+interface OrderSource {
+  accountId: string;
+  funnelId: string;
+  eventId: string;
 }
 
 interface StepPathCount {
@@ -241,14 +247,15 @@ const NEWER_NAME = sql.raw(
  * stored. (Conversions are counted on their day once their step and source are known, refunds once
  * counted against their order: writeConversions.)
  */
-async function writeOrderSources(tx: Database, keys: { funnelId: string; eventId: string }[]): Promise<void> {
+async function writeOrderSources(tx: Database, keys: OrderSource[]): Promise<void> {
   if (keys.length === 0) return;
   await tx.execute(
     sql`with stored as (
         select c.* from agg_conversions c
-        join unnest(${sql.param(keys.map((k) => k.funnelId))}::text[]::uuid[],
-          ${sql.param(keys.map((k) => k.eventId))}::text[]::uuid[]) as k(funnel_id, event_id)
-          on c.funnel_id = k.funnel_id and c.event_id = k.event_id
+        join unnest(${sql.param(keys.map((k) => k.accountId))}::text[]::uuid[],
+          ${sql.param(keys.map((k) => k.funnelId))}::text[]::uuid[],
+          ${sql.param(keys.map((k) => k.eventId))}::text[]::uuid[]) as k(account_id, funnel_id, event_id)
+          on c.account_id = k.account_id and c.funnel_id = k.funnel_id and c.event_id = k.event_id
       )
       insert into agg_products_daily
       select min(account_id::text)::uuid, funnel_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), id,
@@ -380,7 +387,14 @@ async function addUp<T extends { accountId: string }>(
         on conflict (${sql.raw(keys.map(([name]) => name).join(", "))}) do update set ${sql.raw(sums)}`,
     );
   }
-  if (columns.goneAtZero) await deleteLeftAtZero(tx, table, columns.goneAtZero, columns.keys(rows));
+  if (columns.goneAtZero) {
+    // Each key with its account: the delete touches no other account's row.
+    const keys: UnnestColumn[] = [
+      ["account_id", "uuid", rows.map((r) => r.accountId)],
+      ...columns.keys(rows),
+    ];
+    await deleteLeftAtZero(tx, table, columns.goneAtZero, keys);
+  }
 }
 
 /**
