@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { LIMITS } from "@funnel/events";
 import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
+import { storedEvent } from "@funnel/fixtures";
 import { serve } from "@hono/node-server";
 import fc from "fast-check";
 import { pino } from "pino";
@@ -40,37 +41,18 @@ const event = (overrides: Record<string, unknown> = {}) =>
   pageView(h.funnelId, { event_id: randomUUID(), page_id: h.funnel.pages?.[0]?.id, ...overrides });
 
 /** An event as the edge forwards it: validated, enriched there, IP already truncated. */
-const edgeEvent = () => {
-  const now = new Date().toISOString();
-  return {
-    event_id: randomUUID(),
+const edgeEvent = () =>
+  storedEvent({
     event_type: "page_view",
     funnel_id: h.funnelId,
     session_id: `s-${randomUUID()}`,
     visitor_id: randomUUID(),
-    occurred_at: now,
-    received_at: now,
+    occurred_at: new Date().toISOString(),
     page_id: h.funnel.pages?.[0]?.id ?? null,
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/",
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: "Mozilla/5.0",
     ip_address: "198.51.100.0",
-    metadata: {},
-    enrichment: null,
-  };
-};
+  });
 
 /** Sends one event through /import and returns the field names it was refused for (none: accepted). */
 async function refusedFields(overrides: Record<string, unknown>): Promise<string[]> {

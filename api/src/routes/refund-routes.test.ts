@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
 import { signatureHeaders } from "@funnel/events/signing";
+import { storedEvent } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CHROME_UA,
@@ -106,35 +107,26 @@ describe("refunds on the public routes", () => {
   it("/internal/ingest refuses a refund in an edge batch by index and stores the rest", async () => {
     const { funnelId } = await seedAccount(ctx.deps);
     const now = new Date().toISOString();
-    const edgeEvent = (overrides: Partial<AcceptedEvent>): AcceptedEvent => ({
-      event_id: randomUUID(),
-      event_type: "page_view",
-      funnel_id: funnelId,
-      session_id: `s-${randomUUID()}`,
-      visitor_id: randomUUID(),
-      occurred_at: now,
-      received_at: now,
-      page_id: randomUUID(),
-      funnel_step_id: null,
-      previous_step_id: null,
-      next_step_id: null,
-      exit_outcome: null,
-      conversion_type: null,
-      value_cents: null,
-      conversion_goal_id: null,
-      order_id: null,
-      variant_id: null,
-      url: null,
-      referrer: null,
-      utm_source: null,
-      utm_medium: null,
-      utm_campaign: null,
-      user_agent: CHROME_UA,
-      ip_address: "198.51.100.0",
-      metadata: {},
-      enrichment: { device_type: "desktop", browser: "Chrome", os: "Windows", is_bot: false, country: null },
-      ...overrides,
-    });
+    const edgeEvent = (overrides: Partial<AcceptedEvent>): AcceptedEvent =>
+      storedEvent({
+        event_type: "page_view",
+        funnel_id: funnelId,
+        session_id: `s-${randomUUID()}`,
+        visitor_id: randomUUID(),
+        occurred_at: now,
+        received_at: now,
+        page_id: randomUUID(),
+        user_agent: CHROME_UA,
+        ip_address: "198.51.100.0",
+        enrichment: {
+          device_type: "desktop",
+          browser: "Chrome",
+          os: "Windows",
+          is_bot: false,
+          country: null,
+        },
+        ...overrides,
+      });
     const raw = JSON.stringify({
       events: [
         edgeEvent({}),

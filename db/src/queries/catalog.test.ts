@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
@@ -60,34 +61,14 @@ function testWrite(funnel: FunnelWrite, id = randomUUID()): AbTestWrite {
 }
 
 function pageView(funnelId: string, at = new Date()): AcceptedEvent {
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: funnelId,
     session_id: "s-1",
     visitor_id: randomUUID(),
     occurred_at: at.toISOString(),
-    received_at: at.toISOString(),
-    page_id: null,
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/a",
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
-    user_agent: null,
-    ip_address: null,
-    metadata: {},
-    enrichment: null,
-  };
+  });
 }
 
 async function newAccount(db: Database): Promise<string> {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
@@ -37,35 +38,16 @@ async function shop(handle: DatabaseHandle): Promise<Shop> {
 
 function event(funnelId: string, fields: Partial<AcceptedEvent>): AcceptedEvent {
   const at = new Date(day).toISOString();
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: funnelId,
     session_id: `s-${randomUUID()}`,
     visitor_id: randomUUID(),
     occurred_at: at,
     received_at: at,
-    page_id: null,
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
-    url: null,
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: CHROME,
-    ip_address: null,
-    metadata: {},
-    enrichment: null,
     ...fields,
-  };
+  });
 }
 
 const hours = (n: number) => new Date(day + n * 3_600_000).toISOString();
