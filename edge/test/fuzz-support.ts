@@ -6,7 +6,7 @@ import {
   isStorableText,
   LIMITS,
   UNSTORABLE_TEXT_MESSAGE,
-  validateTrackEvents,
+  validateEvents,
 } from "@funnel/events";
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyBatchSignature } from "@funnel/events/signing";
 import fc from "fast-check";
@@ -407,9 +407,9 @@ export function post(body: string | Uint8Array | ReadableStream, r: SentRequest)
 
 /** What the shared validator says of each item: the indices it accepts and refuses. */
 export function oracle(items: unknown[]): { valid: number[]; invalid: number[] } {
-  const batch = validateTrackEvents(JSON.parse(JSON.stringify(items)) as unknown[], {
+  const batch = validateEvents(JSON.parse(JSON.stringify(items)) as unknown[], {
     context: { receivedAt: new Date() },
-    trustBodyIp: false,
+    fromBrowser: true,
     newId: () => "",
   });
   const invalid = batch.rejected.map((r) => r.index);

@@ -123,7 +123,7 @@ function expectMutatedFieldNamed(item: Item | undefined, errors: { field: string
   if (!item?.mutated || item.mutated === "event_type" || !trackEvent.safeParse(item.base).success) return;
   const baseOk = validateEvents([JSON.parse(JSON.stringify(item.base))], {
     context: { receivedAt: new Date() },
-    trustBodyIp: false,
+    fromBrowser: true,
     newId: () => "",
   });
   if (baseOk.accepted.length !== 1) return;

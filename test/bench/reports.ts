@@ -168,7 +168,7 @@ async function loadUpTo(target: number): Promise<number> {
       });
       const { accepted, rejected } = validateEvents(events, {
         context: { receivedAt: YEAR_END },
-        trustBodyIp: true,
+        fromBrowser: false,
         newId: () => crypto.randomUUID(),
       });
       if (rejected.length > 0) throw new Error(`generated events refused: ${JSON.stringify(rejected[0])}`);

@@ -300,7 +300,7 @@ export class HostileTraffic {
       // Only events the shared validator refuses: a body of them must be refused whole.
       const verdict = validateEvents([wire], {
         context: { receivedAt: new Date() },
-        trustBodyIp: true,
+        fromBrowser: false,
         newId: () => "",
       });
       if (verdict.accepted.length === 0) events.push(wire);

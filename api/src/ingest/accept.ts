@@ -9,7 +9,6 @@ import {
   splitBody,
   type ValidatedBatch,
   validateEvents,
-  validateTrackEvents,
 } from "@funnel/events";
 import { rateLimitSubject } from "@funnel/events/enrich";
 import { z } from "zod";
@@ -47,7 +46,7 @@ export async function acceptTrack(
   }
   // A browser cannot choose the IP it is counted under: the body's ip_address is ignored. Nor can
   // it send a refund: those come from the merchant's server, on /import.
-  const batch = validateTrackEvents(items, { context, trustBodyIp: false, newId: randomUUID });
+  const batch = validateEvents(items, { context, fromBrowser: true, newId: randomUUID });
   return finish(deps, "track", null, batch);
 }
 
@@ -60,7 +59,7 @@ export async function acceptImport(
   const items = split(body, LIMITS.eventsPerImportRequest);
   const batch = validateEvents(items, {
     context: { receivedAt: new Date() },
-    trustBodyIp: true,
+    fromBrowser: false,
     newId: randomUUID,
   });
   return finish(deps, "import", scope.accountId, batch);

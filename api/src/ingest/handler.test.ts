@@ -32,7 +32,7 @@ describe("ingest job handler", () => {
     const { funnelId } = await seedAccount(ctx.deps);
     const { accepted } = validateEvents([pageView(funnelId), pageView(funnelId)], {
       context: { receivedAt: new Date() },
-      trustBodyIp: true,
+      fromBrowser: false,
       newId: randomUUID,
     });
     const [good, bad] = accepted;
@@ -55,7 +55,7 @@ describe("ingest job handler", () => {
     const jobOf = (visitor: string) => {
       const { accepted } = validateEvents(
         [0, 1, 2].map(() => ({ ...pageView(funnelId), visitor_id: visitor })),
-        { context: { receivedAt: new Date() }, trustBodyIp: true, newId: randomUUID },
+        { context: { receivedAt: new Date() }, fromBrowser: false, newId: randomUUID },
       );
       return { source: "import", accountId: null, accepted, rejected: [] } as IngestBatch;
     };
@@ -101,7 +101,7 @@ describe("ingest job handler", () => {
     const visitors = Array.from({ length: 40 }, () => randomUUID());
     const { accepted } = validateEvents(
       visitors.flatMap((visitor) => [0, 1, 2].map(() => ({ ...pageView(funnelId), visitor_id: visitor }))),
-      { context: { receivedAt: new Date() }, trustBodyIp: true, newId: randomUUID },
+      { context: { receivedAt: new Date() }, fromBrowser: false, newId: randomUUID },
     );
     const refused = [
       { index: 99, errors: [{ field: "body", message: "must be an event object" }], raw: null },

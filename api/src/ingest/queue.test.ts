@@ -290,7 +290,7 @@ describe("embedded ingest queue (jobs kept in PGlite)", () => {
         Array.from({ length: 6 }, async () => {
           const { accepted } = validateEvents(
             Array.from({ length: 50 }, () => pageView(funnelId)),
-            { context: { receivedAt }, trustBodyIp: true, newId: randomUUID },
+            { context: { receivedAt }, fromBrowser: false, newId: randomUUID },
           );
           await queue.enqueue({ source: "import", accountId, accepted, rejected: [] });
         }),
@@ -332,7 +332,7 @@ describe("embedded ingest queue (jobs kept in PGlite)", () => {
     const receivedAt = new Date();
     const { accepted, rejected } = validateEvents(
       [...Array.from({ length: 40 }, () => pageView(funnelId)), { event_type: "page_view" }],
-      { context: { receivedAt }, trustBodyIp: true, newId: randomUUID },
+      { context: { receivedAt }, fromBrowser: false, newId: randomUUID },
     );
     expect(rejected).toHaveLength(1);
     const first = await openEmbeddedIngestQueue(pglite, logger);

@@ -31,7 +31,7 @@ describe("ingest worker restart", () => {
       const items = Array.from({ length: perBatch }, () => pageView(funnelId));
       const { accepted } = validateEvents(items, {
         context: { receivedAt },
-        trustBodyIp: true,
+        fromBrowser: false,
         newId: randomUUID,
       });
       await ctx.deps.queue.enqueue({ source: "track", accountId: null, accepted, rejected: [] });

@@ -490,7 +490,7 @@ describe("writeBatch", () => {
       });
       const { accepted } = validateEvents(traffic, {
         context: { receivedAt: to },
-        trustBodyIp: true,
+        fromBrowser: false,
         newId: randomUUID,
       });
       expect(accepted.length).toBeGreaterThan(2_000);

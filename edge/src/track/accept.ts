@@ -1,4 +1,4 @@
-import { type FieldError, LIMITS, type RequestContext, splitBody, validateTrackEvents } from "@funnel/events";
+import { type FieldError, LIMITS, type RequestContext, splitBody, validateEvents } from "@funnel/events";
 import { enrichUserAgent, rateLimitSubject, truncateIp } from "@funnel/events/enrich";
 import { InvalidError, LimitExceededError, UnavailableError } from "../errors";
 import { type ForwardMessage, packMessages } from "../forward/messages";
@@ -53,9 +53,9 @@ export async function acceptTrack(
   };
   // A browser cannot choose the IP it is counted under: the body's ip_address is ignored. Nor can
   // it send a refund: those come from the merchant's server, on the API's /import.
-  const batch = validateTrackEvents(parsed.events, {
+  const batch = validateEvents(parsed.events, {
     context,
-    trustBodyIp: false,
+    fromBrowser: true,
     enrichment: enrichUserAgent(request.userAgent, request.country ?? null),
     newId: deps.newId,
   });

@@ -6,7 +6,7 @@ const receivedAt = new Date("2026-06-01T12:00:00.000Z");
 let ids = 0;
 const options = {
   context: { receivedAt, ip: "198.51.100.7", userAgent: "UA-from-header" },
-  trustBodyIp: false,
+  fromBrowser: true,
   newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
 };
 const pageView = {
@@ -66,7 +66,7 @@ describe("validateEvents", () => {
     expect(event?.ip_address).toBe("198.51.100.7");
     const [trusted] = validateEvents([{ ...pageView, ip_address: "1.2.3.4" }], {
       ...options,
-      trustBodyIp: true,
+      fromBrowser: false,
     }).accepted;
     expect(trusted?.ip_address).toBe("1.2.3.4");
   });
@@ -93,7 +93,7 @@ describe("validateEvents", () => {
   it("maps per-type fields and nulls the rest", () => {
     const [refund] = validateEvents(
       [{ ...pageView, event_type: "refund", order_id: "ord_1", value_cents: 4900, page_id: undefined }],
-      options,
+      { ...options, fromBrowser: false },
     ).accepted;
     expect(refund).toMatchObject({
       event_type: "refund",
@@ -101,6 +101,25 @@ describe("validateEvents", () => {
       value_cents: 4900,
       exit_outcome: null,
     });
+  });
+
+  it("refuses a refund from a browser by index, naming event_type, and takes the events beside it", () => {
+    const refund = {
+      ...pageView,
+      event_type: "refund",
+      order_id: "ord_1",
+      value_cents: 4900,
+      page_id: undefined,
+    };
+    const { accepted, rejected } = validateEvents(
+      [pageView, refund, { ...pageView, funnel_id: "x" }, pageView],
+      options,
+    );
+    expect(accepted).toHaveLength(2);
+    expect(rejected.map((r) => [r.index, r.errors.map((e) => e.field)])).toEqual([
+      [1, ["event_type"]],
+      [2, ["funnel_id"]],
+    ]);
   });
 });
 

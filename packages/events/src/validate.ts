@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { isServerOnly, SERVER_ONLY_MESSAGE } from "./browser";
 import {
   type AcceptedEvent,
   type Enrichment,
@@ -58,8 +59,12 @@ export interface ValidatedBatch {
 
 export interface ValidateOptions {
   context: RequestContext;
-  /** When false (browser `/track`), an `ip_address` in the body is ignored: the request's own IP counts. */
-  trustBodyIp: boolean;
+  /**
+   * A browser's `/track` request (the API's or the edge's): an `ip_address` in the body is ignored
+   * (the request's own IP counts), and an event only the merchant's server may send (a refund) is
+   * refused, naming `event_type`.
+   */
+  fromBrowser: boolean;
   /** Enrichment computed once per request by the edge; null lets the ingest worker do it. */
   enrichment?: Enrichment | null;
   newId: () => string;
@@ -70,6 +75,10 @@ export function validateEvents(items: unknown[], options: ValidateOptions): Vali
   const rejected: RejectedEvent[] = [];
   const oldest = options.context.receivedAt.getTime() - RETENTION_DAYS * 86_400_000;
   items.forEach((raw, index) => {
+    if (options.fromBrowser && isServerOnly(raw)) {
+      rejected.push({ index, errors: [{ field: "event_type", message: SERVER_ONLY_MESSAGE }], raw });
+      return;
+    }
     const parsed = trackEvent.safeParse(raw);
     if (!parsed.success) {
       rejected.push({ index, errors: fieldErrors(parsed.error), raw });
@@ -91,7 +100,7 @@ export function validateEvents(items: unknown[], options: ValidateOptions): Vali
 
 function toAccepted(event: TrackEvent, occurredAt: Date, options: ValidateOptions): AcceptedEvent {
   const { context } = options;
-  const ip = options.trustBodyIp ? (event.ip_address ?? context.ip) : context.ip;
+  const ip = options.fromBrowser ? context.ip : (event.ip_address ?? context.ip);
   return {
     event_id: event.event_id ?? options.newId(),
     event_type: event.event_type,
