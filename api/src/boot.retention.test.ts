@@ -9,7 +9,7 @@ import { writeBatch } from "@funnel/db/queries/events";
 import { monthsBefore } from "@funnel/db/retention";
 import { accounts, funnels } from "@funnel/db/schema";
 import type { AcceptedEvent } from "@funnel/events";
-import { USER_AGENTS } from "@funnel/fixtures";
+import { storedEvent, USER_AGENTS } from "@funnel/fixtures";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { boot, type Runtime } from "./boot";
 import { loadConfig } from "./config";
@@ -27,8 +27,7 @@ const account = randomUUID();
 const funnel = randomUUID();
 
 function event(at: Date): AcceptedEvent {
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: funnel,
     session_id: randomUUID(),
@@ -36,25 +35,9 @@ function event(at: Date): AcceptedEvent {
     occurred_at: at.toISOString(),
     received_at: at.toISOString(),
     page_id: randomUUID(),
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/",
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: USER_AGENTS.chromeWindows,
-    ip_address: null,
-    metadata: {},
-    enrichment: null,
-  };
+  });
 }
 
 async function write(db: Database, events: AcceptedEvent[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "./client";
@@ -27,8 +28,7 @@ const step = randomUUID();
 const [gone, returning, recent] = [randomUUID(), randomUUID(), randomUUID()];
 
 function event(visitorId: string, type: AcceptedEvent["event_type"], at: string): AcceptedEvent {
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: type,
     funnel_id: funnel,
     session_id: `${visitorId.slice(0, 8)}-${at.slice(0, 10)}`,
@@ -37,24 +37,12 @@ function event(visitorId: string, type: AcceptedEvent["event_type"], at: string)
     received_at: at,
     page_id: type === "page_view" ? randomUUID() : null,
     funnel_step_id: type === "step_entry" || type === "step_exit" ? step : null,
-    previous_step_id: null,
-    next_step_id: null,
     exit_outcome: type === "step_exit" ? "forward" : null,
     conversion_type: type === "conversion" ? "purchase" : null,
     value_cents: type === "conversion" ? 1_000 : null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/",
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: CHROME,
-    ip_address: null,
-    metadata: {},
-    enrichment: null,
-  };
+  });
 }
 
 const session = (visitorId: string, at: string) =>

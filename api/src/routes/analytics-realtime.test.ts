@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { writeBatch } from "@funnel/db/queries/events";
 import type { AcceptedEvent, TrackEvent } from "@funnel/events";
-import { USER_AGENTS } from "@funnel/fixtures";
+import { storedEvent, USER_AGENTS } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createIngestTestContext, type IngestTestContext, seedAccount } from "../ingest/testing";
 import type { RealtimeView } from "../services/analytics/realtime";
@@ -293,8 +293,7 @@ describe("GET /api/v1/analytics/funnels/{id}/realtime (BullMQ worker and Redis s
 
 function acceptedPageView(funnelId: string): AcceptedEvent {
   const now = new Date().toISOString();
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: funnelId,
     session_id: "s-direct",
@@ -302,23 +301,5 @@ function acceptedPageView(funnelId: string): AcceptedEvent {
     occurred_at: now,
     received_at: now,
     page_id: randomUUID(),
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
-    url: null,
-    referrer: null,
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
-    user_agent: null,
-    ip_address: null,
-    metadata: {},
-    enrichment: null,
-  };
+  });
 }

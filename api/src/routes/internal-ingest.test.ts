@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
 import { SIGNATURE_HEADER, signatureHeaders, TIMESTAMP_HEADER } from "@funnel/events/signing";
+import { storedEvent } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app";
 import { BODY_LIMIT_BYTES } from "../http/body-limit";
@@ -30,8 +31,7 @@ afterAll(async () => {
 /** An event as the edge forwards it: validated, enriched there, IP already truncated. */
 function edgeEvent(funnelId: string, overrides: Partial<AcceptedEvent> = {}): AcceptedEvent {
   const now = new Date().toISOString();
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: funnelId,
     session_id: `s-${randomUUID()}`,
@@ -39,26 +39,14 @@ function edgeEvent(funnelId: string, overrides: Partial<AcceptedEvent> = {}): Ac
     occurred_at: now,
     received_at: now,
     page_id: randomUUID(),
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/",
-    referrer: null,
     utm_source: "newsletter",
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: "Mozilla/5.0",
     ip_address: "198.51.100.0",
     metadata: { from: "edge" },
     enrichment: { device_type: "tablet", browser: "Safari", os: "iPadOS", is_bot: false, country: "DE" },
     ...overrides,
-  };
+  });
 }
 
 const send = (rawBody: string, headers: Record<string, string>, app = ctx.app) =>

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
-import { Random } from "@funnel/fixtures";
+import { Random, storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
@@ -36,8 +36,7 @@ function event(): AcceptedEvent {
   const roll = rng.next();
   const entry = roll < 0.4;
   const conversion = roll > 0.85;
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: entry ? "step_entry" : conversion ? "conversion" : "page_view",
     funnel_id: funnelId,
     // Some sessions go on over several days.
@@ -45,29 +44,17 @@ function event(): AcceptedEvent {
     visitor_id: visitor,
     occurred_at: at.toISOString(),
     received_at: at.toISOString(),
-    page_id: null,
     funnel_step_id: entry ? rng.pick(steps) : null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
     conversion_type: conversion ? "purchase" : null,
     value_cents: conversion ? 1_000 : null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example.com/",
     // Some events carry a referrer: a session's source is its earliest one's, so a late event
     // moves the session's step visits to another segment.
     referrer: rng.pick([null, null, null, "https://www.google.com/search", "https://bing.com/"]),
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent:
       "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
     ip_address: "203.0.113.1",
-    metadata: {},
-    enrichment: null,
-  };
+  });
 }
 
 // Shuffled: a visitor's days arrive in any order, so later batches put days between known ones.

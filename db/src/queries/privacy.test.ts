@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
@@ -50,8 +51,7 @@ function event(
 ): AcceptedEvent {
   const at = new Date(T0 + minutes * 60_000).toISOString();
   const step = type === "step_entry" || type === "step_exit" ? (steps[seq++ % 2] ?? null) : null;
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: type,
     funnel_id: funnelId,
     session_id: sessionId,
@@ -60,19 +60,13 @@ function event(
     received_at: at,
     page_id: type === "page_view" ? randomUUID() : null,
     funnel_step_id: step,
-    previous_step_id: null,
-    next_step_id: null,
     exit_outcome: type === "step_exit" ? "bounce" : null,
     conversion_type: type === "conversion" ? "purchase" : null,
     value_cents: type === "conversion" || type === "refund" ? 4_900 : null,
-    conversion_goal_id: null,
     order_id: type === "refund" ? "order-1" : null,
-    variant_id: null,
     url: "https://user:secret@shop.example.com/checkout/step?email=jane%40example.com#card",
     referrer: "https://www.google.com/search?q=jane+doe",
     utm_source: "newsletter",
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: CHROME,
     ip_address: "203.0.113.77",
     metadata: {
@@ -80,9 +74,8 @@ function event(
       ...(type === "step_exit" ? { reason: "price" } : {}),
       ...(type === "conversion" ? { products: [{ product_id: "p1", quantity: 1, price_cents: 4_900 }] } : {}),
     },
-    enrichment: null,
     ...overrides,
-  };
+  });
 }
 
 /** The visitor's traffic in A (two funnels, several sessions, a bot hit) and the same id in B. */
