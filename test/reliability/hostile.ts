@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EVENT_FIELDS, LIMITS, type TrackEvent, validateEvents } from "@funnel/events";
 import { SIGNATURE_HEADER, SIGNATURE_MAX_SKEW_MS, signatureHeaders } from "@funnel/events/signing";
-import { type FunnelFixture, Random, USER_AGENTS } from "@funnel/fixtures";
+import { type FunnelFixture, Random, storedEvent, USER_AGENTS } from "@funnel/fixtures";
 import type { IngestRequest } from "../support/ingest-load";
 
 /**
@@ -384,8 +384,7 @@ export class HostileTraffic {
   private edgeEvent(): Record<string, unknown> {
     const now = new Date().toISOString();
     const page = this.options.funnel.pages[0];
-    return {
-      event_id: randomUUID(),
+    return storedEvent({
       event_type: "page_view",
       funnel_id: this.options.funnel.id,
       session_id: `edge-${randomUUID()}`,
@@ -393,25 +392,10 @@ export class HostileTraffic {
       occurred_at: now,
       received_at: now,
       page_id: page?.id ?? null,
-      funnel_step_id: null,
-      previous_step_id: null,
-      next_step_id: null,
-      exit_outcome: null,
-      conversion_type: null,
-      value_cents: null,
-      conversion_goal_id: null,
-      order_id: null,
-      variant_id: null,
       url: page?.url ?? null,
-      referrer: null,
-      utm_source: null,
-      utm_medium: null,
-      utm_campaign: null,
       user_agent: USER_AGENTS.chromeWindows,
       ip_address: "198.51.100.0",
-      metadata: {},
-      enrichment: null,
-    };
+    });
   }
 
   /** A fresh signed batch of good events: 202, and its capture is what the next edge kinds replay. */

@@ -6,6 +6,7 @@ import { applyRetention } from "@funnel/db/retention";
 import { accounts, funnels } from "@funnel/db/schema";
 import { createTestDatabase, type TestDatabase } from "@funnel/db/testing";
 import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CapturedStatement, checkAccountKeyedReads } from "./account-keyed-plans";
 
@@ -37,35 +38,19 @@ interface Shop {
 }
 
 function event(shop: Shop, fields: Partial<AcceptedEvent>): AcceptedEvent {
-  return {
-    event_id: randomUUID(),
+  return storedEvent({
     event_type: "page_view",
     funnel_id: shop.funnelId,
     session_id: "s-1",
     visitor_id: shop.visitor,
     occurred_at: at(0),
     received_at: at(0),
-    page_id: null,
-    funnel_step_id: null,
-    previous_step_id: null,
-    next_step_id: null,
-    exit_outcome: null,
-    conversion_type: null,
-    value_cents: null,
-    conversion_goal_id: null,
-    order_id: null,
-    variant_id: null,
     url: "https://shop.example/checkout?email=a@b.example",
     referrer: "https://www.search.example/q",
-    utm_source: null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: CHROME,
     ip_address: "203.0.113.9",
-    metadata: {},
-    enrichment: null,
     ...fields,
-  };
+  });
 }
 
 /** One shop's traffic: two sessions through both steps, a purchase with products, a signup. */

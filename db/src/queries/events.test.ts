@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type AcceptedEvent, validateEvents } from "@funnel/events";
-import { generateTraffic, springSale } from "@funnel/fixtures";
+import { generateTraffic, springSale, storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
@@ -61,7 +61,7 @@ function makeEvent(funnelId: string): AcceptedEvent {
   const occurredAt = new Date(start + Math.floor(rng.next() * 5 * 3_600_000));
   const withEnrichment = rng.next() < 0.3;
   const ua = rng.next() < 0.1 ? BOT : CHROME;
-  return {
+  return storedEvent({
     event_id: rng.uuid(),
     event_type: type,
     funnel_id: funnelId,
@@ -72,19 +72,14 @@ function makeEvent(funnelId: string): AcceptedEvent {
     page_id: type === "page_view" ? rng.uuid() : null,
     funnel_step_id: type === "step_entry" || type === "step_exit" ? rng.pick(steps) : null,
     previous_step_id: type === "step_entry" && rng.next() < 0.5 ? rng.pick(steps) : null,
-    next_step_id: null,
     exit_outcome: type === "step_exit" ? rng.pick(["forward", "backward", "bounce", "close"] as const) : null,
     conversion_type:
       type === "conversion" ? rng.pick(["purchase", "signup", "form_submit", "custom"] as const) : null,
     value_cents: type === "conversion" || type === "refund" ? 100 + Math.floor(rng.next() * 10_000) : null,
-    conversion_goal_id: null,
     order_id: type === "refund" ? `order-${Math.floor(rng.next() * 100)}` : null,
-    variant_id: null,
     url: "https://shop.example.com/p?q=1",
     referrer: rng.next() < 0.5 ? "https://www.google.com/" : null,
     utm_source: rng.next() < 0.3 ? "newsletter" : null,
-    utm_medium: null,
-    utm_campaign: null,
     user_agent: ua,
     ip_address: rng.pick(["203.0.113.77", "2001:db8:85a3:1234::7", "198.51.100.1"]),
     metadata: {
@@ -99,7 +94,7 @@ function makeEvent(funnelId: string): AcceptedEvent {
     enrichment: withEnrichment
       ? { device_type: "tablet", browser: "Safari", os: "iPadOS", is_bot: IS_BOT[ua] ?? false, country: "FR" }
       : null,
-  };
+  });
 }
 
 const trackEvents = Array.from({ length: 240 }, () => makeEvent(rng.pick([funnelA1, funnelA2, funnelB])));
