@@ -24,6 +24,10 @@ DATA="/var/lib/postgresql/$PG_MAJOR/funnel-$PORT"  # inside the chroot; one clus
 LOGFILE="/var/lib/postgresql/funnel-$PORT.log"     # inside the chroot
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 
+# Packages the chroot must hold besides PostgreSQL and TimescaleDB. A chroot built before one was
+# listed gets it installed in place at the next start (ensure_packages), without a rebuild.
+EXTRA_PACKAGES=("postgresql-$PG_MAJOR-roaringbitmap")
+
 CHROOT="$(PATH="$PATH:/usr/sbin:/sbin" command -v chroot || echo chroot)"
 
 log() { echo "timescaledb.sh: $*" >&2; }
@@ -44,6 +48,16 @@ as_pg() {
   env -i PATH="$PGBIN:/usr/bin:/bin" LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC \
     HOME=/var/lib/postgresql PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres \
     "$CHROOT" --userspec="$ids" "$ROOT" "$@" 9>&-
+}
+
+# Whether dpkg inside the chroot has every EXTRA_PACKAGES entry fully installed (a cheap file read).
+packages_present() {
+  local pkg
+  for pkg in "${EXTRA_PACKAGES[@]}"; do
+    awk -v p="$pkg" '$0 == "Package: " p { found = 1; next }
+      found && /^Status:/ { ok = ($0 == "Status: install ok installed"); exit }
+      END { exit !ok }' "$ROOT/var/lib/dpkg/status" || return 1
+  done
 }
 
 root_ready() { [ -x "$ROOT$PGBIN/postgres" ] && [ -f "$ROOT/.funnel-build-complete" ]; }
@@ -97,7 +111,7 @@ build_root() {
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] &&
     keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
   if ! debootstrap --variant=minbase "${keyring[@]}" \
-      --include="postgresql-$PG_MAJOR,postgresql-$PG_MAJOR-timescaledb" \
+      --include="postgresql-$PG_MAJOR,postgresql-$PG_MAJOR-timescaledb,$(IFS=,; echo "${EXTRA_PACKAGES[*]}")" \
       trixie "$tmp" "$MIRROR" >"$SERVICES_DIR/debootstrap.log" 2>&1; then
     tail -n 30 "$SERVICES_DIR/debootstrap.log" >&2
     die "debootstrap failed (full log: $SERVICES_DIR/debootstrap.log)"
@@ -113,6 +127,26 @@ build_root() {
   mv -T "$tmp" "$ROOT"
   trap - EXIT
   log "chroot ready in $((SECONDS - start))s"
+}
+
+# Installs the EXTRA_PACKAGES a chroot lacks with apt-get inside it. The running server is left
+# alone: an extension's library is loaded by the first CREATE EXTENSION that needs it.
+ensure_packages() {
+  packages_present && return 0
+  log "installing ${EXTRA_PACKAGES[*]} into $ROOT"
+  local run=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+    "$CHROOT" "$ROOT")
+  # No service is started from inside the chroot (policy-rc.d 101: action forbidden).
+  printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+  chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+  if ! { "${run[@]}" apt-get update -qq && "${run[@]}" apt-get install -y -qq --no-install-recommends \
+      "${EXTRA_PACKAGES[@]}"; } >"$SERVICES_DIR/packages.log" 2>&1 9>&-; then
+    rm -f "$ROOT/usr/sbin/policy-rc.d"
+    tail -n 30 "$SERVICES_DIR/packages.log" >&2
+    die "could not install ${EXTRA_PACKAGES[*]} into the chroot (full log: $SERVICES_DIR/packages.log)"
+  fi
+  rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/var/cache/apt/archives/"*.deb
+  packages_present || die "${EXTRA_PACKAGES[*]} still missing in $ROOT after apt-get install"
 }
 
 desired_config() {
@@ -145,6 +179,12 @@ EOF
 config_current() {
   [ "$(id -u)" = 0 ] || return 0
   [ -f "$ROOT$DATA/funnel.conf" ] && desired_config | cmp -s - "$ROOT$DATA/funnel.conf"
+}
+
+# Like config_current: only root can add packages, anyone else takes the chroot as it is.
+packages_current() {
+  [ "$(id -u)" = 0 ] || return 0
+  packages_present
 }
 
 write_config() {
@@ -181,11 +221,12 @@ check_extension() {
 
 do_start() {
   # Fast path: our server is up, accepting connections and runs this script's settings.
-  if ours_running && accepting && config_current; then return 0; fi
+  if ours_running && accepting && config_current && packages_current; then return 0; fi
   need_root
   take_lock
-  if ours_running && accepting && config_current; then return 0; fi
+  if ours_running && accepting && config_current && packages_current; then return 0; fi
   build_root
+  ensure_packages
   if ! ours_running && accepting; then
     die "something else is already listening on 127.0.0.1:$PORT (not this script's server); set TSDB_PORT"
   fi
