@@ -13,6 +13,7 @@ import analyticsOverview from "./analytics-overview";
 import analyticsRealtime from "./analytics-realtime";
 import analyticsRevenue from "./analytics-revenue";
 import analyticsStep from "./analytics-step";
+import dashboard from "./dashboard";
 import docs from "./docs";
 import funnels from "./funnels";
 import health from "./health";
@@ -45,5 +46,6 @@ export const routes: RegisterRoute[] = [
   analyticsExportDownload,
   analyticsJourney,
   analyticsConsent,
+  dashboard,
   docs,
 ];
