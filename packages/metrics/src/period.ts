@@ -4,6 +4,10 @@
  * (`tz`, an IANA name, default UTC) unless they carry an offset. The result is the half-open
  * interval [start, end). Longer than 366 days, from after to, or unparsable: a `PeriodError`
  * naming the parameter.
+ *
+ * A bound left out (or empty) has a default, so that a first report call needs no dates: neither
+ * given, the last 30 days in `tz` (`date_to` today, `date_from` the 29 days before it); `date_from`
+ * alone, through today; `date_to` alone, the 30 days up to it.
  */
 
 export interface PeriodInput {
@@ -20,7 +24,17 @@ export interface Period {
   timeZone: string;
 }
 
+/** The period's bounds as a request could have given them, the defaults filled in. */
+export interface PeriodBounds {
+  date_from: string;
+  date_to: string;
+  tz: string;
+}
+
 export const MAX_PERIOD_DAYS = 366;
+
+/** Days of the default period, today included. */
+export const DEFAULT_PERIOD_DAYS = 30;
 
 /** A bad period parameter; `field` is the query parameter's name. */
 export class PeriodError extends Error {
@@ -47,28 +61,73 @@ interface LocalTime {
   millisecond: number;
 }
 
-export function parsePeriod(input: PeriodInput): Period {
-  const timeZone = input.tz === undefined || input.tz === "" ? "UTC" : input.tz;
+/** The request's period; `now` decides "today" for a bound left out. */
+export function parsePeriod(input: PeriodInput, now: Date = new Date()): Period {
+  return resolvePeriod(input, now).period;
+}
+
+/**
+ * The request's bounds with the defaults filled in, checked like `parsePeriod` checks them: what a
+ * job that computes the report later must store, so that it covers the period asked for today.
+ */
+export function periodBounds(input: PeriodInput, now: Date = new Date()): PeriodBounds {
+  return resolvePeriod(input, now).bounds;
+}
+
+const given = (value: string | undefined): value is string => value !== undefined && value !== "";
+
+function resolvePeriod(input: PeriodInput, now: Date): { period: Period; bounds: PeriodBounds } {
+  const timeZone = given(input.tz) ? input.tz : "UTC";
   if (!isTimeZone(timeZone))
     throw new PeriodError("tz", `tz must be an IANA time zone name, got "${timeZone}"`);
-  if (input.date_from === undefined || input.date_from === "") {
-    throw new PeriodError("date_from", "date_from is required (YYYY-MM-DD or an ISO8601 date-time)");
-  }
-  if (input.date_to === undefined || input.date_to === "") {
-    throw new PeriodError("date_to", "date_to is required (YYYY-MM-DD or an ISO8601 date-time)");
-  }
-  const start = parseBound(input.date_from, "date_from", timeZone);
-  const end = parseBound(input.date_to, "date_to", timeZone);
+  const toGiven = given(input.date_to);
+  const dateTo = given(input.date_to) ? input.date_to : today(now, timeZone);
+  const end = parseBound(dateTo, "date_to", timeZone);
+  const dateFrom = given(input.date_from) ? input.date_from : defaultFrom(dateTo, end, timeZone);
+  const start = parseBound(dateFrom, "date_from", timeZone);
   // A plain date_to ends where its day ends: a date_from at or past that is after it.
-  const empty = PLAIN_DATE.test(input.date_to) ? start >= end : start > end;
-  if (empty) throw new PeriodError("date_from", "date_from is after date_to");
+  const empty = PLAIN_DATE.test(dateTo) ? start >= end : start > end;
+  if (empty) {
+    throw new PeriodError(
+      "date_from",
+      toGiven ? "date_from is after date_to" : `date_from is after today in ${timeZone} (date_to's default)`,
+    );
+  }
   // 366 calendar days in the report's zone, so that a DST change inside the range does not count.
   const local = localTimeOf(start, timeZone);
   const limit = instantOf({ ...local, day: local.day + MAX_PERIOD_DAYS }, timeZone);
   if (end.getTime() > limit.getTime()) {
-    throw new PeriodError("date_to", `the period is longer than ${MAX_PERIOD_DAYS} days`);
+    // Named after the bound the client gave: a date_from alone runs to today.
+    throw new PeriodError(
+      toGiven ? "date_to" : "date_from",
+      `the period is longer than ${MAX_PERIOD_DAYS} days`,
+    );
   }
-  return { start, end, timeZone };
+  return { period: { start, end, timeZone }, bounds: { date_from: dateFrom, date_to: dateTo, tz: timeZone } };
+}
+
+/** Today's date in `timeZone`, YYYY-MM-DD. */
+function today(now: Date, timeZone: string): string {
+  const local = localTimeOf(now, timeZone);
+  return plainDate(local.year, local.month, local.day);
+}
+
+/**
+ * The start of the DEFAULT_PERIOD_DAYS up to `dateTo`: the plain date that many days back, today
+ * included, for a plain date_to; the instant that many calendar days before a date-time.
+ */
+function defaultFrom(dateTo: string, end: Date, timeZone: string): string {
+  const plain = PLAIN_DATE.exec(dateTo);
+  if (plain) {
+    return plainDate(Number(plain[1]), Number(plain[2]), Number(plain[3]) - (DEFAULT_PERIOD_DAYS - 1));
+  }
+  const local = localTimeOf(end, timeZone);
+  return instantOf({ ...local, day: local.day - DEFAULT_PERIOD_DAYS }, timeZone).toISOString();
+}
+
+/** YYYY-MM-DD of a calendar date; the day may overflow either way (day 0 is the month's eve). */
+function plainDate(year: number, month: number, day: number): string {
+  return new Date(Date.UTC(year, month - 1, day)).toISOString().slice(0, 10);
 }
 
 function parseBound(value: string, field: "date_from" | "date_to", timeZone: string): Date {

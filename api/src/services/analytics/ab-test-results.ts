@@ -1,16 +1,10 @@
 import { abTestVariantFigures } from "@funnel/db/queries/ab-tests";
 import { type AbTestRecord, getFunnel, listAbTests } from "@funnel/db/queries/catalog";
-import {
-  type AbTestVerdict,
-  analyzeAbTest,
-  PeriodError,
-  parsePeriod,
-  SRM_THRESHOLD,
-  type VariantTotals,
-} from "@funnel/metrics";
+import { type AbTestVerdict, analyzeAbTest, SRM_THRESHOLD, type VariantTotals } from "@funnel/metrics";
 import type { AccountScope, Deps } from "../../deps";
-import { InvalidError, NotFoundError } from "../../errors";
+import { NotFoundError } from "../../errors";
 import { type AbTestStatus, toAbTestView } from "../catalog/views";
+import { periodOf } from "./reports/context";
 
 /**
  * A/B test results of a funnel (REQ-FUN-004-09, METRICS.md "A/B tests"): raw figures per variant
@@ -111,17 +105,6 @@ export async function getAbTestResults(
     period: { start: period.start.toISOString(), end: period.end.toISOString(), time_zone: period.timeZone },
     tests: results,
   };
-}
-
-function periodOf(input: AbTestResultsInput) {
-  try {
-    return parsePeriod(input);
-  } catch (error) {
-    if (error instanceof PeriodError) {
-      throw new InvalidError(error.message, [{ field: error.field, message: error.message }]);
-    }
-    throw error;
-  }
 }
 
 function toResultView(

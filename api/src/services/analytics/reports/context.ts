@@ -5,8 +5,11 @@ import {
   bucketStarts,
   type Granularity,
   type Period,
+  type PeriodBounds,
   PeriodError,
+  type PeriodInput,
   parsePeriod,
+  periodBounds,
   roundTo,
 } from "@funnel/metrics";
 import type { AccountScope, Deps } from "../../../deps";
@@ -109,10 +112,22 @@ export async function retireCachedReports(ctx: Pick<Deps, "cache">, accountId: s
   await ctx.cache.deleteByPrefix(`report:${accountId}:`);
 }
 
-/** The request's period, or an InvalidError naming the parameter (exports check it when asked). */
-export function periodOf(input: ReportInput): Period {
+/**
+ * The request's period, or an InvalidError naming the parameter (exports check it when asked). A
+ * bound left out has its default: the last 30 days in `tz` when both are (packages/metrics period.ts).
+ */
+export function periodOf(input: ReportInput, now: Date = new Date()): Period {
+  return asInvalid(() => parsePeriod(input, now));
+}
+
+/** The request's bounds with their defaults filled in, checked as `periodOf` checks them. */
+export function periodBoundsOf(input: PeriodInput, now: Date = new Date()): PeriodBounds {
+  return asInvalid(() => periodBounds(input, now));
+}
+
+function asInvalid<T>(resolve: () => T): T {
   try {
-    return parsePeriod(input);
+    return resolve();
   } catch (error) {
     if (error instanceof PeriodError) {
       throw new InvalidError(error.message, [{ field: error.field, message: error.message }]);
