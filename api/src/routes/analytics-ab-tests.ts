@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
+import { funnelParam, periodOnlyQuery } from "../http/report-schemas";
 import { type AbTestResultsView, getAbTestResults } from "../services/analytics/ab-test-results";
 import { AB_TEST_STATUSES } from "../services/catalog/views";
 import type { RegisterRoute } from "./index";
@@ -102,17 +103,8 @@ export const abTestResultsRoute = createRoute({
     "(METRICS.md). A visitor is exposed to the variant whose page (or `variant_id`) it saw first in the " +
     "funnel during the test and the period. Winner only when significant at 95 % after Holm–Bonferroni.",
   request: {
-    params: z.object({
-      funnel_id: z
-        .uuid()
-        .openapi({ param: { name: "funnel_id", in: "path" }, description: "The funnel's id" }),
-    }),
-    query: z.object({
-      date_from: z.string().openapi({ description: "Inclusive: YYYY-MM-DD or an ISO8601 date-time" }),
-      date_to: z
-        .string()
-        .openapi({ description: "A plain date is inclusive (the whole day); a date-time is exclusive" }),
-      tz: z.string().optional().openapi({ description: "IANA time zone of plain dates, default UTC" }),
+    params: funnelParam,
+    query: periodOnlyQuery.extend({
       test_id: z
         .uuid()
         .optional()

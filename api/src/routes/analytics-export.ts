@@ -4,6 +4,8 @@ import { EXPORT_FORMATS, REPORT_TYPES } from "../exports/jobs";
 import { requireApiKey } from "../http/auth";
 import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
+import { periodFields } from "../http/report-schemas";
+import { periodBoundsOf } from "../services/analytics/reports/context";
 import { createExport } from "../services/exports/create-export";
 import type { RegisterRoute } from "./index";
 
@@ -15,11 +17,7 @@ const body = z
     report_type: z
       .enum(REPORT_TYPES)
       .openapi({ description: "The report to export, as its route returns it" }),
-    date_from: z.string().openapi({ description: "Inclusive: YYYY-MM-DD or an ISO8601 date-time" }),
-    date_to: z
-      .string()
-      .openapi({ description: "A plain date is inclusive (the whole day); a date-time is exclusive" }),
-    tz: z.string().optional().openapi({ description: "IANA time zone of dates and buckets, default UTC" }),
+    ...periodFields,
     granularity: z
       .enum(GRANULARITIES)
       .optional()
@@ -60,7 +58,10 @@ export const createExportRoute = createRoute({
 const register: RegisterRoute = (app, deps) => {
   const middleware = [requireApiKey(deps), limitBody(BODY_LIMIT_BYTES.export)];
   app.openapi({ ...createExportRoute, middleware }, async (c) => {
-    const result = await createExport(deps, c.get("scope"), c.req.valid("json"));
+    const request = c.req.valid("json");
+    // The defaults are fixed now: the job renders the period asked for today, whenever it runs.
+    const period = periodBoundsOf(request, deps.exports.now());
+    const result = await createExport(deps, c.get("scope"), { ...request, ...period });
     return c.json(result, 202);
   });
 };
