@@ -23,6 +23,7 @@ import { createMemoryIngestWorker, MemoryIngestQueue } from "./ingest/queue-memo
 import type { ExportWorker, IngestWorker } from "./ports";
 import { MemoryRealtimeStore } from "./realtime/store-memory";
 import { RedisRealtimeStore } from "./realtime/store-redis";
+import { CatalogCache } from "./services/catalog/catalog-cache";
 import { KeyCache } from "./services/keys/key-cache";
 
 export interface Runtime {
@@ -90,7 +91,22 @@ export async function boot(config: Config): Promise<Runtime> {
   // API processes remember the keys they resolved and forget them when the database says a key changed.
   const keys = new KeyCache();
   const stopFollowingKeys = config.RUN_API ? keys.follow(database) : undefined;
-  const deps: Deps = { config, database, queue, limiter, cache, realtime, keys, logger, metrics, exports };
+  // Likewise the funnels they looked up to answer which events will not be counted.
+  const catalog = new CatalogCache();
+  const stopFollowingCatalog = config.RUN_API ? catalog.follow(database) : undefined;
+  const deps: Deps = {
+    config,
+    database,
+    queue,
+    limiter,
+    cache,
+    realtime,
+    keys,
+    catalog,
+    logger,
+    metrics,
+    exports,
+  };
 
   const health = await queue.health();
   if (!health.durable) {
@@ -169,6 +185,7 @@ export async function boot(config: Config): Promise<Runtime> {
       await exportWorker?.close();
       redis?.disconnect();
       await stopFollowingKeys?.();
+      await stopFollowingCatalog?.();
       await database.close();
     },
   };

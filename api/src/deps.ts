@@ -4,6 +4,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "./config";
 import type { Cache, ExportQueue, IngestQueue, Mailer, RateLimiter } from "./ports";
 import type { RealtimeStore } from "./realtime/store";
+import type { CatalogCache } from "./services/catalog/catalog-cache";
 import type { KeyCache } from "./services/keys/key-cache";
 
 /** Everything a route or service may reach, chosen once at boot (see boot.ts). */
@@ -17,6 +18,8 @@ export interface Deps {
   realtime: RealtimeStore;
   /** API keys this process has resolved, while it hears of every key change (see key-cache.ts). */
   keys: KeyCache;
+  /** Funnels this process has looked up, while it hears of every catalog write (see catalog-cache.ts). */
+  catalog: CatalogCache;
   logger: Logger;
   metrics: Registry;
   /** Export jobs: their queue, files, signed links and mail (api/src/exports/). */

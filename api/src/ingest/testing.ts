@@ -15,6 +15,7 @@ import { MemoryCache } from "../infra/cache-memory";
 import { RedisRateLimiter } from "../infra/rate-limiter-redis";
 import type { IngestWorker } from "../ports";
 import { RedisRealtimeStore } from "../realtime/store-redis";
+import { CatalogCache } from "../services/catalog/catalog-cache";
 import { KeyCache } from "../services/keys/key-cache";
 import { generateApiKey } from "../services/keys/key-hash";
 import { createIngestHandler } from "./handler";
@@ -70,6 +71,8 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
   const queue = new BullMqIngestQueue({ redisUrl, prefix, logger });
   const keys = new KeyCache();
   const stopFollowingKeys = keys.follow(database.handle);
+  const catalog = new CatalogCache();
+  const stopFollowingCatalog = catalog.follow(database.handle);
   const deps: Deps = {
     config,
     database: database.handle,
@@ -82,6 +85,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
     cache: new MemoryCache(),
     realtime: new RedisRealtimeStore(redis, `${prefix}:rt:`),
     keys,
+    catalog,
     logger,
     metrics: new Registry(),
     exports: await createExportDeps(config, { queue: new MemoryExportQueue() }),
@@ -114,6 +118,7 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
       await stopFollowingKeys();
+      await stopFollowingCatalog();
       await database.drop();
     },
   };

@@ -14,6 +14,7 @@ import { MemoryCache } from "../infra/cache-memory";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { MemoryIngestQueue } from "../ingest/queue-memory";
 import { MemoryRealtimeStore } from "../realtime/store-memory";
+import { CatalogCache } from "../services/catalog/catalog-cache";
 import { KeyCache } from "../services/keys/key-cache";
 
 export interface TestDepsOptions extends Partial<Omit<Deps, "config">> {
@@ -49,6 +50,8 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
   // As an API process does: resolved keys are remembered while the database reports key changes.
   const keys = given.keys ?? new KeyCache();
   const stopFollowingKeys = given.keys ? undefined : keys.follow(database);
+  const catalog = given.catalog ?? new CatalogCache();
+  const stopFollowingCatalog = given.catalog ? undefined : catalog.follow(database);
 
   return {
     config,
@@ -58,6 +61,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
     cache: given.cache ?? new MemoryCache(),
     realtime: given.realtime ?? new MemoryRealtimeStore(),
     keys,
+    catalog,
     logger: given.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     metrics: given.metrics ?? new Registry(),
     exports,
@@ -67,6 +71,7 @@ export async function makeTestDeps(options: TestDepsOptions = {}): Promise<TestD
       if (!given.queue) await queue.close();
       if (!given.exports) await exports.queue.close();
       await stopFollowingKeys?.();
+      await stopFollowingCatalog?.();
       await testDatabase?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,5 +1,6 @@
 import { deleteFunnel as removeFunnel } from "@funnel/db/queries/catalog";
 import { NotFoundError } from "../../errors";
+import { notifyCatalogChange } from "./catalog-cache";
 import type { CatalogContext, CatalogScope } from "./views";
 
 /**
@@ -12,6 +13,11 @@ export async function deleteFunnel(
   scope: CatalogScope,
   input: { id: string },
 ): Promise<void> {
-  const deleted = await removeFunnel(ctx.database.db, scope.accountId, input.id);
+  const deleted = await ctx.database.db.transaction(async (tx) => {
+    const removed = await removeFunnel(tx, scope.accountId, input.id);
+    if (removed) await notifyCatalogChange(tx, input.id);
+    return removed;
+  });
+  ctx.catalog?.forget(input.id);
   if (!deleted) throw new NotFoundError("funnel");
 }

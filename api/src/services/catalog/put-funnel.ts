@@ -1,5 +1,6 @@
 import { upsertFunnel } from "@funnel/db/queries/catalog";
 import { InvalidError, NotFoundError } from "../../errors";
+import { notifyCatalogChange } from "./catalog-cache";
 import { idErrors, repeated } from "./rules";
 import { type CatalogContext, type CatalogScope, type FunnelView, toFunnelView } from "./views";
 
@@ -29,12 +30,23 @@ export async function putFunnel(
   ];
   if (errors.length > 0) throw new InvalidError("invalid funnel", errors);
 
-  const result = await upsertFunnel(ctx.database.db, scope.accountId, {
-    id: input.id,
-    name: input.name,
-    steps: input.steps.map((s) => ({ id: s.id, name: s.name, stepType: s.step_type, position: s.position })),
-    pages: input.pages?.map((p) => ({ id: p.id, name: p.name, url: p.url })),
+  // API processes that remember the funnel hear of the new steps when this commits (catalog-cache.ts).
+  const result = await ctx.database.db.transaction(async (tx) => {
+    const written = await upsertFunnel(tx, scope.accountId, {
+      id: input.id,
+      name: input.name,
+      steps: input.steps.map((s) => ({
+        id: s.id,
+        name: s.name,
+        stepType: s.step_type,
+        position: s.position,
+      })),
+      pages: input.pages?.map((p) => ({ id: p.id, name: p.name, url: p.url })),
+    });
+    if (written.refused === null) await notifyCatalogChange(tx, input.id);
+    return written;
   });
+  ctx.catalog?.forget(input.id);
   switch (result.refused) {
     case null:
       return toFunnelView(result.record);

@@ -1,8 +1,11 @@
 import type { AbTestRecord, FunnelRecord } from "@funnel/db/queries/catalog";
 import type { AccountScope, Deps } from "../../deps";
 
-/** What every catalog service reaches: only the database. */
-export type CatalogContext = Pick<Deps, "database">;
+/**
+ * What every catalog service reaches: the database, and this process's catalog cache when it has
+ * one (a write forgets the funnel there at once; other processes hear of it from the database).
+ */
+export type CatalogContext = Pick<Deps, "database"> & Partial<Pick<Deps, "catalog">>;
 
 /** Scope of a catalog call: the key's account. */
 export type CatalogScope = Pick<AccountScope, "accountId">;
