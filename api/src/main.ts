@@ -5,6 +5,7 @@ import { runKeyCommand } from "./cli/key-commands";
 import { type KeySocket, keySocketPath, serveKeyCommands } from "./cli/key-socket";
 import { ConfigError, isEmbedded, loadConfig } from "./config";
 import { seedDemo } from "./demo/seed";
+import { demoTryLines } from "./demo/try-calls";
 import type { Deps } from "./deps";
 
 /** The API process: HTTP routes and, unless RUN_WORKER=false, the ingest worker. */
@@ -44,9 +45,7 @@ async function main(): Promise<void> {
     const demo = await seedDemo(runtime.deps);
     // Printed, not logged: the one place a key is shown, so a newcomer can call the API at once.
     console.log(`\nDemo account ${demo.accountId}: ${demo.events} demo events queued.`);
-    console.log(
-      `Try: curl -H "Authorization: Bearer ${demo.apiKey}" http://localhost:${config.PORT}/api/v1/funnels`,
-    );
+    for (const line of demoTryLines(demo.apiKey, `http://localhost:${config.PORT}`)) console.log(line);
     console.log(`Demo API key:\n${demo.apiKey}`);
   }
 
