@@ -16,6 +16,8 @@ export interface JourneyRawEvent {
   page_id: string | null;
   funnel_step_id: string | null;
   url: string | null;
+  conversion_type: string | null;
+  value_cents: number | null;
   is_bot: boolean;
   metadata: Record<string, unknown>;
   /** ISO8601 with milliseconds, UTC. */
@@ -86,6 +88,9 @@ export function journey(
         page_id: e.page_id,
         step_id: e.funnel_step_id,
         url: e.url,
+        // What the event was sent with: a conversion's type; a conversion's value or a refund's amount.
+        conversion_type: e.event_type === "conversion" ? e.conversion_type : null,
+        value_cents: e.event_type === "conversion" || e.event_type === "refund" ? e.value_cents : null,
         timestamp: e.created_at,
         metadata: e.metadata,
       })),

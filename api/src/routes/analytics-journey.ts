@@ -1,3 +1,4 @@
+import { CONVERSION_TYPES } from "@funnel/events";
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
@@ -26,6 +27,18 @@ const journeyEvent = z
     page_id: z.uuid().nullable(),
     step_id: z.uuid().nullable(),
     url: z.string().nullable(),
+    conversion_type: z.enum(CONVERSION_TYPES).nullable().openapi({
+      description: "The conversion's type; null on every other event",
+    }),
+    value_cents: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({
+        description:
+          "A conversion's value, or the amount a refund asks (what counts is in the revenue report); " +
+          "null on other events and on a conversion sent without one",
+      }),
     timestamp: z.iso.datetime().openapi({ description: "Event time" }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "As sent with the event" }),
   })

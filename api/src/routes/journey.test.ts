@@ -334,7 +334,13 @@ interface JourneyBody {
     ended_at: string | null;
     entry_page: string | null;
     exit_page: string | null;
-    events: { event_id: string; timestamp: string }[];
+    events: {
+      event_id: string;
+      event_type: string;
+      conversion_type: string | null;
+      value_cents: number | null;
+      timestamp: string;
+    }[];
   }[];
 }
 
@@ -476,6 +482,30 @@ describe.each(["TimescaleDB", "embedded PGlite"])("visitor journeys on %s", (bac
       expect(listed.length).toBe(new Set(listed).size);
       expect(new Set(listed)).toEqual(sent.get(visitor));
     }
+  });
+
+  it("carries each conversion's type and value as sent, a refund's amount, and null on other events", async () => {
+    const b = backend();
+    const sent = new Map(b.sent.events.filter((e) => e.event_id).map((e) => [e.event_id, e]));
+    const seen = { purchases: 0, valueless: 0, refunds: 0, others: 0 };
+    for (const visitor of visitorsOfA(b)) {
+      const { body } = await getJourney(b, visitor);
+      for (const event of (body as unknown as JourneyBody).sessions.flatMap((s) => s.events)) {
+        const e = sent.get(event.event_id);
+        if (!e) throw new Error(`${event.event_id} was not sent`);
+        const value =
+          e.event_type === "conversion" || e.event_type === "refund" ? (e.value_cents ?? null) : null;
+        expect(event).toMatchObject({
+          event_type: e.event_type,
+          conversion_type: e.event_type === "conversion" ? e.conversion_type : null,
+          value_cents: value,
+        });
+        if (e.event_type === "conversion") seen[value === null ? "valueless" : "purchases"]++;
+        else if (e.event_type === "refund") seen.refunds++;
+        else seen.others++;
+      }
+    }
+    for (const [kind, n] of Object.entries(seen)) expect(n, kind).toBeGreaterThan(0);
   });
 
   it("orders sessions newest first and their events oldest first, the open session with no end", async () => {

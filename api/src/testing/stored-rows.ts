@@ -17,6 +17,8 @@ export interface StoredEventRow {
   page_id: string | null;
   funnel_step_id: string | null;
   url: string | null;
+  conversion_type: string | null;
+  value_cents: number | null;
   user_agent: string | null;
   ip_address: string | null;
   referrer: string | null;
@@ -35,7 +37,8 @@ export async function storedEventRows(t: TestApp): Promise<StoredEventRow[]> {
     sql`select json_build_object(
         'event_id', event_id, 'account_id', account_id, 'funnel_id', funnel_id, 'event_type', event_type,
         'visitor_id', visitor_id, 'session_id', session_id, 'page_id', page_id,
-        'funnel_step_id', funnel_step_id, 'url', url, 'user_agent', user_agent,
+        'funnel_step_id', funnel_step_id, 'url', url, 'conversion_type', conversion_type,
+        'value_cents', value_cents, 'user_agent', user_agent,
         'ip_address', host(ip_address), 'referrer', referrer, 'utm_source', utm_source,
         'device_type', device_type, 'browser', browser, 'is_bot', is_bot, 'metadata', metadata,
         'created_at', to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')

@@ -1,3 +1,4 @@
+import type { ConversionType } from "@funnel/events";
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 
@@ -64,6 +65,10 @@ export interface JourneyEventRow {
   pageId: string | null;
   stepId: string | null;
   url: string | null;
+  /** Set on conversions only (validated when accepted). */
+  conversionType: ConversionType | null;
+  /** A conversion's value or the amount a refund asks; null on other events and valueless conversions. */
+  valueCents: number | null;
   metadata: Record<string, unknown>;
   createdAt: Date;
   /** `createdAt` with microseconds, for positions. */
@@ -213,13 +218,16 @@ export async function journeyEvents(
     page_id: string | null;
     step_id: string | null;
     url: string | null;
+    conversion_type: ConversionType | null;
+    value_cents: number | string | null;
     metadata: string;
     created_at: string;
     at: string;
   }>(
     db,
     sql`select e.event_id::text as event_id, e.funnel_id::text as funnel_id, e.session_id, e.event_type,
-        e.page_id::text as page_id, e.funnel_step_id::text as step_id, e.url, e.metadata::text as metadata,
+        e.page_id::text as page_id, e.funnel_step_id::text as step_id, e.url, e.conversion_type,
+        e.value_cents, e.metadata::text as metadata,
         ${iso("e.created_at", "MS")} as created_at, ${iso("e.created_at", "US")} as at
       from unnest(${sql.param(sessions.map((s) => s.funnelId))}::text[],
           ${sql.param(sessions.map((s) => s.sessionId))}::text[],
@@ -227,7 +235,7 @@ export async function journeyEvents(
         with ordinality as k(funnel_id, session_id, take, n)
       cross join lateral (
         select e.event_id, e.funnel_id, e.session_id, e.event_type, e.page_id, e.funnel_step_id, e.url,
-          e.metadata, e.created_at
+          e.conversion_type, e.value_cents, e.metadata, e.created_at
         from analytics_events e
         where ${ofVisitor(scope, "e")} and e.funnel_id = k.funnel_id::uuid and e.session_id = k.session_id
           ${afterPosition}
@@ -244,6 +252,8 @@ export async function journeyEvents(
     pageId: r.page_id,
     stepId: r.step_id,
     url: r.url,
+    conversionType: r.conversion_type,
+    valueCents: r.value_cents === null ? null : Number(r.value_cents),
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     createdAt: new Date(r.created_at),
     at: r.at,

@@ -6,6 +6,7 @@ import {
   journeySessions,
   journeyTotals,
 } from "@funnel/db/queries/journey";
+import type { ConversionType } from "@funnel/events";
 import { journeySessionState, planJourneyPage } from "@funnel/metrics";
 import type { AccountScope, Deps } from "../../deps";
 import { NotFoundError } from "../../errors";
@@ -45,6 +46,8 @@ export interface JourneyEventView {
   page_id: string | null;
   step_id: string | null;
   url: string | null;
+  conversion_type: ConversionType | null;
+  value_cents: number | null;
   timestamp: string;
   metadata: Record<string, unknown>;
 }
@@ -177,6 +180,8 @@ function toEventView(e: JourneyEventRow): JourneyEventView {
     page_id: e.pageId,
     step_id: e.stepId,
     url: e.url,
+    conversion_type: e.conversionType,
+    value_cents: e.valueCents,
     timestamp: e.createdAt.toISOString(),
     metadata: e.metadata,
   };
