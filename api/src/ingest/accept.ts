@@ -17,10 +17,12 @@ import { InvalidError, LimitExceededError, UnavailableError } from "../errors";
 import type { IngestBatch } from "../ports";
 import { rejectedItem, storedEvent } from "./batch-schema";
 import { countIngested } from "./metrics";
+import { type AcceptedAt, type NotCounted, notCounted } from "./not-counted";
 
 /**
  * Accepting events: split the body, validate each event, queue ONE batch holding the accepted and
- * the refused ones (refused events are stored with their reasons), answer. Nothing here knows HTTP.
+ * the refused ones (refused events are stored with their reasons), answer, saying which accepted
+ * events will not be counted and why (not-counted.ts). Nothing here knows HTTP.
  */
 
 export interface AcceptResult {
@@ -28,14 +30,20 @@ export interface AcceptResult {
   rejected: { index: number; errors: FieldError[] }[];
 }
 
+/** The answer to a client (/track, /import): also the accepted events no report will count, by index. */
+export interface CheckedAcceptResult extends AcceptResult {
+  not_counted: NotCounted[];
+}
+
 type IngestDeps = Pick<Deps, "queue" | "metrics" | "logger">;
+type CheckingDeps = IngestDeps & Pick<Deps, "database" | "catalog">;
 
 /** `POST /api/v1/analytics/track`: a browser's events, limited per client IP in events per second. */
 export async function acceptTrack(
-  deps: IngestDeps & Pick<Deps, "limiter" | "config">,
+  deps: CheckingDeps & Pick<Deps, "limiter" | "config">,
   body: unknown,
   context: RequestContext,
-): Promise<AcceptResult> {
+): Promise<CheckedAcceptResult> {
   const items = split(body, LIMITS.eventsPerTrackRequest);
   const limit = await deps.limiter.take(`track:${rateLimitSubject(context.ip)}`, items.length);
   if (!limit.allowed) {
@@ -47,22 +55,22 @@ export async function acceptTrack(
   // A browser cannot choose the IP it is counted under: the body's ip_address is ignored. Nor can
   // it send a refund: those come from the merchant's server, on /import.
   const batch = validateEvents(items, { context, fromBrowser: true, newId: randomUUID });
-  return finish(deps, "track", null, batch);
+  return checked(deps, null, items, batch, finish(deps, "track", null, batch));
 }
 
 /** `POST /api/v1/analytics/import`: a back-fill into the key's account; body IPs and agents trusted. */
 export async function acceptImport(
-  deps: IngestDeps,
+  deps: CheckingDeps,
   scope: AccountScope,
   body: unknown,
-): Promise<AcceptResult> {
+): Promise<CheckedAcceptResult> {
   const items = split(body, LIMITS.eventsPerImportRequest);
   const batch = validateEvents(items, {
     context: { receivedAt: new Date() },
     fromBrowser: false,
     newId: randomUUID,
   });
-  return finish(deps, "import", scope.accountId, batch);
+  return checked(deps, scope.accountId, items, batch, finish(deps, "import", scope.accountId, batch));
 }
 
 const edgeEnvelope = z.object({
@@ -89,6 +97,40 @@ export async function acceptEdgeBatch(deps: IngestDeps, body: unknown): Promise<
     } else batch.accepted.push(parsed.data);
   });
   return finish(deps, "edge", null, batch, envelope.data.rejected ?? []);
+}
+
+/**
+ * `queued`'s answer with the accepted events that will not be counted. The catalog is read while the
+ * batch is queued; an answer whose catalog could not be read in time checks only user agents.
+ */
+async function checked(
+  deps: CheckingDeps,
+  accountId: string | null,
+  items: unknown[],
+  batch: ValidatedBatch,
+  queued: Promise<AcceptResult>,
+): Promise<CheckedAcceptResult> {
+  const funnels = deps.catalog.lookup(
+    deps.database,
+    batch.accepted.map((e) => e.funnel_id),
+  );
+  const result = await queued;
+  return { ...result, not_counted: notCounted(withIndexes(items, batch), await funnels, accountId) };
+}
+
+/** Each accepted event with its index in the request: every item is either accepted or refused, in order. */
+function withIndexes(items: unknown[], batch: ValidatedBatch): AcceptedAt[] {
+  const refused = new Set(batch.rejected.map((r) => r.index));
+  const accepted: AcceptedAt[] = [];
+  let next = 0;
+  items.forEach((raw, index) => {
+    if (refused.has(index)) return;
+    const event = batch.accepted[next++];
+    if (!event) return;
+    const ownAgent = typeof raw === "object" && raw !== null && "user_agent" in raw;
+    accepted.push({ index, event, userAgentFromHeader: !ownAgent && event.user_agent !== null });
+  });
+  return accepted;
 }
 
 function split(body: unknown, max: number): unknown[] {

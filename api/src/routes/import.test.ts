@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NOT_COUNTED_MESSAGES } from "../ingest/not-counted";
 import {
   CHROME_UA,
   createIngestTestContext,
@@ -11,6 +12,8 @@ import {
   seedAccount,
   storedEvents,
 } from "../ingest/testing";
+import { putFunnel } from "../services/catalog";
+import { funnelBody } from "../testing";
 
 let ctx: IngestTestContext;
 let account: SeededAccount;
@@ -49,7 +52,7 @@ describe("POST /api/v1/analytics/import", () => {
     );
     const res = await importEvents({ events }, apiKey);
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 250, rejected: [] });
+    expect(await res.json()).toEqual({ accepted: 250, rejected: [], not_counted: [] });
     await ctx.drained();
     const stored = await storedEvents(ctx.deps, funnelId);
     expect(stored).toHaveLength(250);
@@ -75,8 +78,23 @@ describe("POST /api/v1/analytics/import", () => {
   it("never writes into another account's funnel: its events are kept aside as unknown_funnel", async () => {
     const other = await seedAccount(ctx.deps);
     const eventId = randomUUID();
-    const res = await importEvents({ events: [pageView(other.funnelId, { event_id: eventId })] });
+    const res = await importEvents({
+      events: [pageView(account.funnelId), pageView(other.funnelId, { event_id: eventId })],
+    });
     expect(res.status).toBe(202);
+    // Said as for a funnel that does not exist: the answer does not tell that another account has it.
+    expect(await res.json()).toEqual({
+      accepted: 2,
+      rejected: [],
+      not_counted: [
+        {
+          index: 1,
+          field: "funnel_id",
+          reason: "unknown_funnel",
+          message: NOT_COUNTED_MESSAGES.notTheAccountsFunnel,
+        },
+      ],
+    });
     await ctx.drained();
     expect(await storedEvents(ctx.deps, other.funnelId)).toEqual([]);
     expect(await eventCountRows(ctx.deps, other.funnelId)).toEqual([]);
@@ -85,6 +103,55 @@ describe("POST /api/v1/analytics/import", () => {
       ["unknown_funnel", "import", account.accountId],
     ]);
     expect(kept[0]?.payload).toMatchObject({ event_id: eventId });
+  });
+
+  it("lists the events no report will count: a bot's user agent, a step the funnel lacks; not a missing agent", async () => {
+    const funnelId = randomUUID();
+    const body = funnelBody();
+    await putFunnel(ctx.deps, account, { id: funnelId, ...body });
+    const stepEntry = (stepId: string | undefined) => ({
+      ...pageView(funnelId),
+      event_type: "step_entry",
+      funnel_step_id: stepId,
+    });
+    const { user_agent: _, ...serverSide } = pageView(funnelId);
+    const events = [
+      stepEntry(body.steps[1]?.id),
+      pageView(funnelId, {
+        user_agent: "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+      }),
+      serverSide,
+      stepEntry(randomUUID()),
+      pageView(randomUUID()),
+    ];
+    const res = await importEvents({ events });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({
+      accepted: 5,
+      rejected: [],
+      not_counted: [
+        {
+          index: 1,
+          field: "user_agent",
+          reason: "bot_user_agent",
+          message: NOT_COUNTED_MESSAGES.botUserAgent,
+        },
+        {
+          index: 3,
+          field: "funnel_step_id",
+          reason: "unknown_step",
+          message: NOT_COUNTED_MESSAGES.unknownStep,
+        },
+        {
+          index: 4,
+          field: "funnel_id",
+          reason: "unknown_funnel",
+          message: NOT_COUNTED_MESSAGES.notTheAccountsFunnel,
+        },
+      ],
+    });
+    await ctx.drained();
+    expect(await storedEvents(ctx.deps, funnelId)).toHaveLength(4);
   });
 
   it("refuses more than 10,000 events, and a body with no valid event", async () => {

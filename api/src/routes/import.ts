@@ -3,8 +3,8 @@ import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
 import { acceptImport } from "../ingest/accept";
 import {
-  type AcceptResponse,
-  acceptResponse,
+  type CheckedAcceptResponse,
+  checkedAcceptResponse,
   eventsBody,
   importBodyMaxEvents,
   parseJson,
@@ -21,13 +21,15 @@ export const route = createRoute({
   summary: "Import events (back-fills, server-side sources)",
   description:
     "Up to 10,000 events with timestamps into the key's account; no per-IP limit. `ip_address` and `user_agent` " +
-    "in the body are used as given. Events of another account's funnel are kept aside as `unknown_funnel`.",
+    "in the body are used as given. Events of a funnel that is not the account's are kept aside as `unknown_funnel`; " +
+    "they, events with a known bot's user agent and events of a step the funnel does not have are listed by index " +
+    "in `not_counted`.",
   security: [{ bearerAuth: [] }],
   request: {
     body: { required: true, content: { "application/json": { schema: eventsBody(importBodyMaxEvents) } } },
   },
   responses: {
-    202: { description: "Queued", content: { "application/json": { schema: acceptResponse } } },
+    202: { description: "Queued", content: { "application/json": { schema: checkedAcceptResponse } } },
     ...errorResponses(400, 401, 413, 503),
   },
 });
@@ -36,7 +38,7 @@ const register: RegisterRoute = (app, deps) => {
   app.openAPIRegistry.registerPath(route);
   app.post(PATH, requireApiKey(deps), async (c) => {
     const body = parseJson(await readBodyText(c, deps.config.IMPORT_BODY_LIMIT_BYTES));
-    const result: AcceptResponse = await acceptImport(deps, c.get("scope"), body);
+    const result: CheckedAcceptResponse = await acceptImport(deps, c.get("scope"), body);
     return c.json(result, 202);
   });
 };

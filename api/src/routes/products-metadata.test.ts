@@ -110,6 +110,7 @@ describe.each(Object.entries(routes))("metadata.products on /%s", (source, send)
     expect(await res.json()).toEqual({
       accepted: 2,
       rejected: [{ index: 1, errors: [{ field: "metadata.products.1.quantity", message: QUANTITY }] }],
+      not_counted: [],
     });
     await ctx.drained();
     const stored = await storedEvents(ctx.deps, funnelId);
@@ -141,7 +142,7 @@ describe.each(Object.entries(routes))("metadata.products on /%s", (source, send)
     };
     const res = await send(JSON.stringify(event), owner);
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [], not_counted: [] });
     await ctx.drained();
     const [row] = await storedEvents(ctx.deps, funnelId);
     expect(row?.metadata).toEqual({ products });

@@ -65,7 +65,11 @@ describe("refunds on the public routes", () => {
       events: [pageView(funnelId), refund(funnelId, { session_id: marker }), pageView(funnelId)],
     });
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 2, rejected: [{ index: 1, errors: [eventTypeRefused] }] });
+    expect(await res.json()).toEqual({
+      accepted: 2,
+      rejected: [{ index: 1, errors: [eventTypeRefused] }],
+      not_counted: [],
+    });
     await ctx.drained();
     const stored = await storedEvents(ctx.deps, funnelId);
     expect(stored.map((e) => e.eventType)).toEqual(["page_view", "page_view"]);
@@ -152,7 +156,7 @@ describe("refunds on the public routes", () => {
       body: JSON.stringify({ events: [refund(funnelId, { value_cents: 500 })] }),
     });
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [], not_counted: [] });
     await ctx.drained();
     expect((await storedEvents(ctx.deps, funnelId)).map((e) => e.eventType)).toEqual(["refund"]);
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../app";
+import { NOT_COUNTED_MESSAGES } from "../ingest/not-counted";
 import {
   CHROME_UA,
   createIngestTestContext,
@@ -14,6 +15,8 @@ import {
   seedAccount,
   storedEvents,
 } from "../ingest/testing";
+import { deleteFunnel, putFunnel } from "../services/catalog";
+import { funnelBody } from "../testing";
 
 let ctx: IngestTestContext;
 let account: SeededAccount;
@@ -21,6 +24,7 @@ let account: SeededAccount;
 let clock = Date.now();
 let ipCounter = 0;
 /** A client address of its own, so tests do not share a rate-limit budget. */
+const GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 const freshIp = () => `198.51.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
 
 beforeAll(async () => {
@@ -54,7 +58,7 @@ describe("POST /api/v1/analytics/track", () => {
       },
     );
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    expect(await res.json()).toEqual({ accepted: 1, rejected: [], not_counted: [] });
     await ctx.drained();
 
     const [row] = (await storedEvents(ctx.deps, account.funnelId)).filter((e) => e.eventId === eventId);
@@ -101,7 +105,31 @@ describe("POST /api/v1/analytics/track", () => {
     ];
     const res = await track({ events });
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 5, rejected: [] });
+    // The seeded funnel has no steps: its step events count for the funnel but in no step.
+    expect(await res.json()).toEqual({
+      accepted: 5,
+      rejected: [],
+      not_counted: [
+        {
+          index: 1,
+          field: "funnel_step_id",
+          reason: "unknown_step",
+          message: NOT_COUNTED_MESSAGES.unknownStep,
+        },
+        {
+          index: 2,
+          field: "funnel_step_id",
+          reason: "unknown_step",
+          message: NOT_COUNTED_MESSAGES.unknownStep,
+        },
+        {
+          index: 4,
+          field: "user_agent",
+          reason: "bot_user_agent",
+          message: NOT_COUNTED_MESSAGES.botUserAgent,
+        },
+      ],
+    });
     await ctx.drained();
 
     const stored = await storedEvents(ctx.deps, funnelId);
@@ -188,6 +216,7 @@ describe("POST /api/v1/analytics/track", () => {
     expect(await res.json()).toEqual({
       accepted: 2,
       rejected: [{ index: 1, errors: [{ field: "visitor_id", message: "must be a UUID" }] }],
+      not_counted: [],
     });
     await ctx.drained();
     expect(await storedEvents(ctx.deps, funnelId)).toHaveLength(2);
@@ -199,16 +228,122 @@ describe("POST /api/v1/analytics/track", () => {
     expect(kept[0]).toMatchObject({ reason: "invalid", source: "track", funnelId, accountId });
   });
 
-  it("keeps events of a funnel the catalog does not know aside as unknown_funnel, uncounted", async () => {
+  it("keeps events of a funnel the catalog does not know aside as unknown_funnel, uncounted, and says so", async () => {
     const unknown = randomUUID();
     const res = await track(pageView(unknown));
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ accepted: 1, rejected: [] });
+    expect(await res.json()).toEqual({
+      accepted: 1,
+      rejected: [],
+      not_counted: [
+        {
+          index: 0,
+          field: "funnel_id",
+          reason: "unknown_funnel",
+          message: NOT_COUNTED_MESSAGES.unknownFunnel,
+        },
+      ],
+    });
     await ctx.drained();
     expect(await storedEvents(ctx.deps, unknown)).toEqual([]);
     expect(await eventCountRows(ctx.deps, unknown)).toEqual([]);
     const kept = (await rejectedRows(ctx.deps)).filter((r) => r.funnelId === unknown);
     expect(kept.map((r) => [r.reason, r.source, r.accountId])).toEqual([["unknown_funnel", "track", null]]);
+  });
+
+  it("lists by index the accepted events no report will count, one reason each, and stores them as before", async () => {
+    const { accountId } = await seedAccount(ctx.deps);
+    const funnelId = randomUUID();
+    const body = funnelBody();
+    await putFunnel(ctx.deps, { accountId }, { id: funnelId, ...body });
+    const [step] = body.steps;
+    const unknownFunnel = randomUUID();
+    const unknownStep = randomUUID();
+    const marker = `s-${randomUUID()}`;
+    const stepEvent = (stepId: string | undefined, overrides: Record<string, unknown> = {}) => ({
+      ...pageView(funnelId, { session_id: marker }),
+      event_type: "step_entry",
+      funnel_step_id: stepId,
+      ...overrides,
+    });
+    const { user_agent: _, ...noAgent } = pageView(funnelId, { session_id: marker });
+    const events = [
+      stepEvent(step?.id.toUpperCase()),
+      stepEvent(unknownStep),
+      pageView(unknownFunnel, { session_id: marker }),
+      pageView(funnelId, { session_id: marker, user_agent: GOOGLEBOT_UA }),
+      noAgent,
+      { ...pageView(funnelId, { session_id: marker }), visitor_id: "nope" },
+      pageView(unknownFunnel, { session_id: marker, user_agent: GOOGLEBOT_UA }),
+      stepEvent(unknownStep, { user_agent: GOOGLEBOT_UA }),
+    ];
+    // No User-Agent header: a missing agent is never by itself a bot's.
+    const res = await track({ events });
+    expect(res.status).toBe(202);
+    const answer = (await res.json()) as {
+      accepted: number;
+      rejected: { index: number }[];
+      not_counted: unknown[];
+    };
+    expect(answer.accepted).toBe(7);
+    expect(answer.rejected.map((r) => r.index)).toEqual([5]);
+    expect(answer.not_counted).toEqual([
+      {
+        index: 1,
+        field: "funnel_step_id",
+        reason: "unknown_step",
+        message: NOT_COUNTED_MESSAGES.unknownStep,
+      },
+      { index: 2, field: "funnel_id", reason: "unknown_funnel", message: NOT_COUNTED_MESSAGES.unknownFunnel },
+      { index: 3, field: "user_agent", reason: "bot_user_agent", message: NOT_COUNTED_MESSAGES.botUserAgent },
+      { index: 6, field: "funnel_id", reason: "unknown_funnel", message: NOT_COUNTED_MESSAGES.unknownFunnel },
+      { index: 7, field: "user_agent", reason: "bot_user_agent", message: NOT_COUNTED_MESSAGES.botUserAgent },
+    ]);
+
+    await ctx.drained();
+    const stored = await storedEvents(ctx.deps, funnelId);
+    expect(stored.map((e) => e.sessionId)).toEqual(Array(5).fill(marker));
+    expect(stored.filter((e) => e.funnelStepId === unknownStep)).toHaveLength(2);
+    const kept = (await rejectedRows(ctx.deps)).filter(
+      (r) => (r.payload as { session_id?: string }).session_id === marker,
+    );
+    expect(kept.map((r) => r.reason).sort()).toEqual(["invalid", "unknown_funnel", "unknown_funnel"]);
+  });
+
+  it("names the request's User-Agent when it is a bot's and the event brings none of its own", async () => {
+    const res = await track(
+      { events: [pageView(account.funnelId, { user_agent: undefined }), pageView(account.funnelId)] },
+      { "user-agent": GOOGLEBOT_UA },
+    );
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({
+      accepted: 2,
+      rejected: [],
+      not_counted: [
+        { index: 0, field: "user_agent", reason: "bot_user_agent", message: NOT_COUNTED_MESSAGES.botHeader },
+      ],
+    });
+    await ctx.drained();
+  });
+
+  it("answers with the catalog as it is: a step added, then the funnel deleted, are seen at once", async () => {
+    const { accountId } = await seedAccount(ctx.deps);
+    const funnelId = randomUUID();
+    const body = funnelBody();
+    await putFunnel(ctx.deps, { accountId }, { id: funnelId, ...body });
+    const added = randomUUID();
+    const event = () => ({ ...pageView(funnelId), event_type: "step_entry", funnel_step_id: added });
+    const reasons = async () =>
+      ((await (await track(event())).json()) as { not_counted: { reason: string }[] }).not_counted.map(
+        (n) => n.reason,
+      );
+    expect(await reasons()).toEqual(["unknown_step"]);
+    const steps = [...body.steps, { id: added, name: "Upsell", step_type: "upsell", position: 4 }];
+    await putFunnel(ctx.deps, { accountId }, { id: funnelId, ...body, steps });
+    expect(await reasons()).toEqual([]);
+    await deleteFunnel(ctx.deps, { accountId }, { id: funnelId });
+    expect(await reasons()).toEqual(["unknown_funnel"]);
+    await ctx.drained();
   });
 
   it("answers 400 naming the body when it is not JSON or not an event", async () => {

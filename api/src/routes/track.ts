@@ -5,8 +5,8 @@ import { errorResponses } from "../http/errors";
 import { clientIp } from "../infra/client-ip";
 import { acceptTrack } from "../ingest/accept";
 import {
-  type AcceptResponse,
-  acceptResponse,
+  type CheckedAcceptResponse,
+  checkedAcceptResponse,
   eventsBody,
   parseJson,
   readBodyText,
@@ -24,12 +24,14 @@ export const route = createRoute({
   description:
     "No API key. One event or `{ events: [...] }` (up to 100). Rate limited per client IP, counted in events. " +
     "Answers 202 once the events are durably queued; invalid events are listed by index and kept for operators. " +
+    "Accepted events that no report will count (a funnel the catalog does not have, a known bot's user agent, a " +
+    "step the funnel does not have) are listed by index in `not_counted`, with the reason. " +
     "Refunds are refused here (by index, naming `event_type`): they come from the merchant's server, on `/import`.",
   request: {
     body: { required: true, content: { "application/json": { schema: eventsBody(trackBodyMaxEvents) } } },
   },
   responses: {
-    202: { description: "Queued", content: { "application/json": { schema: acceptResponse } } },
+    202: { description: "Queued", content: { "application/json": { schema: checkedAcceptResponse } } },
     ...errorResponses(400, 413, 429, 503),
   },
 });
@@ -44,7 +46,7 @@ const register: RegisterRoute = (app, deps) => {
   );
   app.post(PATH, async (c) => {
     const body = parseJson(await readBodyText(c, deps.config.TRACK_BODY_LIMIT_BYTES));
-    const result: AcceptResponse = await acceptTrack(deps, body, {
+    const result: CheckedAcceptResponse = await acceptTrack(deps, body, {
       ip: clientIp(c, deps.config),
       // The header is the browser's, not a body field to refuse: kept to the column's length.
       userAgent: c.req.header("user-agent")?.slice(0, LIMITS.userAgentLength),
