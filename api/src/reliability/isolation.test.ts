@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startExportWorker } from "../exports/worker";
 import { pageView } from "../ingest/testing";
 import type { ExportWorker } from "../ports";
+import { REFERENCE_BUNDLE_PATH } from "../routes/docs";
 import {
   type AccountWithKey,
   createTestApp,
@@ -53,6 +54,7 @@ const PUBLIC: Record<string, string> = {
 const UNDOCUMENTED: Record<string, string> = {
   "GET /openapi.json": "the OpenAPI document",
   "GET /docs": "the API reference page",
+  [`GET ${REFERENCE_BUNDLE_PATH}`]: "the reference page's script, the installed @scalar/api-reference",
 };
 
 /** Request bodies of keyed operations, built from one account's data. */
