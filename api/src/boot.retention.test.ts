@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createDatabase, type Database, type DatabaseHandle, queryRows } from "@funnel/db/client";
 import { migrate } from "@funnel/db/migrate";
 import { sql } from "@funnel/db/orm";
+import { deriveAll } from "@funnel/db/queries/derive";
 import { writeBatch } from "@funnel/db/queries/events";
 import { monthsBefore } from "@funnel/db/retention";
 import { accounts, funnels } from "@funnel/db/schema";
@@ -46,6 +47,7 @@ async function write(db: Database, events: AcceptedEvent[]): Promise<void> {
     { source: "import", accountId: account, accepted: events, rejected: [] },
     { batchId: randomUUID() },
   );
+  await deriveAll(db);
 }
 
 async function storedIds(db: Database, events: AcceptedEvent[]): Promise<string[]> {

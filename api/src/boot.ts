@@ -16,6 +16,7 @@ import { RedisCache } from "./infra/cache-redis";
 import { createLogger } from "./infra/logger";
 import { MemoryRateLimiter } from "./infra/rate-limiter-memory";
 import { RedisRateLimiter } from "./infra/rate-limiter-redis";
+import { startDeriver } from "./ingest/deriver";
 import { createIngestHandler } from "./ingest/handler";
 import { BullMqIngestQueue, createBullMqIngestWorker } from "./ingest/queue-bullmq";
 import { openEmbeddedIngestQueue } from "./ingest/queue-embedded";
@@ -138,6 +139,15 @@ export async function boot(config: Config): Promise<Runtime> {
             logger,
           });
   }
+  // Rollups are derived from the stored events by the worker processes, off the ingest path.
+  const deriver = config.RUN_WORKER
+    ? startDeriver({
+        database,
+        logger,
+        concurrency: config.DERIVE_CONCURRENCY,
+        idleMs: config.DERIVE_IDLE_MS,
+      })
+    : undefined;
   // Export jobs run beside ingest in worker processes (RUN_WORKER), on the queue chosen above.
   const exportWorker: ExportWorker | undefined = config.RUN_WORKER
     ? await startExportWorker(deps)
@@ -181,6 +191,7 @@ export async function boot(config: Config): Promise<Runtime> {
       // written), then the worker (it finishes the jobs in hand), then the connections.
       await queue.close();
       await worker?.close();
+      await deriver?.close();
       await exports.queue.close();
       await exportWorker?.close();
       redis?.disconnect();

@@ -62,6 +62,10 @@ const schema = z
     INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
     /** Least time between the starts of a lane's writes, unless a full write waits or every job the worker may hold is in: a trickle shares writes. */
     INGEST_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).max(5_000).default(100),
+    /** Rollup derivations a worker process runs at once (each a transaction on one lane of the backlog). */
+    DERIVE_CONCURRENCY: z.coerce.number().int().min(1).max(8).default(2),
+    /** How long a deriver with nothing to do waits before looking at the backlog again. */
+    DERIVE_IDLE_MS: z.coerce.number().int().min(5).max(5_000).default(100),
     /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
     REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
     /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */

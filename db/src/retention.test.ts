@@ -4,6 +4,7 @@ import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "./client";
+import { deriveAll } from "./queries/derive";
 import { writeBatch } from "./queries/events";
 import { applyRetention, BUCKETED, monthsBefore, type RetentionResult, TIMED } from "./retention";
 import { accounts, funnels } from "./schema";
@@ -73,6 +74,7 @@ async function seed(db: Database): Promise<void> {
     { source: "import", accountId: account, accepted: [], rejected: [{ index: 0, errors: [], raw: {} }] },
     { batchId: randomUUID(), receivedAt: new Date("2025-07-01T10:00:00Z") },
   );
+  await deriveAll(db);
 }
 
 async function count(db: Database, query: ReturnType<typeof sql>): Promise<number> {

@@ -59,6 +59,8 @@ export const TIMED: [table: string, column: string][] = [
   ["agg_conversions", "at"],
   ["agg_converting_sessions", "last_at"],
   ["rejected_events", "received_at"],
+  // Events older than the window whose rollups were never derived: their events are gone.
+  ["rollup_backlog", "created_at"],
 ];
 
 /** A first run on a large database deletes a lot at once; the pool's usual deadline is too short. */

@@ -153,7 +153,13 @@ export async function startStack(
     },
     queue: () => queueCounts(ingestQueue),
     settle: (accepted, timeoutMs = 300_000) =>
-      settle({ readQueue: stack.queue, readRows: () => storedRows(sql), accepted, timeoutMs }),
+      settle({
+        readQueue: stack.queue,
+        readRows: () => storedRows(sql),
+        readBacklog: () => backlogRows(sql),
+        accepted,
+        timeoutMs,
+      }),
     account: (accepted) => account(sql, accepted),
     rawEvents: () => rawEvents(sql),
     storedRows: () => storedRows(sql),
@@ -208,6 +214,14 @@ async function pushCatalog(url: string, key: string): Promise<void> {
 
 async function storedRows(sql: postgres.Sql): Promise<number> {
   const [row] = await sql<{ n: number }[]>`select count(*)::int as n from analytics_events`;
+  return row?.n ?? 0;
+}
+
+/** Stored events whose rollups the deriver has not derived yet (a row it could not derive is left out: it shows as a report that differs). */
+async function backlogRows(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<
+    { n: number }[]
+  >`select count(*)::int as n from rollup_backlog where failed_at is null`;
   return row?.n ?? 0;
 }
 

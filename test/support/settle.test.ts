@@ -64,6 +64,24 @@ describe("settle", () => {
     expect(settled.at).toBeLessThan(20_250 + 1);
   });
 
+  it("waits for the deriver: every row stored and the queue empty is not settled while the backlog holds rows", async () => {
+    const w = world({ stored: 1_000, jobs: 0, perJob: 0 });
+    let backlog = 300;
+    const settled = await settle({
+      accepted: 1_000,
+      quietMs: 15_000,
+      ...w.options,
+      readBacklog: async () => {
+        // The deriver takes 100 rows a poll, after a long pause on the first 40 s.
+        if (w.clock.now() >= 40_000) backlog = Math.max(0, backlog - 100);
+        return backlog;
+      },
+    });
+    expect(settled.backlog).toBe(0);
+    expect(settled.storedRows).toBe(1_000);
+    expect(settled.at).toBeGreaterThanOrEqual(40_500);
+  });
+
   it("reports a loss once the queue is empty and no row came for the quiet time", async () => {
     const w = world({ stored: 900, jobs: 0, perJob: 0 });
     const settled = await settle({

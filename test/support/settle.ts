@@ -12,6 +12,8 @@ export interface Settled {
   at: number;
   storedRows: number;
   queue: QueueCounts;
+  /** Stored events whose rollups were not derived yet. */
+  backlog: number;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface SettleOptions {
   readQueue: () => Promise<QueueCounts>;
   /** Rows in the events table. */
   readRows: () => Promise<number>;
+  /** Rows in the rollup backlog (stored events the deriver has not derived yet); none when not given. */
+  readBacklog?: () => Promise<number>;
   /** Events answered 202: settled once that many rows are stored and the queue is empty. */
   accepted: number;
   timeoutMs?: number;
@@ -45,8 +49,9 @@ export interface SettleOptions {
 }
 
 /**
- * Waits until the queue is empty and every accepted event is stored, or the queue is empty and no
- * row came for `quietMs` (a loss), or `timeoutMs` passed.
+ * Waits until the queue is empty, every accepted event is stored and its rollups derived (the
+ * backlog is empty), or the queue and the backlog are empty and no row came for `quietMs` (a
+ * loss), or `timeoutMs` passed.
  *
  * The queue is read before the rows, never beside them: a job leaves the queue only after its
  * events committed, so rows read after an empty queue hold every event that queue carried. Read
@@ -64,14 +69,16 @@ export async function settle(options: SettleOptions): Promise<Settled> {
   for (;;) {
     const queue = await options.readQueue();
     const rows = await options.readRows();
+    // After the rows: an event leaves the backlog only after it was stored.
+    const backlog = (await options.readBacklog?.()) ?? 0;
     const at = now();
     if (rows !== last) {
       last = rows;
       unchangedSince = at;
     }
-    const empty = queue.waiting + queue.active + queue.delayed === 0;
+    const empty = queue.waiting + queue.active + queue.delayed === 0 && backlog === 0;
     if ((empty && rows >= options.accepted) || (empty && at - unchangedSince > quietMs) || at > deadline) {
-      return { at, storedRows: rows, queue };
+      return { at, storedRows: rows, queue, backlog };
     }
     await sleep(options.pollMs ?? 250);
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { queryRows } from "@funnel/db/client";
 import { asc, eq, sql } from "@funnel/db/orm";
+import { deriveAll } from "@funnel/db/queries/derive";
 import { accounts, analyticsEvents, apiKeys, eventCounts, funnels, rejectedEvents } from "@funnel/db/schema";
 import { createTestDatabase, type TestDatabase, testServices } from "@funnel/db/testing";
 import { Redis } from "ioredis";
@@ -41,7 +42,7 @@ export interface IngestTestContext {
   prefix: string;
   /** Starts an ingest worker on this context's queue; `close()` stops it too. */
   startWorker(concurrency?: number): IngestWorker;
-  /** Resolves when no job is waiting, delayed or running. */
+  /** Resolves when no job is waiting, delayed or running, and their events' rollups are derived. */
   drained(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -110,6 +111,8 @@ export async function createIngestTestContext(options: IngestTestOptions = {}): 
         if (Date.now() > deadline) throw new Error("ingest queue did not drain");
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      // The stored events' rollups, as the worker's deriver keeps them.
+      await deriveAll(database.handle.db);
     },
     async close() {
       await queue.close();

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createDatabase, type DatabaseHandle } from "@funnel/db/client";
+import { deriveAll } from "@funnel/db/queries/derive";
 import { writeBatches } from "@funnel/db/queries/events";
 import { withdrawConsent } from "@funnel/db/queries/privacy";
 import { applyRetention } from "@funnel/db/retention";
@@ -154,6 +155,7 @@ beforeAll(async () => {
       batch(a.accountId, [refund(a, 1_000)]),
       batch(b.accountId, [refund(b, 9_000)]),
     ]);
+    await deriveAll(database.db);
     // Late events: an earlier page view with a source moves the sessions' segment, an earlier
     // entry of the first step takes over the purchase, another purchase reaches an order refunded.
     const late = (s: Shop) => [
@@ -169,6 +171,7 @@ beforeAll(async () => {
       }),
     ];
     await writeBatches(database.db, [batch(null, [...late(a), ...late(b)])]);
+    await deriveAll(database.db);
     await withdrawConsent(database.db, a.accountId, a.visitor);
     // A cutoff before the traffic: every statement runs, and the events stay for the plans to read.
     await applyRetention(database.db, { now: new Date(day + 20 * 86_400_000), months: 1 });

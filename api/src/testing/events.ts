@@ -1,5 +1,6 @@
 import { queryRows } from "@funnel/db/client";
 import { sql } from "@funnel/db/orm";
+import { deriveAll } from "@funnel/db/queries/derive";
 import type { TrackEvent } from "@funnel/events";
 import { createIngestHandler } from "../ingest/handler";
 import { createMemoryIngestWorker, MemoryIngestQueue } from "../ingest/queue-memory";
@@ -7,11 +8,11 @@ import type { TestApp } from "./deps";
 
 /**
  * The real ingest path for report tests on `createTestApp`: events go through
- * POST /api/v1/analytics/import, the in-process queue and its worker (writeBatch, aggregates,
- * real-time store), exactly as in the embedded default.
+ * POST /api/v1/analytics/import, the in-process queue and its worker (writeBatch, real-time
+ * store), then the deriver's rollups, exactly as in the embedded default.
  */
 export interface EventPipeline {
-  /** Imports `events` with the account's key and resolves once they are all written. */
+  /** Imports `events` with the account's key and resolves once they are all written and derived. */
   importEvents(headers: Record<string, string>, events: TrackEvent[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,6 +39,8 @@ export function startEventPipeline(t: TestApp): EventPipeline {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       if (queue.failed.length > 0) throw new Error(`import: a job failed: ${queue.failed[0]?.error}`);
+      // The stored events' rollups, as the worker's deriver keeps them.
+      await deriveAll(database.db);
     },
     close: () => worker.close(),
   };

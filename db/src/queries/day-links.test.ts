@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { deriveAll } from "./derive";
 import { writeBatch } from "./events";
 import { convertingVisitors } from "./reports";
 
@@ -74,6 +75,8 @@ async function writeConcurrently(handle: DatabaseHandle, writers: number): Promi
     }
   };
   await Promise.all(Array.from({ length: writers }, writer));
+  // As many derivers as writers, taking the lanes between them.
+  await Promise.all(Array.from({ length: writers }, () => deriveAll(handle.db, 50)));
 }
 
 async function links(handle: DatabaseHandle) {

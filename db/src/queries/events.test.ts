@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels, NO_STEP } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { deriveAll } from "./derive";
 import { type EventBatch, writeBatch, writeBatches } from "./events";
 import { keyHash } from "./unit-locks";
 
@@ -156,6 +157,7 @@ async function writeAll(handle: DatabaseHandle): Promise<void> {
   // A job retried after it committed: nothing may change.
   const [first] = batches;
   if (first) await writeBatch(handle.db, first.batch, { batchId: first.id, receivedAt });
+  await deriveAll(handle.db);
 }
 
 /** Every stored row as JSON, in a stable order, without columns that depend on when the test ran. */
@@ -434,6 +436,7 @@ describe("writeBatch", () => {
       expect(result.inserted).toBe(fromTimescale.events.length);
       const [first] = batches;
       if (first) await writeBatch(merged.handle.db, first.batch, { batchId: first.id, receivedAt });
+      await deriveAll(merged.handle.db);
       expect(await snapshot(merged.handle)).toEqual(fromTimescale);
     } finally {
       await merged.drop();
@@ -462,6 +465,8 @@ describe("writeBatch", () => {
       );
       const [first] = batches;
       if (first) await writeBatch(lanes.handle.db, first.batch, { batchId: first.id, receivedAt });
+      // Two derivers at once, in small transactions, take the lanes between them.
+      await Promise.all([deriveAll(lanes.handle.db, 50), deriveAll(lanes.handle.db, 50)]);
       expect(await snapshot(lanes.handle)).toEqual(fromTimescale);
     } finally {
       await lanes.drop();
@@ -512,6 +517,7 @@ describe("writeBatch", () => {
         sql`select count(*)::int as n from analytics_events`,
       );
       expect(stored[0]?.n).toBe(new Set(accepted.map((e) => e.event_id)).size);
+      await Promise.all([deriveAll(lanes.handle.db, 300), deriveAll(lanes.handle.db, 300)]);
       const incremental = await rollupSnapshot(lanes.handle);
       expect(incremental.stepVisits.length).toBeGreaterThan(100);
       expect(incremental.dayLinks.length).toBeGreaterThan(30);
@@ -536,6 +542,7 @@ describe("writeBatch", () => {
           receivedAt,
         });
         expect(result.inserted).toBe(1_500);
+        await deriveAll(handle.db);
       }
       const fromCopy = await snapshot(copied);
       expect(fromCopy.events.some((e) => e.metadata?.nested?.quote === 'a "b" \\ c')).toBe(true);
@@ -555,9 +562,11 @@ describe("writeBatch", () => {
     await withFreshStores(async (copied, inserted) => {
       for (const handle of [copied, inserted]) {
         expect((await write(handle, events.slice(0, 800), 1)).inserted).toBe(800);
+        await deriveAll(handle.db);
         // 1,200 events, 400 of them stored: COPY on TimescaleDB, inserts on PGlite.
         const repeated = await write(handle, events.slice(400), 2);
         expect(repeated).toMatchObject({ inserted: 800, duplicates: 400 });
+        await deriveAll(handle.db);
         const [stored] = await queryRows<{ n: number }>(
           handle.db,
           sql`select count(*)::int as n, count(distinct event_id)::int as ids from analytics_events`,

@@ -6,14 +6,16 @@ import { type Database, postgresTransaction, queryRows } from "../client";
 import { ensurePartitions } from "../partitions";
 import { accounts, type analyticsEvents, funnels, rejectedEvents } from "../schema";
 import { copyColumns } from "./copy";
+import { addToBacklog } from "./derive";
 import { anonymiseWithdrawn } from "./privacy";
-import { STAGED, writeRollups } from "./rollups";
+import { STAGED, stageTable } from "./rollups";
 import { chunks, ROWS_PER_STATEMENT, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
- * The ingest worker's write: one batch of accepted (and refused) events into the event store and
- * the rollups reports read, in one transaction, idempotently — the same batch written twice, or an
- * event id seen before, changes nothing.
+ * The ingest worker's write: one batch of accepted (and refused) events into the event store, in
+ * one transaction, idempotently — the same batch written twice, or an event id seen before,
+ * changes nothing. The new events also join the rollup backlog in that transaction; their rollups
+ * are derived later, off this path (derive.ts).
  */
 
 export interface EventBatch {
@@ -325,11 +327,8 @@ async function writePlan(tx: Database, plan: Plan): Promise<WriteBatchResult> {
 
   const fresh = await storeEvents(tx, batch.events);
   const events = batch.events.filter((e) => fresh.has(`${e.accountId}/${e.eventId}`));
-  // The rollups read the staged rows (leaving the bots out) and these events for the rest.
-  await writeRollups(
-    tx,
-    events.filter((e) => !e.isBot),
-  );
+  // No rollup work here: the new events wait in the backlog for the deriver (derive.ts).
+  if (events.length > 0) await addToBacklog(tx);
 
   return {
     inserted: events.length,
@@ -355,8 +354,8 @@ const COPY_FROM_ROWS = 1_000;
  * stored before; returns their keys (`account/event id`). Only those stay staged.
  *
  * The rows are copied into a temporary table of the events table's shape (STAGED, rollups.ts): the
- * new ones go on from there into the events table, and most rollups are summed by the database
- * from the same rows, so each event crosses the wire once.
+ * new ones go on from there into the events table and the rollup backlog, so each event crosses
+ * the wire once.
  *
  * Large writes on PostgreSQL stage their rows with one COPY (copy.ts): no statement to plan and no
  * arrays to bind or parse. Small ones, and all on PGlite, go in as one array per column through
@@ -366,10 +365,7 @@ const COPY_FROM_ROWS = 1_000;
 async function storeEvents(tx: Database, rows: EventRow[]): Promise<Set<string>> {
   const fresh = new Set<string>();
   if (rows.length === 0) return fresh;
-  // Once per connection; its rows go at every commit or rollback.
-  await tx.execute(
-    sql.raw(`create temporary table if not exists ${STAGED} (like analytics_events) on commit delete rows`),
-  );
+  await stageTable(tx);
   const column = <T>(pick: (e: EventRow) => T) => rows.map(pick);
   const iso = (d: Date | undefined) => (d ?? new Date()).toISOString();
   const columns: UnnestColumn[] = [

@@ -7,6 +7,7 @@ import { type Database, type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { UNIT } from "./day-links";
+import { deriveAll } from "./derive";
 import { writeBatch } from "./events";
 import {
   anonymisedPayload,
@@ -148,6 +149,7 @@ async function seed(handle: DatabaseHandle): Promise<void> {
     { source: "track", accountId: null, accepted: events.slice(20), rejected: [] },
     { batchId: randomUUID() },
   );
+  await deriveAll(handle.db);
 }
 
 /** Tables of the database that have a visitor_id column (and an account_id one). */

@@ -305,14 +305,18 @@ export async function withdrawConsent(
     const sessionPairs = sql`unnest(${sql.param([...sessions.keys()])}::text[], ${sql.param([
       ...sessions.values(),
     ])}::text[]) as m(old_id, new_id)`;
-    await tx.execute(
-      sql`update analytics_events e set
-          visitor_id = ${anonymous}::uuid,
-          session_id = coalesce((select m.new_id from ${sessionPairs} where m.old_id = e.session_id), e.session_id),
-          url = ${anonymisedUrlSql(sql`e.url`)},
-          user_agent = null, ip_address = null, referrer = null, metadata = '{}'::jsonb
-        where e.account_id = ${accountId}::uuid and e.visitor_id = ${visitor}::uuid`,
-    );
+    // The stored events, and those of them whose rollups are not derived yet (the deriver then
+    // derives them under the new ids).
+    for (const table of ["analytics_events", "rollup_backlog"]) {
+      await tx.execute(
+        sql`update ${sql.identifier(table)} e set
+            visitor_id = ${anonymous}::uuid,
+            session_id = coalesce((select m.new_id from ${sessionPairs} where m.old_id = e.session_id), e.session_id),
+            url = ${anonymisedUrlSql(sql`e.url`)},
+            user_agent = null, ip_address = null, referrer = null, metadata = '{}'::jsonb
+          where e.account_id = ${accountId}::uuid and e.visitor_id = ${visitor}::uuid`,
+      );
+    }
     const rejected = await anonymiseRejected(tx, accountId, visitor, anonymous, sessions);
     const withdrawal: ConsentWithdrawal = {
       withdrawnAt: new Date(recorded?.withdrawn_at ?? options.now ?? new Date()),

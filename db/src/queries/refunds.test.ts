@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { deriveAll } from "./derive";
 import { writeBatch } from "./events";
 
 /**
@@ -73,6 +74,7 @@ async function write(handle: DatabaseHandle, s: Shop, events: AcceptedEvent[]): 
     { source: "import", accountId: s.accountId, accepted: events, rejected: [] },
     { batchId: randomUUID(), receivedAt },
   );
+  await deriveAll(handle.db);
 }
 
 /** The refunds counted in the funnel's daily rollup, which the revenue report reads. */

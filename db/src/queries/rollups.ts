@@ -32,6 +32,13 @@ export type RollupEvent = typeof analyticsEvents.$inferInsert & {
  */
 export const STAGED = "ingest_staged_events";
 
+/** Creates STAGED on this connection when it is not there yet; its rows go at every commit or rollback. */
+export async function stageTable(tx: Database): Promise<void> {
+  await tx.execute(
+    sql.raw(`create temporary table if not exists ${STAGED} (like analytics_events) on commit delete rows`),
+  );
+}
+
 /** The staged rows the rollups count: bots are stored, never counted. */
 const staged = sql.raw(`(select * from ${STAGED} where not is_bot) as e`);
 

@@ -1,4 +1,5 @@
-import { json, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigserial, json, pgTable, primaryKey, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { eventColumns } from "./events";
 
 /**
  * The embedded default's ingest queue, kept where its events are going: each job the in-process
@@ -22,3 +23,23 @@ export const ingestAcceptedBatches = pgTable("ingest_accepted_batches", {
   failedAt: timestamp("failed_at", { withTimezone: true }),
   error: text("error"),
 });
+
+/**
+ * Stored events whose rollups are not derived yet. The ingest writer adds each new event here in
+ * the transaction that stores it, and does no rollup work; the worker's deriver (queries/derive.ts)
+ * takes rows in `seq` order per lane, derives their rollups and deletes them in one transaction, so
+ * every stored event is counted once in every rollup. A visitor's events always fall in one lane
+ * (a hash of funnel and visitor), so lanes derive side by side without sharing a visitor's rows.
+ */
+export const rollupBacklog = pgTable(
+  "rollup_backlog",
+  {
+    seq: bigserial("seq", { mode: "number" }).notNull(),
+    lane: smallint("lane").notNull(),
+    /** Set when deriving this row alone failed: kept for an operator, skipped from then on. */
+    failedAt: timestamp("failed_at", { withTimezone: true }),
+    error: text("error"),
+    ...eventColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.lane, t.seq] })],
+);

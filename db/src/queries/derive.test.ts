@@ -1,0 +1,185 @@
+import { randomUUID } from "node:crypto";
+import type { AcceptedEvent } from "@funnel/events";
+import { storedEvent } from "@funnel/fixtures";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { accounts, funnels } from "../schema";
+import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { BACKLOG_LANES, backlogState, deriveAll, deriveLane, LANE_LOCK_NAMESPACE } from "./derive";
+import { writeBatch } from "./events";
+import { withdrawConsent } from "./privacy";
+
+/**
+ * Events first: the ingest writer stores events and adds them to the rollup backlog, and does no
+ * rollup work; the deriver derives the backlog's rollups in its own transactions, each event once.
+ */
+
+const CHROME =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
+const day = Date.UTC(2026, 4, 10, 12, 0, 0);
+const step = randomUUID();
+
+let timescale: TestDatabase;
+let pglite: DatabaseHandle;
+
+beforeAll(async () => {
+  [timescale, pglite] = await Promise.all([createTestDatabase(), createTestPglite()]);
+});
+
+afterAll(async () => {
+  await Promise.all([timescale?.drop(), pglite?.close()]);
+});
+
+async function shop(db: Database): Promise<{ accountId: string; funnelId: string }> {
+  const accountId = randomUUID();
+  const funnelId = randomUUID();
+  await db.insert(accounts).values({ id: accountId, name: "Shop" });
+  await db.insert(funnels).values({ id: funnelId, accountId, name: "Checkout" });
+  return { accountId, funnelId };
+}
+
+/** A visit: a page view, an entry to the step, a purchase, in one session. */
+function visit(funnelId: string, visitorId = randomUUID(), minute = 0): AcceptedEvent[] {
+  const session = `s-${randomUUID()}`;
+  const at = (m: number) => new Date(day + (minute + m) * 60_000).toISOString();
+  const base = { funnel_id: funnelId, visitor_id: visitorId, session_id: session, user_agent: CHROME };
+  return [
+    storedEvent({ ...base, event_type: "page_view", occurred_at: at(0), received_at: at(0) }),
+    storedEvent({
+      ...base,
+      event_type: "step_entry",
+      funnel_step_id: step,
+      occurred_at: at(1),
+      received_at: at(1),
+    }),
+    storedEvent({
+      ...base,
+      event_type: "conversion",
+      conversion_type: "purchase",
+      value_cents: 1_250,
+      occurred_at: at(2),
+      received_at: at(2),
+    }),
+  ];
+}
+
+async function write(db: Database, accountId: string, events: AcceptedEvent[]): Promise<void> {
+  await writeBatch(
+    db,
+    { source: "import", accountId, accepted: events, rejected: [] },
+    { batchId: randomUUID(), receivedAt: new Date(day) },
+  );
+}
+
+/** Rows of every rollup table (agg_*), per table. */
+async function rollupRows(db: Database): Promise<Record<string, number>> {
+  const tables = await queryRows<{ name: string }>(
+    db,
+    sql`select table_name as name from information_schema.tables
+      where table_schema = 'public' and table_name like 'agg\\_%' order by 1`,
+  );
+  const counts: Record<string, number> = {};
+  for (const { name } of tables) {
+    const [row] = await queryRows<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from ${sql.identifier(name)}`,
+    );
+    counts[name] = row?.n ?? 0;
+  }
+  return counts;
+}
+
+/** Every rollup row as JSON, per table, in a stable order. */
+async function rollupSnapshot(db: Database): Promise<Record<string, string[]>> {
+  const snapshot: Record<string, string[]> = {};
+  for (const name of Object.keys(await rollupRows(db))) {
+    const rows = await queryRows<{ j: string }>(
+      db,
+      sql`select row_to_json(t)::text as j from ${sql.identifier(name)} t`,
+    );
+    snapshot[name] = rows.map((r) => r.j).sort();
+  }
+  return snapshot;
+}
+
+describe.each([
+  ["TimescaleDB", () => timescale.handle.db],
+  ["PGlite", () => pglite.db],
+])("the deriver on %s", (_, database) => {
+  it("stores events without rollup work; the deriver derives them once, as a rebuild does", async () => {
+    const db = database();
+    const { accountId, funnelId } = await shop(db);
+    const events = Array.from({ length: 12 }, (_, i) => visit(funnelId, randomUUID(), i * 7)).flat();
+    const before = await rollupRows(db);
+    await write(db, accountId, events);
+
+    // Stored, waiting in the backlog, and not one rollup row added.
+    const [stored] = await queryRows<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from analytics_events where account_id = ${accountId}::uuid`,
+    );
+    expect(stored?.n).toBe(events.length);
+    expect((await backlogState(db)).waiting).toBe(events.length);
+    expect((await backlogState(db)).oldestReceivedAt?.toISOString()).toBe(new Date(day).toISOString());
+    expect(await rollupRows(db)).toEqual(before);
+
+    expect(await deriveAll(db)).toBe(events.length);
+    expect(await backlogState(db)).toEqual({ waiting: 0, oldestReceivedAt: null });
+    const derived = await rollupSnapshot(db);
+    expect(derived.agg_step_visitors?.length).toBeGreaterThan(0);
+    // Deriving again finds nothing; a rebuild from the raw events gives the same rows.
+    expect(await deriveAll(db)).toBe(0);
+    await db.execute(sql`select funnel_rebuild_rollups()`);
+    expect(await rollupSnapshot(db)).toEqual(derived);
+  });
+
+  it("derives the events a consent withdrawal anonymised while they waited, under the new ids", async () => {
+    const db = database();
+    const { accountId, funnelId } = await shop(db);
+    const visitor = randomUUID();
+    await write(db, accountId, visit(funnelId, visitor));
+    await withdrawConsent(db, accountId, visitor);
+    await deriveAll(db);
+    const traces = await queryRows<{ j: string }>(
+      db,
+      sql`select row_to_json(t)::text as j from agg_sessions t where account_id = ${accountId}::uuid`,
+    );
+    expect(traces.length).toBe(1);
+    expect(JSON.stringify(await rollupSnapshot(db))).not.toContain(visitor);
+  });
+});
+
+describe("lanes", () => {
+  it("lets one transaction derive a lane at a time; another is told at once", async () => {
+    const db = timescale.handle.db;
+    const { accountId, funnelId } = await shop(db);
+    await write(db, accountId, visit(funnelId));
+    const [lane] = await queryRows<{ lane: number }>(
+      db,
+      sql`select lane from rollup_backlog where account_id = ${accountId}::uuid limit 1`,
+    );
+    expect(lane?.lane).toBeGreaterThanOrEqual(0);
+    expect(lane?.lane).toBeLessThan(BACKLOG_LANES);
+    const n = lane?.lane ?? 0;
+    // A transaction holding the lane's lock (as a running derivation does).
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => {};
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${LANE_LOCK_NAMESPACE}::int4, ${n}::int4)`);
+      locked();
+      await held;
+    });
+    await isLocked;
+    expect(await deriveLane(db, n)).toEqual({ derived: 0, ran: false });
+    release();
+    await holder;
+    expect(await deriveLane(db, n)).toEqual({ derived: 3, ran: true });
+  });
+});
