@@ -4,7 +4,7 @@ import { h } from "preact";
 export const html = htm.bind(h);
 
 export function Loading({ what }) {
-  return html`<p class="notice" role="status" aria-live="polite">Loading ${what}…</p>`;
+  return html`<p class="notice loading" role="status" aria-live="polite">Loading ${what}…</p>`;
 }
 
 /** What went wrong, said plainly, with a way to try again. */

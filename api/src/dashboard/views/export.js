@@ -39,7 +39,7 @@ function Job({ client, job: started, timeZone }) {
     };
   }, [client, started.job_id]);
   return html`<li class="job" data-job=${job.job_id} data-status=${job.status}>
-    <span>${job.report_type} · ${job.format.toUpperCase()}</span>
+    <span>${REPORTS.find((r) => r.value === job.report_type)?.label ?? job.report_type} · ${job.format.toUpperCase()}</span>
     <span role="status">${STATUS[job.status] ?? job.status}${job.status === "processing" ? ` (${percent(job.progress)})` : ""}</span>
     ${
       job.status === "completed" && job.download_url

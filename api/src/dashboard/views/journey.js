@@ -58,9 +58,13 @@ export function JourneyView({ client, funnel, timeZone, argument: visitorId }) {
       ) => html`<section class="card" aria-label=${`Session ${session.session_id}`} data-session=${session.session_id}>
         <h3>Session from ${dateTime(session.started_at, timeZone)}</h3>
         <p class="muted">
-          ${duration(session.time_spent_seconds)} · ${count(session.page_views)} page views ·
-          ${count(session.conversions)} conversions · entered on ${session.entry_page}
-          ${session.exit_page ? ` · left from ${session.exit_page}` : ""}
+          ${[
+            duration(session.time_spent_seconds),
+            `${count(session.page_views)} page views`,
+            `${count(session.conversions)} conversions`,
+            `entered on ${session.entry_page}`,
+            ...(session.exit_page ? [`left from ${session.exit_page}`] : []),
+          ].join(" · ")}
         </p>
         <${Table}
           caption="Events of this session"

@@ -36,7 +36,7 @@ export function RealtimeView({ client, funnel, timeZone }) {
     ${
       data
         ? html`
-          <p class="muted" role="status" data-field="timestamp" data-timestamp=${data.timestamp}>
+          <p class="muted" data-field="timestamp" data-timestamp=${data.timestamp}>
             Updated ${time(data.timestamp, timeZone)}; refreshed every 5 seconds.
           </p>
           <${Figures} items=${[
