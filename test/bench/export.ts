@@ -128,8 +128,8 @@ try {
       const link = new URL(status.download_url ?? "", "http://bench");
       const download = await openExportDownload(deps, {
         jobId: accepted.job_id,
-        expires: Number(link.searchParams.get("expires")),
-        signature: link.searchParams.get("signature") ?? "",
+        expires: link.searchParams.get("expires") ?? undefined,
+        signature: link.searchParams.get("signature") ?? undefined,
       });
       const bytes = (await new Response(download.body).arrayBuffer()).byteLength;
       console.log(`  ${report} ${format}: ${seconds.toFixed(1)} s, ${(bytes / 1024).toFixed(0)} KiB`);

@@ -6,9 +6,10 @@ import type { RegisterRoute } from "./index";
 
 /** REQ-FUN-004-12: the export file, by the signed link the job status and the email give. */
 
+// Optional here: a link without them is answered 403 by the service, as any link it did not sign.
 const query = z.object({
-  expires: z.coerce.number().int().min(0).openapi({ description: "Unix seconds; part of the signed link" }),
-  signature: z.string().min(1).max(200).openapi({ description: "Part of the signed link" }),
+  expires: z.string().optional().openapi({ description: "Unix seconds; part of the signed link" }),
+  signature: z.string().optional().openapi({ description: "Part of the signed link" }),
 });
 
 const file = z.string().openapi({ format: "binary" });
@@ -20,7 +21,8 @@ export const exportDownloadRoute = createRoute({
   summary: "Download an export",
   description:
     "No API key: the link's signature (HMAC-SHA256 over the job id and expiry with a server secret) is the " +
-    "credential. A changed link or another job's signature is a 403; after 24 hours, 410.",
+    "credential. A changed or incomplete link (no expires or signature) or another job's signature is a 403; " +
+    "after 24 hours, 410.",
   request: { params: exportJobParam, query },
   responses: {
     200: {

@@ -660,10 +660,34 @@ describe("the download link", () => {
     expect((await download(link)).status).toBe(200);
   });
 
-  it("is a 400 without its signature or expiry", async () => {
+  it("is refused (403) with a plain message when its expiry or signature is missing or no number", async () => {
+    const signature = link.searchParams.get("signature") ?? "";
+    const expires = link.searchParams.get("expires") ?? "";
     const bare = new URL(link);
     bare.search = "";
-    expect((await download(bare)).status).toBe(400);
+    const only = (params: Record<string, string>) => {
+      const url = new URL(link);
+      url.search = new URLSearchParams(params).toString();
+      return url;
+    };
+    for (const url of [
+      bare,
+      only({ signature }),
+      only({ expires }),
+      only({ expires: "", signature }),
+      only({ expires: "soon", signature }),
+      only({ expires: `${expires}.0`, signature }),
+      only({ expires: `+${expires}`, signature }),
+      only({ expires, signature: "" }),
+    ]) {
+      const response = await download(url);
+      expect(response.status, url.search).toBe(403);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code, url.search).toBe("FORBIDDEN");
+      // Says what is wrong with the link, not how a parameter failed to parse.
+      expect(body.error.message, url.search).toMatch(/link/);
+      expect(body.error.message, url.search).not.toMatch(/NaN|expected|received/);
+    }
   });
 
   it("works until 24 hours after completion, then is gone (410), and GET no longer offers it", async () => {

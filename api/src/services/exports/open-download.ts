@@ -10,7 +10,9 @@ import { verifyDownload } from "../../exports/signing";
 
 /**
  * A signed download link (no API key): the signature must be the server's for this job and expiry
- * (else 403), the expiry not passed (else 410), the file still kept (else 410).
+ * (else 403), the expiry not passed (else 410), the file still kept (else 410). A link missing its
+ * expiry or signature, or with an expiry that is no number, is a link the server did not sign: 403
+ * too, saying so, not a validation error about a parameter the person never typed.
  */
 
 export interface ExportDownload {
@@ -20,15 +22,24 @@ export interface ExportDownload {
   byteSize: number;
 }
 
+export const INCOMPLETE_LINK_MESSAGE =
+  "this download link is incomplete: use the whole link from the export's status or email, with its expires and signature";
+
 export async function openExportDownload(
   deps: Pick<Deps, "database" | "exports">,
-  input: { jobId: string; expires: number; signature: string },
+  input: { jobId: string; expires?: string | undefined; signature?: string | undefined },
 ): Promise<ExportDownload> {
-  if (!verifyDownload(deps.exports.signingSecret, input.jobId, input.expires, input.signature)) {
+  const { signature } = input;
+  // Unix seconds as the server writes them: digits only, so "1e3" or " 1" is never the same link.
+  if (!signature || !input.expires || !/^\d{1,15}$/.test(input.expires)) {
+    throw new ForbiddenError(INCOMPLETE_LINK_MESSAGE);
+  }
+  const expires = Number(input.expires);
+  if (!verifyDownload(deps.exports.signingSecret, input.jobId, expires, signature)) {
     throw new ForbiddenError("invalid download link signature");
   }
   const now = deps.exports.now().getTime();
-  if (now >= input.expires * 1000) throw new GoneError("download link expired");
+  if (now >= expires * 1000) throw new GoneError("download link expired");
   const row = await getExportById(deps.database.db, input.jobId);
   if (
     row?.status !== "completed" ||
