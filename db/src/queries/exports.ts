@@ -198,19 +198,50 @@ export async function markExportFileDeleted(db: Database, ids: string[], at: Dat
   await db.update(exportJobs).set({ fileDeletedAt: at }).where(inArray(exportJobs.id, ids));
 }
 
-/** Mean run time (started → completed) of the latest completed exports, in ms; null when none. */
-export async function recentExportDurationMs(db: Database, sample: number): Promise<number | null> {
+/**
+ * How long the latest `sample` completed exports ran (start of their last attempt to completion),
+ * newest first, with their report and format: what an estimate of the next one's run learns from.
+ */
+export async function recentExportRuns(
+  db: Database,
+  sample: number,
+): Promise<{ reportType: string; format: string; ms: number }[]> {
   const rows = await db
-    .select({ startedAt: exportJobs.startedAt, completedAt: exportJobs.completedAt })
+    .select({
+      reportType: exportJobs.reportType,
+      format: exportJobs.format,
+      startedAt: exportJobs.startedAt,
+      completedAt: exportJobs.completedAt,
+    })
     .from(exportJobs)
     .where(and(eq(exportJobs.status, "completed"), isNotNull(exportJobs.startedAt)))
     .orderBy(desc(exportJobs.completedAt))
     .limit(sample);
-  const durations = rows.flatMap((r) =>
-    r.startedAt && r.completedAt ? [r.completedAt.getTime() - r.startedAt.getTime()] : [],
+  return rows.flatMap((r) =>
+    r.startedAt && r.completedAt
+      ? [{ reportType: r.reportType, format: r.format, ms: r.completedAt.getTime() - r.startedAt.getTime() }]
+      : [],
   );
-  if (durations.length === 0) return null;
-  return durations.reduce((a, b) => a + b, 0) / durations.length;
+}
+
+/**
+ * Every account's queued and running exports in the order they were requested (the order the
+ * shared queue runs them): where a new export stands.
+ */
+export async function exportQueueOrder(
+  db: Database,
+): Promise<{ id: string; reportType: string; format: string; status: string; startedAt: Date | null }[]> {
+  return db
+    .select({
+      id: exportJobs.id,
+      reportType: exportJobs.reportType,
+      format: exportJobs.format,
+      status: exportJobs.status,
+      startedAt: exportJobs.startedAt,
+    })
+    .from(exportJobs)
+    .where(inArray(exportJobs.status, ["queued", "processing"]))
+    .orderBy(exportJobs.createdAt, exportJobs.id);
 }
 
 /**

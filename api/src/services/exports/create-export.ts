@@ -1,15 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { getFunnel } from "@funnel/db/queries/catalog";
-import {
-  insertExportWithinCap,
-  markExportRunFailed,
-  recentExportDurationMs,
-} from "@funnel/db/queries/exports";
+import { insertExportWithinCap, markExportRunFailed } from "@funnel/db/queries/exports";
 import type { Granularity } from "@funnel/metrics";
 import type { AccountScope, Deps } from "../../deps";
 import { LimitExceededError, NotFoundError, UnavailableError } from "../../errors";
 import type { ExportFormat, ReportType } from "../../exports/jobs";
 import { periodOf } from "../analytics/reports/context";
+import { estimateCompletion, recentRunTimes } from "./estimate-completion";
 
 /** REQ-FUN-004-12: queues an export of a report; the job renders it (api/src/exports/). */
 
@@ -28,14 +25,12 @@ export interface ExportAccepted {
   job_id: string;
   /** Always "processing": the job is in the background pipeline (GET tells queued from running). */
   status: "processing";
+  /** See estimate-completion.ts: the queue ahead and recent run times of the same report and format. */
   estimated_completion: string;
 }
 
-/** A typical run when none has completed yet to learn from. */
-const DEFAULT_RUN_MS = 20_000;
-
 export async function createExport(
-  deps: Pick<Deps, "database" | "config" | "logger" | "exports">,
+  deps: Pick<Deps, "database" | "config" | "logger" | "exports" | "cache">,
   scope: AccountScope,
   input: ExportRequest,
 ): Promise<ExportAccepted> {
@@ -47,7 +42,7 @@ export async function createExport(
   if (!funnel) throw new NotFoundError("funnel");
 
   const now = deps.exports.now();
-  const [ahead, typical] = await Promise.all([deps.exports.queue.depth(), recentExportDurationMs(db, 20)]);
+  const runTimes = await recentRunTimes(deps);
   const cap = deps.config.EXPORT_QUEUED_PER_ACCOUNT;
   const row = await insertExportWithinCap(
     db,
@@ -73,7 +68,7 @@ export async function createExport(
     // One of the account's own exports finishing frees a place: about one typical run away.
     throw new LimitExceededError(
       `at most ${cap} exports may be queued or running per account; try again when one has finished`,
-      Math.max(1, Math.ceil((typical ?? DEFAULT_RUN_MS) / 1000)),
+      Math.max(1, Math.ceil(runTimes.typical / 1000)),
     );
   }
   try {
@@ -83,12 +78,13 @@ export async function createExport(
     await markExportRunFailed(db, row.id, { final: true, error: "the export could not be queued" });
     throw new UnavailableError("export queue unavailable, try again");
   }
-  // Jobs ahead share the workers; each takes about as long as recent ones did.
-  const rounds = Math.ceil((ahead + 1) / deps.config.EXPORT_CONCURRENCY);
-  const estimate = rounds * (typical ?? DEFAULT_RUN_MS);
-  return {
-    job_id: row.id,
-    status: "processing",
-    estimated_completion: new Date(now.getTime() + estimate).toISOString(),
-  };
+  let estimate: Date;
+  try {
+    estimate = await estimateCompletion(deps, { accountId: scope.accountId, exportId: row.id, runTimes });
+  } catch (error) {
+    // The export is queued: a failed estimate must not make the request fail.
+    deps.logger.warn({ export_id: row.id, err: error }, "export completion could not be estimated");
+    estimate = new Date(now.getTime() + runTimes.of(input.report_type, input.format));
+  }
+  return { job_id: row.id, status: "processing", estimated_completion: estimate.toISOString() };
 }
