@@ -118,6 +118,15 @@ export async function boot(config: Config): Promise<Runtime> {
     );
   }
 
+  // Rollups are derived from the stored events by the worker processes, off the ingest path.
+  const deriver = config.RUN_WORKER
+    ? startDeriver({
+        database,
+        logger,
+        concurrency: config.DERIVE_CONCURRENCY,
+        idleMs: config.DERIVE_IDLE_MS,
+      })
+    : undefined;
   let worker: IngestWorker | undefined;
   if (config.RUN_WORKER) {
     const handler = createIngestHandler({
@@ -127,6 +136,7 @@ export async function boot(config: Config): Promise<Runtime> {
       writers: config.INGEST_WRITERS,
       writeIntervalMs: config.INGEST_WRITE_INTERVAL_MS,
       heldJobs: config.INGEST_CONCURRENCY,
+      onStored: () => deriver?.poke(),
     });
     worker =
       queue instanceof MemoryIngestQueue
@@ -139,15 +149,6 @@ export async function boot(config: Config): Promise<Runtime> {
             logger,
           });
   }
-  // Rollups are derived from the stored events by the worker processes, off the ingest path.
-  const deriver = config.RUN_WORKER
-    ? startDeriver({
-        database,
-        logger,
-        concurrency: config.DERIVE_CONCURRENCY,
-        idleMs: config.DERIVE_IDLE_MS,
-      })
-    : undefined;
   // Export jobs run beside ingest in worker processes (RUN_WORKER), on the queue chosen above.
   const exportWorker: ExportWorker | undefined = config.RUN_WORKER
     ? await startExportWorker(deps)

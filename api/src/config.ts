@@ -58,9 +58,9 @@ const schema = z
     WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
     /** Deadline of every Redis command of the request path (ingest queue writes, rate limit, cache). */
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
-    /** Lanes per worker process: write transactions at once, a visitor's events always in one lane. */
+    /** Event writes (transactions) a worker process has in flight at once. */
     INGEST_WRITERS: z.coerce.number().int().min(1).max(8).default(2),
-    /** Least time between the starts of a lane's writes, unless a full write waits or every job the worker may hold is in: a trickle shares writes. */
+    /** Least time between the starts of two event writes, unless a full write waits or every job the worker may hold is in: a trickle shares writes. */
     INGEST_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).max(5_000).default(100),
     /** Rollup derivations a worker process runs at once (each a transaction on one lane of the backlog). */
     DERIVE_CONCURRENCY: z.coerce.number().int().min(1).max(8).default(2),

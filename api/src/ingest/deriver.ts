@@ -1,6 +1,7 @@
 import type { DatabaseHandle } from "@funnel/db/client";
 import { BACKLOG_LANES, DERIVE_MAX_EVENTS, deriveLane, failOldest } from "@funnel/db/queries/derive";
 import type { Logger } from "pino";
+import { isDataError, isOutOfLocks, messageOf } from "./sql-errors";
 
 /**
  * The worker's deriver: keeps the rollups up from the rollup backlog (db/src/queries/derive.ts),
@@ -103,29 +104,4 @@ export function startDeriver(deps: {
       await Promise.all(loops);
     },
   };
-}
-
-/** SQLSTATE 53200: the derivation took more locks than the server's lock table holds; fewer rows fit. */
-function isOutOfLocks(error: unknown): boolean {
-  return sqlState(error) === "53200";
-}
-
-/** SQLSTATE class 22 (data exception) and NOT NULL violations: the same rows would fail the same way. */
-function isDataError(error: unknown): boolean {
-  const code = sqlState(error);
-  return code !== undefined && (code.startsWith("22") || code === "23502");
-}
-
-function sqlState(error: unknown): string | undefined {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return undefined;
-}
-
-function messageOf(error: unknown): string {
-  let e: unknown = error;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,9 +1,8 @@
 /**
- * Merges the jobs (or the parts of jobs, handler.ts) waiting for a writer into few writes. A write
+ * Merges the jobs waiting for a writer (handler.ts) into few writes. A write
  * is a transaction of a few dozen statements whatever its size, so the items that arrived while the
- * previous write ran go out together, up to `maxEvents`. At most `writers` writes are in flight; the
- * ingest handler runs one merger per lane with one writer each. An item's promise settles with the
- * write that carried it.
+ * previous write ran go out together, up to `maxEvents`. At most `writers` writes are in flight.
+ * An item's promise settles with the write that carried it.
  *
  * Writes of one merger also start at least `minIntervalMs` apart, unless a full write is waiting
  * (`maxEvents`, or everything the worker can hold, `moreCanCome`): at a steady trickle (a few
