@@ -72,10 +72,19 @@ const productLine = z.looseObject({
 const productLineDoc = {
   type: "object",
   properties: {
-    product_id: { type: "string" },
-    product_name: { type: "string" },
-    quantity: { type: "integer", ...QUANTITY },
-    price_cents: { type: "integer", ...PRICE_CENTS },
+    product_id: {
+      type: "string",
+      description: "The product's id; the revenue report's top_products adds up lines per product_id",
+      example: "sku-1",
+    },
+    product_name: { type: "string", description: "Shown with the product_id in reports", example: "Bundle" },
+    quantity: { type: "integer", ...QUANTITY, description: "Units on the line", example: 1 },
+    price_cents: {
+      type: "integer",
+      ...PRICE_CENTS,
+      description: "Price of one unit in cents; the line's revenue is quantity × price_cents",
+      example: 4900,
+    },
   },
 };
 
@@ -97,63 +106,161 @@ const metadata = storableObject
     });
   })
   .meta({
-    description: `Any JSON object (at most ${LIMITS.metadataBytes} bytes, ${LIMITS.metadataDepth} levels). \`products\`: an order's lines.`,
-    properties: { products: { type: "array", items: productLineDoc } },
+    description: `Any JSON object (at most ${LIMITS.metadataBytes} bytes, ${LIMITS.metadataDepth} levels). Two keys are read by reports: \`products\`, an order's lines (on a purchase), and \`reason\`, why a visitor left (on a step_exit).`,
+    properties: {
+      products: {
+        type: "array",
+        items: productLineDoc,
+        description: "A conversion's order lines, for the revenue report's top_products",
+        example: [{ product_id: "sku-1", product_name: "Bundle", quantity: 1, price_cents: 4900 }],
+      },
+      reason: {
+        type: "string",
+        description:
+          "On a step_exit: why the visitor left, grouped as the drop-off report's common exit reasons",
+        example: "price_too_high",
+      },
+    },
+    example: { products: [{ product_id: "sku-1", product_name: "Bundle", quantity: 1, price_cents: 4900 }] },
   });
 
+/** A field's description and example in /openapi.json (zod's own metadata: nothing the edge lacks). */
+const doc = <T extends z.ZodType>(schema: T, description: string, example: unknown): T =>
+  schema.meta({ description, example });
+
+const EXAMPLE_STEP_ID = "5a1e0000-0000-4000-8000-0000000000a2";
+
 const common = {
-  event_id: uuid.optional(),
-  funnel_id: uuid,
-  session_id: text(LIMITS.sessionIdLength).min(1, { message: "must not be empty" }),
-  visitor_id: uuid,
-  timestamp: z.iso.datetime({ offset: true, message: "must be an ISO8601 date-time" }).optional(),
-  page_id: uuid.optional(),
-  variant_id: uuid.optional(),
-  url: text(LIMITS.urlLength).optional(),
-  user_agent: text(LIMITS.userAgentLength).optional(),
-  ip_address: z.union([z.ipv4(), z.ipv6()], { message: "must be an IPv4 or IPv6 address" }).optional(),
-  referrer: text(LIMITS.urlLength).optional(),
-  utm_source: text(LIMITS.utmLength).optional(),
-  utm_medium: text(LIMITS.utmLength).optional(),
-  utm_campaign: text(LIMITS.utmLength).optional(),
+  event_id: doc(
+    uuid.optional(),
+    "The event's own id: an event sent again with the same id is stored once. Default: one given on receipt",
+    "0b7c6f5e-3f2a-4c1d-9e8b-2a4d6c8e0f11",
+  ),
+  funnel_id: doc(
+    uuid,
+    "One of the account's funnels (POST /api/v1/funnels answers its id)",
+    "5a1e0000-0000-4000-8000-000000000001",
+  ),
+  session_id: doc(
+    text(LIMITS.sessionIdLength).min(1, { message: "must not be empty" }),
+    "One visit; the tracker's fa_sid cookie, renewed by every event and gone after 30 minutes without one",
+    "6f0d2c1e-8b4a-4e3f-a1d2-c3b4a5968778",
+  ),
+  visitor_id: doc(
+    uuid,
+    "The visitor across visits; the tracker's fa_vid cookie",
+    "7b1e0000-0000-4000-8000-0000000000e1",
+  ),
+  timestamp: doc(
+    z.iso.datetime({ offset: true, message: "must be an ISO8601 date-time" }).optional(),
+    "When it happened, with its offset. Default, and when more than 5 minutes ahead: the time it was received",
+    "2026-03-14T09:26:53.589Z",
+  ),
+  page_id: doc(
+    uuid.optional(),
+    "One of the funnel's pages, where it happened",
+    "5a1e0000-0000-4000-8000-0000000000b1",
+  ),
+  variant_id: doc(
+    uuid.optional(),
+    "The A/B test variant shown (a variant's id); without it, a visitor's variant is the one whose page it saw first",
+    "5a1e0000-0000-4000-8000-0000000000c1",
+  ),
+  url: doc(
+    text(LIMITS.urlLength).optional(),
+    "The page's address",
+    "https://shop.example.com/spring?utm_source=newsletter",
+  ),
+  user_agent: doc(
+    text(LIMITS.userAgentLength).optional(),
+    "The browser's User-Agent (on /track, default the request's header); it decides the session's device, browser, OS and bot",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+  ),
+  ip_address: doc(
+    z.union([z.ipv4(), z.ipv6()], { message: "must be an IPv4 or IPv6 address" }).optional(),
+    "The visitor's address, for /import from a server; /track ignores it and takes the connection's",
+    "203.0.113.7",
+  ),
+  referrer: doc(
+    text(LIMITS.urlLength).optional(),
+    "The page the visitor came from",
+    "https://www.google.com/",
+  ),
+  utm_source: doc(
+    text(LIMITS.utmLength).optional(),
+    "Campaign source; the session's traffic source",
+    "newsletter",
+  ),
+  utm_medium: doc(text(LIMITS.utmLength).optional(), "Campaign medium", "email"),
+  utm_campaign: doc(text(LIMITS.utmLength).optional(), "Campaign name", "spring-sale"),
   metadata: metadata.optional(),
 };
 
+const eventType = <T extends EventType>(type: T) => doc(z.literal(type), "The kind of event", type);
+
 export const pageViewEvent = z.object({
   ...common,
-  event_type: z.literal("page_view"),
-  page_id: uuid,
+  event_type: eventType("page_view"),
+  page_id: doc(uuid, "One of the funnel's pages, the one viewed", "5a1e0000-0000-4000-8000-0000000000b1"),
 });
 
 export const conversionEvent = z.object({
   ...common,
-  event_type: z.literal("conversion"),
-  conversion_type: z.enum(CONVERSION_TYPES),
-  value_cents: z.number().int().min(0).max(2_147_483_647).optional(),
-  conversion_goal_id: uuid.optional(),
-  order_id: text(LIMITS.orderIdLength).optional(),
+  event_type: eventType("conversion"),
+  conversion_type: doc(z.enum(CONVERSION_TYPES), "What the visitor did", "purchase"),
+  value_cents: doc(
+    z.number().int().min(0).max(2_147_483_647).optional(),
+    "The conversion's value in cents: the revenue of a purchase",
+    4900,
+  ),
+  conversion_goal_id: doc(
+    uuid.optional(),
+    "The goal reached, as the funnel builder names goals",
+    "9c4e0000-0000-4000-8000-000000000001",
+  ),
+  order_id: doc(
+    text(LIMITS.orderIdLength).optional(),
+    "The order's id: a refund names it and counts against the earliest purchase with it",
+    "o-1",
+  ),
 });
 
 export const stepEntryEvent = z.object({
   ...common,
-  event_type: z.literal("step_entry"),
-  funnel_step_id: uuid,
-  previous_step_id: uuid.optional(),
+  event_type: eventType("step_entry"),
+  funnel_step_id: doc(uuid, "One of the funnel's steps, the one entered", EXAMPLE_STEP_ID),
+  previous_step_id: doc(
+    uuid.optional(),
+    "The step the visitor came from; leave out for a direct entry",
+    "5a1e0000-0000-4000-8000-0000000000a1",
+  ),
 });
 
 export const stepExitEvent = z.object({
   ...common,
-  event_type: z.literal("step_exit"),
-  funnel_step_id: uuid,
-  exit_outcome: z.enum(EXIT_OUTCOMES),
-  next_step_id: uuid.optional(),
+  event_type: eventType("step_exit"),
+  funnel_step_id: doc(uuid, "One of the funnel's steps, the one left", EXAMPLE_STEP_ID),
+  exit_outcome: doc(
+    z.enum(EXIT_OUTCOMES),
+    "How the step was left: forward (on to the next step), backward, or bounce and close (drop-offs, but at the last step)",
+    "forward",
+  ),
+  next_step_id: doc(
+    uuid.optional(),
+    "The step the visitor goes on to",
+    "5a1e0000-0000-4000-8000-0000000000a3",
+  ),
 });
 
 export const refundEvent = z.object({
   ...common,
-  event_type: z.literal("refund"),
-  order_id: text(LIMITS.orderIdLength).min(1),
-  value_cents: z.number().int().min(1).max(2_147_483_647),
+  event_type: eventType("refund"),
+  order_id: doc(text(LIMITS.orderIdLength).min(1), "The refunded order: a purchase's order_id", "o-1"),
+  value_cents: doc(
+    z.number().int().min(1).max(2_147_483_647),
+    "The amount refunded in cents, counted up to what the order has left",
+    4900,
+  ),
 });
 
 export const trackEvent = z.discriminatedUnion("event_type", [
