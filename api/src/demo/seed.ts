@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { eq } from "@funnel/db/orm";
 import { accounts } from "@funnel/db/schema";
-import { demoFunnels, generateTraffic } from "@funnel/fixtures";
+import { demoStory, generateDemoTraffic } from "@funnel/fixtures";
 import type { Deps } from "../deps";
 import { acceptImport } from "../ingest/accept";
 import { putAbTest, putFunnel } from "../services/catalog";
@@ -13,9 +13,11 @@ const DEMO_VISITORS_PER_FUNNEL = 600;
 const DEMO_DAYS = 30;
 
 /**
- * The embedded default's demo: an account, the fixture funnels with an A/B test, and a month of
- * realistic traffic sent through the real import path. Seeded once; the key is kept in DATA_DIR so
- * later starts can print it again (only its hash is in the database).
+ * The embedded default's demo: an account, the demo funnels with their A/B tests, and a month of
+ * traffic that shows what the reports find (@funnel/fixtures `demoStory`: a device that drops off
+ * at checkout, a test with a winner and one without, refunds, a last step that sells to some),
+ * sent through the real import path. Seeded once; the key is kept in DATA_DIR so later starts can
+ * print it again (only its hash is in the database).
  */
 export async function seedDemo(deps: Deps): Promise<{ accountId: string; apiKey: string; events: number }> {
   const keyFile = resolve(deps.config.DATA_DIR, "demo-api-key");
@@ -41,22 +43,21 @@ export async function seedDemo(deps: Deps): Promise<{ accountId: string; apiKey:
   const scope = { accountId: DEMO_ACCOUNT_ID, keyId: created.keyId, notificationEmail: null };
   const now = new Date();
   let events = 0;
-  for (const [i, funnel] of demoFunnels.entries()) {
+  for (const [i, story] of demoStory.entries()) {
+    const { funnel } = story;
     await putFunnel(deps, scope, {
       id: funnel.id,
       name: funnel.name,
       steps: funnel.steps.map(({ id, name, step_type, position }) => ({ id, name, step_type, position })),
       pages: funnel.pages,
     });
-    if (funnel.abTest) {
-      await putAbTest(deps, scope, {
-        ...funnel.abTest,
-        funnel_id: funnel.id,
-        started_at: new Date(now.getTime() - DEMO_DAYS * 86_400_000).toISOString(),
-      });
-    }
-    const traffic = generateTraffic({
-      funnel,
+    await putAbTest(deps, scope, {
+      ...funnel.abTest,
+      funnel_id: funnel.id,
+      started_at: new Date(now.getTime() - DEMO_DAYS * 86_400_000).toISOString(),
+    });
+    const traffic = generateDemoTraffic({
+      story,
       from: new Date(now.getTime() - DEMO_DAYS * 86_400_000),
       to: now,
       visitors: DEMO_VISITORS_PER_FUNNEL,
