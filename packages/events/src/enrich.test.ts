@@ -19,8 +19,8 @@ describe("enrichUserAgent", () => {
     expect(e.is_bot).toBe(bot);
   });
 
-  it("treats a missing user agent as a bot", () => {
-    expect(enrichUserAgent(undefined).is_bot).toBe(true);
+  it.each([undefined, null, "", "   "])("never takes a missing user agent (%j) for a bot", (ua) => {
+    expect(enrichUserAgent(ua).is_bot).toBe(false);
   });
 });
 

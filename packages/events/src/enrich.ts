@@ -27,8 +27,8 @@ function parseUserAgent(ua: string): Omit<Enrichment, "country"> {
     device_type: deviceType(parsed.device.type),
     browser: browserFamily(parsed.browser.name),
     os: parsed.os.name ?? null,
-    // An empty user agent is not a browser: count it as a bot rather than as a visitor.
-    is_bot: ua.trim() === "" || isbot(ua),
+    // A missing user agent is never by itself a bot: servers send purchases and refunds without one.
+    is_bot: ua.trim() !== "" && isbot(ua),
   };
 }
 
