@@ -7,15 +7,27 @@ import type { ReportType } from "./jobs";
 /**
  * What every export format renders: a report's output as titled tables (one CSV section, one XLSX
  * sheet, one PDF table each) and the charts a PDF may draw. Built from the report services' own
- * views, so an export says exactly what the report route says.
+ * views, so an export says exactly what the report route says: the cells keep the route's values
+ * (rates as fractions, money in cents, times as ISO instants) and each column says what they are,
+ * so that each renderer shows them to people (labels, currency, percentages, dates in the report's
+ * time zone; see format.ts).
  */
 
-/** How a column's values read: rates are fractions, cents are integers, `number` either. */
-export type ColumnKind = "text" | "integer" | "rate" | "number" | "timestamp";
+/**
+ * What a column's values are: `rate` a fraction shown as a percentage, `money` minor units (cents)
+ * shown in the currency, `date` / `datetime` ISO instants shown in the report's time zone (a
+ * bucket of a day or a week as its date), `integer` a count, `number` any other figure.
+ */
+export type ColumnKind = "text" | "integer" | "rate" | "money" | "number" | "date" | "datetime";
 
 export interface Column {
+  /** What a person reads above the column. */
   header: string;
   kind: ColumnKind;
+  /** When the rows' values differ in kind (a summary's Value column): the kind of each row's cell. */
+  kinds?: ColumnKind[];
+  /** Ids kept for programs reading the CSV; spreadsheets and PDFs leave them out. */
+  csvOnly?: boolean;
 }
 
 export type Cell = string | number | null;
@@ -26,9 +38,16 @@ export interface Table {
   rows: Cell[][];
 }
 
+/** The kind of one cell: its column's, or the row's own in a column of mixed kinds. */
+export function kindOf(column: Column | undefined, row: number): ColumnKind {
+  return column?.kinds?.[row] ?? column?.kind ?? "text";
+}
+
 export interface LineChart {
   kind: "line";
   title: string;
+  /** `money`: values in minor units (cents), drawn in the currency. */
+  unit: "count" | "money";
   points: { label: string; value: number }[];
 }
 
@@ -45,6 +64,7 @@ export interface ExportDocument {
   /** e.g. "Conversions report". */
   title: string;
   funnelName: string;
+  /** The route's period: ISO instants, `end` exclusive, and the time zone of its dates. */
   period: { start: string; end: string; time_zone: string };
   granularity: string | null;
   generatedAt: string;
@@ -74,8 +94,34 @@ const TITLES: Record<ReportType, string> = {
 };
 
 const col = (header: string, kind: ColumnKind): Column => ({ header, kind });
-const metric = (rows: [string, number][]): Table["rows"] => rows.map(([name, value]) => [name, value]);
-const summaryColumns = [col("metric", "text"), col("value", "number")];
+const stepId: Column = { header: "Step ID", kind: "text", csvOnly: true };
+
+/** A two-column table of headline figures, each row with its own kind. */
+function summary(rows: [label: string, kind: ColumnKind, value: number][]): Table {
+  return {
+    title: "Summary",
+    columns: [
+      col("Metric", "text"),
+      { header: "Value", kind: "number", kinds: rows.map(([, kind]) => kind) },
+    ],
+    rows: rows.map(([label, , value]) => [label, value]),
+  };
+}
+
+/** "form_submit" → "Form submit"; the step types people write otherwise. */
+const WORDS: Record<string, string> = { optin: "Opt-in", thankyou: "Thank you", upsell: "Upsell" };
+export function humanise(value: string): string {
+  const known = WORDS[value];
+  if (known) return known;
+  const spaced = value.replace(/_/g, " ");
+  return spaced.charAt(0).toUpperCase() + spaced.slice(1);
+}
+
+/** Buckets of an hour show their time; of a day or a week, their date. */
+function bucketColumn(granularity: string): Column {
+  if (granularity === "hour") return col("Hour", "datetime");
+  return col(granularity === "week" ? "Week starting" : "Day", "date");
+}
 
 export function buildDocument(input: DocumentInput): ExportDocument {
   const { report } = input;
@@ -110,12 +156,14 @@ function lineChartOf(report: ReportView): LineChart | null {
       return {
         kind: "line",
         title: "Conversions over time",
+        unit: "count",
         points: report.view.over_time.map((b) => ({ label: b.timestamp, value: b.conversions })),
       };
     case "revenue":
       return {
         kind: "line",
-        title: "Revenue over time (cents)",
+        title: "Revenue over time",
+        unit: "money",
         points: report.view.over_time.map((b) => ({ label: b.timestamp, value: b.revenue_cents })),
       };
     default:
@@ -139,40 +187,35 @@ function tablesOf(report: ReportView): Table[] {
 
 function overviewTables(v: OverviewView): Table[] {
   return [
-    {
-      title: "Summary",
-      columns: summaryColumns,
-      rows: metric([
-        ["visitors.total", v.visitors.total],
-        ["visitors.unique", v.visitors.unique],
-        ["visitors.new", v.visitors.new],
-        ["visitors.returning", v.visitors.returning],
-        ["conversions.total", v.conversions.total],
-        ["conversions.rate", v.conversions.rate],
-        ["conversions.value_cents", v.conversions.value_cents],
-        ["revenue.total_cents", v.revenue.total_cents],
-        ["revenue.per_visitor_cents", v.revenue.per_visitor_cents],
-        ["revenue.per_conversion_cents", v.revenue.per_conversion_cents],
-      ]),
-    },
+    summary([
+      ["Sessions", "integer", v.visitors.total],
+      ["Unique visitors", "integer", v.visitors.unique],
+      ["New visitors", "integer", v.visitors.new],
+      ["Returning visitors", "integer", v.visitors.returning],
+      ["Conversions", "integer", v.conversions.total],
+      ["Conversion rate", "rate", v.conversions.rate],
+      ["Conversion value", "money", v.conversions.value_cents],
+      ["Revenue", "money", v.revenue.total_cents],
+      ["Revenue per visitor", "money", v.revenue.per_visitor_cents],
+      ["Revenue per conversion", "money", v.revenue.per_conversion_cents],
+    ]),
     {
       title: "Steps",
       columns: [
-        col("step_id", "text"),
-        col("step_name", "text"),
-        col("step_type", "text"),
-        col("visitors", "integer"),
-        col("entries", "integer"),
-        col("exits", "integer"),
-        col("drop_offs", "integer"),
-        col("drop_off_rate", "rate"),
-        col("avg_time_seconds", "integer"),
-        col("conversion_rate", "rate"),
+        col("Step", "text"),
+        col("Type", "text"),
+        col("Visitors", "integer"),
+        col("Entries", "integer"),
+        col("Exits", "integer"),
+        col("Drop-offs", "integer"),
+        col("Drop-off rate", "rate"),
+        col("Avg. time on step (s)", "integer"),
+        col("Conversion rate", "rate"),
+        stepId,
       ],
       rows: v.steps.map((s) => [
-        s.step_id,
         s.step_name,
-        s.step_type,
+        humanise(s.step_type),
         s.visitors,
         s.entries,
         s.exits,
@@ -180,6 +223,7 @@ function overviewTables(v: OverviewView): Table[] {
         s.drop_off_rate,
         s.avg_time_seconds,
         s.conversion_rate,
+        s.step_id,
       ]),
     },
   ];
@@ -187,55 +231,46 @@ function overviewTables(v: OverviewView): Table[] {
 
 function conversionsTables(v: ConversionsView): Table[] {
   return [
-    {
-      title: "Summary",
-      columns: summaryColumns,
-      rows: metric([
-        ["total_conversions", v.summary.total_conversions],
-        ["conversion_rate", v.summary.conversion_rate],
-        ["total_value_cents", v.summary.total_value_cents],
-        ["avg_value_cents", v.summary.avg_value_cents],
-      ]),
-    },
+    summary([
+      ["Conversions", "integer", v.summary.total_conversions],
+      ["Conversion rate", "rate", v.summary.conversion_rate],
+      ["Total value", "money", v.summary.total_value_cents],
+      ["Average value", "money", v.summary.avg_value_cents],
+    ]),
     {
       title: "By type",
       columns: [
-        col("conversion_type", "text"),
-        col("count", "integer"),
-        col("rate", "rate"),
-        col("value_cents", "integer"),
+        col("Conversion type", "text"),
+        col("Conversions", "integer"),
+        col("Rate", "rate"),
+        col("Value", "money"),
       ],
-      rows: v.by_type.map((t) => [t.conversion_type, t.count, t.rate, t.value_cents]),
+      rows: v.by_type.map((t) => [humanise(t.conversion_type), t.count, t.rate, t.value_cents]),
     },
     {
       title: "By step",
-      columns: [
-        col("step_id", "text"),
-        col("step_name", "text"),
-        col("conversions", "integer"),
-        col("conversion_rate", "rate"),
-      ],
-      rows: v.by_step.map((s) => [s.step_id, s.step_name, s.conversions, s.conversion_rate]),
+      columns: [col("Step", "text"), col("Conversions", "integer"), col("Conversion rate", "rate"), stepId],
+      rows: v.by_step.map((s) => [s.step_name, s.conversions, s.conversion_rate, s.step_id]),
     },
     {
       title: "Over time",
       columns: [
-        col("timestamp", "timestamp"),
-        col("conversions", "integer"),
-        col("rate", "rate"),
-        col("value_cents", "integer"),
+        bucketColumn(v.granularity),
+        col("Conversions", "integer"),
+        col("Conversion rate", "rate"),
+        col("Value", "money"),
       ],
       rows: v.over_time.map((b) => [b.timestamp, b.conversions, b.rate, b.value_cents]),
     },
     {
       title: "Converting visitors",
       columns: [
-        col("visitor_id", "text"),
-        col("session_id", "text"),
-        col("conversions", "integer"),
-        col("total_value_cents", "integer"),
-        col("first_conversion_at", "timestamp"),
-        col("last_conversion_at", "timestamp"),
+        col("Visitor ID", "text"),
+        col("Session ID", "text"),
+        col("Conversions", "integer"),
+        col("Total value", "money"),
+        col("First conversion", "datetime"),
+        col("Last conversion", "datetime"),
       ],
       rows: v.converting_visitors.map((r) => [
         r.visitor_id,
@@ -251,60 +286,51 @@ function conversionsTables(v: ConversionsView): Table[] {
 
 function dropOffTables(v: DropOffsView): Table[] {
   return [
-    {
-      title: "Summary",
-      columns: summaryColumns,
-      rows: [["overall_drop_off_rate", v.overall_drop_off_rate]],
-    },
+    summary([["Overall drop-off rate", "rate", v.overall_drop_off_rate]]),
     {
       title: "Drop-off funnel",
       columns: [
-        col("step_id", "text"),
-        col("step_name", "text"),
-        col("visitors", "integer"),
-        col("drop_offs", "integer"),
-        col("cumulative_drop_off_rate", "rate"),
+        col("Step", "text"),
+        col("Visitors", "integer"),
+        col("Drop-offs", "integer"),
+        col("Cumulative drop-off rate", "rate"),
+        stepId,
       ],
       rows: v.drop_off_funnel.map((s) => [
-        s.step_id,
         s.step_name,
         s.visitors,
         s.drop_offs,
         s.cumulative_drop_off_rate,
+        s.step_id,
       ]),
     },
     {
       title: "Steps with drop-off",
       columns: [
-        col("step_id", "text"),
-        col("step_name", "text"),
-        col("drop_offs", "integer"),
-        col("drop_off_rate", "rate"),
-        col("severity", "text"),
+        col("Step", "text"),
+        col("Drop-offs", "integer"),
+        col("Drop-off rate", "rate"),
+        col("Severity", "text"),
+        stepId,
       ],
       rows: v.steps_with_drop_off.map((s) => [
-        s.step_id,
         s.step_name,
         s.drop_offs,
         s.drop_off_rate,
-        s.severity,
+        humanise(s.severity),
+        s.step_id,
       ]),
     },
     {
       title: "Exit reasons",
-      columns: [
-        col("step_name", "text"),
-        col("reason", "text"),
-        col("count", "integer"),
-        col("percentage", "rate"),
-      ],
+      columns: [col("Step", "text"), col("Reason", "text"), col("Exits", "integer"), col("Share", "rate")],
       rows: v.steps_with_drop_off.flatMap((s) =>
         s.common_exit_reasons.map((r) => [s.step_name, r.reason, r.count, r.percentage]),
       ),
     },
     {
       title: "Suggestions",
-      columns: [col("step_name", "text"), col("suggestion", "text")],
+      columns: [col("Step", "text"), col("Suggestion", "text")],
       rows: v.steps_with_drop_off.flatMap((s) => s.suggestions.map((text) => [s.step_name, text])),
     },
   ];
@@ -312,58 +338,54 @@ function dropOffTables(v: DropOffsView): Table[] {
 
 function revenueTables(v: RevenueView): Table[] {
   return [
-    {
-      title: "Summary",
-      columns: summaryColumns,
-      rows: metric([
-        ["total_revenue_cents", v.summary.total_revenue_cents],
-        ["revenue_per_visitor_cents", v.summary.revenue_per_visitor_cents],
-        ["revenue_per_conversion_cents", v.summary.revenue_per_conversion_cents],
-        ["refund_rate", v.summary.refund_rate],
-        ["net_revenue_cents", v.summary.net_revenue_cents],
-      ]),
-    },
+    summary([
+      ["Revenue", "money", v.summary.total_revenue_cents],
+      ["Revenue per visitor", "money", v.summary.revenue_per_visitor_cents],
+      ["Revenue per conversion", "money", v.summary.revenue_per_conversion_cents],
+      ["Refund rate", "rate", v.summary.refund_rate],
+      ["Net revenue", "money", v.summary.net_revenue_cents],
+    ]),
     {
       title: "By source",
-      columns: [col("source", "text"), col("revenue_cents", "integer"), col("percentage", "rate")],
+      columns: [col("Source", "text"), col("Revenue", "money"), col("Share", "rate")],
       rows: v.by_source.map((s) => [s.source, s.revenue_cents, s.percentage]),
     },
     {
       title: "By step",
       columns: [
-        col("step_id", "text"),
-        col("step_name", "text"),
-        col("revenue_cents", "integer"),
-        col("orders", "integer"),
-        col("avg_order_value_cents", "integer"),
+        col("Step", "text"),
+        col("Revenue", "money"),
+        col("Orders", "integer"),
+        col("Avg. order value", "money"),
+        stepId,
       ],
       rows: v.by_step.map((s) => [
-        s.step_id,
         s.step_name,
         s.revenue_cents,
         s.orders,
         s.avg_order_value_cents,
+        s.step_id,
       ]),
     },
     {
       title: "Over time",
       columns: [
-        col("timestamp", "timestamp"),
-        col("revenue_cents", "integer"),
-        col("orders", "integer"),
-        col("avg_order_value_cents", "integer"),
+        bucketColumn(v.granularity),
+        col("Revenue", "money"),
+        col("Orders", "integer"),
+        col("Avg. order value", "money"),
       ],
       rows: v.over_time.map((b) => [b.timestamp, b.revenue_cents, b.orders, b.avg_order_value_cents]),
     },
     {
       title: "Top products",
       columns: [
-        col("product_id", "text"),
-        col("product_name", "text"),
-        col("revenue_cents", "integer"),
-        col("units_sold", "integer"),
+        col("Product", "text"),
+        col("Product ID", "text"),
+        col("Revenue", "money"),
+        col("Units sold", "integer"),
       ],
-      rows: v.top_products.map((p) => [p.product_id, p.product_name, p.revenue_cents, p.units_sold]),
+      rows: v.top_products.map((p) => [p.product_name, p.product_id, p.revenue_cents, p.units_sold]),
     },
   ];
 }

@@ -26,8 +26,8 @@ function doc(withCharts: boolean): ExportDocument {
       {
         title: "Over time",
         columns: [
-          { header: "timestamp", kind: "timestamp" },
-          { header: "conversions", kind: "integer" },
+          { header: "Day", kind: "date" },
+          { header: "Conversions", kind: "integer" },
         ],
         rows: series.map((v, i) => [`2026-01-0${i + 1}T00:00:00.000Z`, v]),
       },
@@ -37,6 +37,7 @@ function doc(withCharts: boolean): ExportDocument {
           {
             kind: "line",
             title: "Conversions over time",
+            unit: "count",
             points: series.map((value, i) => ({ label: `2026-01-0${i + 1}T00:00:00.000Z`, value })),
           },
           {

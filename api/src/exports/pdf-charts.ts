@@ -1,5 +1,6 @@
 import { type PDFFont, type PDFPage, rgb } from "pdf-lib";
 import type { BarChart, Chart, LineChart } from "./document";
+import { amountOf, type Currency, formatDay, wallTimeOf } from "./format";
 
 /**
  * Charts drawn with pdf-lib's own primitives (lines, rectangles, text): a line chart of a report's
@@ -29,9 +30,19 @@ export interface Fonts {
   fit(text: string, font: PDFFont, size: number, width?: number): string;
 }
 
-export function drawChart(page: PDFPage, chart: Chart, box: Box, fonts: Fonts): void {
+/** How a chart shows money (its currency) and dates (in the report's time zone). */
+export interface ChartFormat {
+  currency: Currency;
+  timeZone: string;
+}
+
+export function drawChart(page: PDFPage, chart: Chart, box: Box, fonts: Fonts, format: ChartFormat): void {
   page.drawRectangle({ ...box, borderColor: GRID, borderWidth: 0.75 });
-  page.drawText(fonts.fit(chart.title, fonts.bold, 10, box.width - 16), {
+  const title =
+    chart.kind === "line" && chart.unit === "money"
+      ? `${chart.title} (${format.currency.code})`
+      : chart.title;
+  page.drawText(fonts.fit(title, fonts.bold, 10, box.width - 16), {
     x: box.x + 8,
     y: box.y + box.height - 16,
     size: 10,
@@ -39,11 +50,11 @@ export function drawChart(page: PDFPage, chart: Chart, box: Box, fonts: Fonts): 
     color: INK,
   });
   const plot: Box = { x: box.x + 8, y: box.y + 8, width: box.width - 16, height: box.height - 30 };
-  if (chart.kind === "line") drawLineChart(page, chart, plot, fonts);
+  if (chart.kind === "line") drawLineChart(page, chart, plot, fonts, format);
   else drawBarChart(page, chart, plot, fonts);
 }
 
-function drawLineChart(page: PDFPage, chart: LineChart, area: Box, fonts: Fonts): void {
+function drawLineChart(page: PDFPage, chart: LineChart, area: Box, fonts: Fonts, format: ChartFormat): void {
   const labelWidth = 40;
   const plot: Box = {
     x: area.x + labelWidth,
@@ -51,7 +62,12 @@ function drawLineChart(page: PDFPage, chart: LineChart, area: Box, fonts: Fonts)
     width: area.width - labelWidth - 6,
     height: area.height - 18,
   };
-  const top = niceCeiling(Math.max(0, ...chart.points.map((p) => p.value)));
+  // Money in the currency's units (dollars, not cents), so the axis reads as amounts.
+  const points =
+    chart.unit === "money"
+      ? chart.points.map((p) => ({ ...p, value: amountOf(p.value, format.currency) }))
+      : chart.points;
+  const top = niceCeiling(Math.max(0, ...points.map((p) => p.value)));
   for (let i = 0; i <= 4; i++) {
     const y = plot.y + (plot.height * i) / 4;
     page.drawLine({
@@ -60,7 +76,7 @@ function drawLineChart(page: PDFPage, chart: LineChart, area: Box, fonts: Fonts)
       thickness: 0.5,
       color: GRID,
     });
-    const label = compact((top * i) / 4);
+    const label = `${chart.unit === "money" ? format.currency.symbol : ""}${compact((top * i) / 4)}`;
     const w = fonts.regular.widthOfTextAtSize(label, 7);
     page.drawText(label, { x: plot.x - w - 4, y: y - 2.5, size: 7, font: fonts.regular, color: AXIS });
   }
@@ -70,27 +86,28 @@ function drawLineChart(page: PDFPage, chart: LineChart, area: Box, fonts: Fonts)
     thickness: 0.75,
     color: AXIS,
   });
-  const n = chart.points.length;
+  const n = points.length;
   const at = (i: number, value: number) => ({
     x: plot.x + (n === 1 ? plot.width / 2 : (plot.width * i) / (n - 1)),
     y: plot.y + (plot.height * value) / top,
   });
   const colour = toRgb(LINE_COLOUR);
   for (let i = 0; i + 1 < n; i++) {
-    const a = chart.points[i];
-    const b = chart.points[i + 1];
+    const a = points[i];
+    const b = points[i + 1];
     if (a && b)
       page.drawLine({ start: at(i, a.value), end: at(i + 1, b.value), thickness: 1.5, color: colour });
   }
   if (n <= 62) {
-    chart.points.forEach((p, i) => {
+    points.forEach((p, i) => {
       page.drawCircle({ ...at(i, p.value), size: 1.8, color: colour });
     });
   }
-  // Dates of the first, middle and last buckets under the axis.
+  // Dates of the first, middle and last buckets under the axis, in the report's time zone.
   const ticks = n === 0 ? [] : [...new Set([0, Math.floor((n - 1) / 2), n - 1])];
   for (const i of ticks) {
-    const label = (chart.points[i]?.label ?? "").slice(0, 10);
+    const stamp = points[i]?.label;
+    const label = stamp ? formatDay(wallTimeOf(stamp, format.timeZone)) : "";
     const w = fonts.regular.widthOfTextAtSize(label, 7);
     const x = Math.min(Math.max(at(i, 0).x - w / 2, plot.x), plot.x + plot.width - w);
     page.drawText(label, { x, y: area.y + 2, size: 7, font: fonts.regular, color: AXIS });

@@ -140,7 +140,7 @@ it("a job queued before a restart is completed by a worker started after it", as
       ).json()) as { visitors: { unique: number } };
       expect(report.visitors.unique).toBeGreaterThan(0);
       const summary = csvSections(await file.text()).tables.find((x) => x.title === "Summary");
-      expect(summary?.rows).toContainEqual(["visitors.unique", String(report.visitors.unique)]);
+      expect(summary?.rows).toContainEqual(["Unique visitors", String(report.visitors.unique)]);
       expect(await next.deps.exports.queue.depth()).toBe(0);
     } finally {
       await worker.close();

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { csvText, FORMULA_START, parseCsv, startsFormula } from "../testing/exports";
 import type { Cell, ExportDocument } from "./document";
+import { formatPeriod, isoDateTime, wallTimeOf } from "./format";
 import { neutraliseFormula, renderCsv } from "./render-csv";
 
 /**
@@ -68,7 +69,8 @@ const document: fc.Arbitrary<ExportDocument> = fc.record({
   period: fc.record({
     start: fc.constant("2026-01-01T00:00:00.000Z"),
     end: fc.constant("2026-02-01T00:00:00.000Z"),
-    time_zone: hostileText,
+    // A time zone is checked against the IANA names before any export is made.
+    time_zone: fc.constantFrom("UTC", "America/New_York", "Asia/Kathmandu"),
   }),
   granularity: fc.constant(null),
   generatedAt: fc.constant("2026-02-01T12:00:00.000Z"),
@@ -91,11 +93,11 @@ const document: fc.Arbitrary<ExportDocument> = fc.record({
 function expectedRecords(doc: ExportDocument): Cell[][] {
   return [
     [doc.title],
-    ["funnel", doc.funnelName],
-    ["period_start", doc.period.start],
-    ["period_end", doc.period.end],
-    ["time_zone", doc.period.time_zone],
-    ["generated_at", doc.generatedAt],
+    ["Funnel", doc.funnelName],
+    ["Period", formatPeriod(doc.period)],
+    ["Time zone", doc.period.time_zone],
+    ["Currency", "USD"],
+    ["Generated", isoDateTime(wallTimeOf(doc.generatedAt, doc.period.time_zone))],
     ...doc.tables.flatMap((t) => [[""], [t.title], t.columns.map((c) => c.header), ...t.rows]),
   ];
 }

@@ -1,16 +1,35 @@
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { stringify } from "csv-stringify";
-import type { Cell, ExportDocument } from "./document";
+import { type Cell, type ColumnKind, type ExportDocument, humanise, kindOf } from "./document";
+import {
+  amountOf,
+  type Currency,
+  currencyOf,
+  DEFAULT_RENDER_OPTIONS,
+  formatPeriod,
+  isoDateTime,
+  isoDay,
+  percentOf,
+  type RenderOptions,
+  wallTimeOf,
+} from "./format";
 
 /**
- * CSV: a header section (report, funnel, period), then one section per table: its title on a line,
- * the column names, the rows, a blank line. UTF-8 with a byte-order mark, so spreadsheet programs
- * read names in any script.
+ * CSV: a header section (report, funnel, period, time zone, currency), then one section per table:
+ * a blank line, its title on a line, the column names, the rows. UTF-8 with a byte-order mark, so
+ * spreadsheet programs read names in any script. Figures are plain numbers a spreadsheet or a
+ * program reads as such: money in the currency (137417.99, the code in the column name), rates as
+ * percentages (48.72, "(%)" in the name), times as dates and times in the report's time zone
+ * ("2026-12-07", "2026-12-07 14:05:09"). Step ids follow as extra columns, for programs.
  */
-export async function renderCsv(doc: ExportDocument, file: string): Promise<void> {
+export async function renderCsv(
+  doc: ExportDocument,
+  file: string,
+  options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+): Promise<void> {
   await pipeline(
-    records(doc),
+    records(doc, currencyOf(options.currency)),
     stringify({
       bom: true,
       record_delimiter: "\r\n",
@@ -24,20 +43,52 @@ export async function renderCsv(doc: ExportDocument, file: string): Promise<void
   );
 }
 
-function* records(doc: ExportDocument): Generator<Cell[]> {
+function* records(doc: ExportDocument, currency: Currency): Generator<Cell[]> {
+  const zone = doc.period.time_zone;
   yield [doc.title].map(neutraliseFormula);
-  yield ["funnel", doc.funnelName].map(neutraliseFormula);
-  yield ["period_start", doc.period.start];
-  yield ["period_end", doc.period.end];
-  yield ["time_zone", doc.period.time_zone].map(neutraliseFormula);
-  if (doc.granularity) yield ["granularity", doc.granularity];
-  yield ["generated_at", doc.generatedAt];
+  yield ["Funnel", doc.funnelName].map(neutraliseFormula);
+  yield ["Period", formatPeriod(doc.period)];
+  yield ["Time zone", zone].map(neutraliseFormula);
+  if (doc.granularity) yield ["Grouped by", humanise(doc.granularity)];
+  yield ["Currency", currency.code];
+  yield ["Generated", isoDateTime(wallTimeOf(doc.generatedAt, zone))];
   for (const table of doc.tables) {
     yield [];
     yield [table.title];
-    yield table.columns.map((c) => c.header);
-    for (const row of table.rows) yield row.map(neutraliseFormula);
+    yield table.columns.map((c) => (c.kinds ? c.header : `${c.header}${unitOf(c.kind, currency)}`));
+    for (const [r, row] of table.rows.entries()) {
+      yield row.map((cell, i) => {
+        const column = table.columns[i];
+        const value = csvCell(cell, kindOf(column, r), zone, currency);
+        // In a column of mixed kinds (a summary), the unit goes with the row's name.
+        if (i === 0 && typeof value === "string") {
+          const mixed = table.columns.find((c) => c.kinds);
+          return neutraliseFormula(mixed ? `${value}${unitOf(kindOf(mixed, r), currency)}` : value);
+        }
+        return neutraliseFormula(value);
+      });
+    }
   }
+}
+
+/** " (%)", " (USD)": what a figure's column name adds so the plain number says what it is. */
+function unitOf(kind: ColumnKind, currency: Currency): string {
+  if (kind === "rate") return " (%)";
+  if (kind === "money") return ` (${currency.code})`;
+  return "";
+}
+
+function csvCell(cell: Cell, kind: ColumnKind, zone: string, currency: Currency): Cell {
+  if (typeof cell === "number") {
+    if (kind === "rate") return percentOf(cell);
+    if (kind === "money") return amountOf(cell, currency);
+    return cell;
+  }
+  if (typeof cell === "string") {
+    if (kind === "date") return isoDay(wallTimeOf(cell, zone));
+    if (kind === "datetime") return isoDateTime(wallTimeOf(cell, zone));
+  }
+  return cell;
 }
 
 /**

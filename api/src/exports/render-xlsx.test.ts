@@ -77,7 +77,7 @@ describe("XLSX rendering of visitor-chosen texts and of any number", () => {
         await renderXlsx(doc, file);
         const sheets = await readXlsx(await readFile(file));
         for (const sheet of sheets) expect(sheet.formulas, sheet.name).toEqual([]);
-        expect(sheets[0]?.rows).toContainEqual(["funnel", doc.funnelName]);
+        expect(sheets[0]?.rows).toContainEqual(["Funnel", doc.funnelName]);
         const [table] = doc.tables;
         const rows = sheets[1]?.rows.slice(1) ?? [];
         expect(rows).toHaveLength(table?.rows.length ?? 0);

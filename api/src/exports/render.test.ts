@@ -15,7 +15,7 @@ import {
   readXlsx,
   startsFormula,
 } from "../testing/exports";
-import { buildDocument, type ExportDocument, type ReportView } from "./document";
+import { buildDocument, type Column, type ExportDocument, type ReportView } from "./document";
 import { renderCsv } from "./render-csv";
 import { renderPdf } from "./render-pdf";
 import { renderXlsx } from "./render-xlsx";
@@ -48,7 +48,9 @@ const evil = () => {
   return `${base} #${n}`;
 };
 
-const period = { start: "2026-01-01T00:00:00.000Z", end: "2026-02-01T00:00:00.000Z", time_zone: "UTC" };
+/** January 2026 in Berlin (UTC+1): the period, buckets and times are shown as Berlin's dates. */
+const ZONE = "Europe/Berlin";
+const period = { start: "2025-12-31T23:00:00.000Z", end: "2026-01-31T23:00:00.000Z", time_zone: ZONE };
 
 function overview(): OverviewView {
   return {
@@ -87,8 +89,8 @@ function conversions(): ConversionsView {
     by_type: [{ conversion_type: "purchase", count: 57, rate: 0.057, value_cents: 99_900 }],
     by_step: [{ step_id: evil(), step_name: evil(), conversions: 57, conversion_rate: 0.2 }],
     over_time: [
-      { timestamp: "2026-01-01T00:00:00.000Z", conversions: 20, rate: 0.1, value_cents: 4_000 },
-      { timestamp: "2026-01-02T00:00:00.000Z", conversions: 37, rate: 0.3, value_cents: 95_900 },
+      { timestamp: "2025-12-31T23:00:00.000Z", conversions: 20, rate: 0.1, value_cents: 4_000 },
+      { timestamp: "2026-01-01T23:00:00.000Z", conversions: 37, rate: 0.3, value_cents: 95_900 },
     ],
     converting_visitors: [1, 2].map((i) => ({
       visitor_id: evil(),
@@ -96,7 +98,7 @@ function conversions(): ConversionsView {
       conversions: i,
       total_value_cents: 4_900 * i,
       first_conversion_at: "2026-01-01T10:00:00.000Z",
-      last_conversion_at: "2026-01-02T10:00:00.000Z",
+      last_conversion_at: "2026-01-02T23:30:05.000Z",
     })),
     pagination: { page: 1, page_size: 2, total: 2 },
   } as ConversionsView;
@@ -149,7 +151,7 @@ function revenue(): RevenueView {
       { step_id: evil(), step_name: evil(), revenue_cents: 1_000, orders: 2, avg_order_value_cents: 500 },
     ],
     over_time: [
-      { timestamp: "2026-01-05T00:00:00.000Z", revenue_cents: -1_500, orders: 2, avg_order_value_cents: 500 },
+      { timestamp: "2026-01-04T23:00:00.000Z", revenue_cents: -1_500, orders: 2, avg_order_value_cents: 500 },
     ],
     top_products: [
       { product_id: evil(), product_name: evil(), revenue_cents: 700, units_sold: 3 },
@@ -195,30 +197,78 @@ it("the fixtures start every text with a formula character", () => {
     expect(hostile.some((t) => t.startsWith(start))).toBe(true);
 });
 
+/** How the renderers must show each kind of value, spelt out here with Intl rather than their code. */
+const wall = (iso: string, withTime: boolean) =>
+  new Intl.DateTimeFormat("sv-SE", {
+    timeZone: ZONE,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    ...(withTime ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" } : {}),
+  }).format(new Date(iso));
+const dollars = (cents: number) =>
+  `${cents < 0 ? "-" : ""}$${Math.abs(cents / 100).toLocaleString("en-US", {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+  })}`;
+const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`;
+const PERIOD_TEXT = "1–31 Jan 2026";
+const kindAt = (column: Column | undefined, row: number) => column?.kinds?.[row] ?? column?.kind ?? "text";
+const stepIds = (doc: ExportDocument) =>
+  doc.tables.flatMap((t) => {
+    const i = t.columns.findIndex((c) => c.header === "Step ID");
+    return i < 0 ? [] : t.rows.map((r) => String(r[i]));
+  });
+
+it("the documents label their columns for people and keep step ids for programs only", () => {
+  for (const doc of docs) {
+    for (const table of doc.tables) {
+      for (const column of table.columns) {
+        // No field names: "Drop-off rate", not drop_off_rate.
+        expect(column.header, table.title).not.toMatch(/_|^[a-z]/);
+        if (/ID$/.test(column.header) && column.header !== "Visitor ID" && column.header !== "Session ID")
+          expect(column.csvOnly || column.header === "Product ID", column.header).toBe(true);
+      }
+    }
+  }
+  expect(docs.flatMap(stepIds).length).toBeGreaterThan(5);
+});
+
 describe.each(docs.map((d) => [d.reportType, d] as const))("CSV of %s", (_name, doc) => {
-  it("has the header block, then one section per table with its columns and every row", async () => {
+  it("has the header block, then one section per table, labelled, in dollars, percentages and local dates", async () => {
     const text = (await rendered(renderCsv, doc, "csv")).toString("utf8");
     expect(text.startsWith("\uFEFF")).toBe(true);
     const { meta, tables } = csvSections(text);
     expect(meta.get("title")).toBe(doc.title);
-    expect(meta.get("funnel")).toBe(csvText(doc.funnelName));
-    expect(meta.get("period_start")).toBe(doc.period.start);
-    expect(meta.get("period_end")).toBe(doc.period.end);
+    expect(meta.get("Funnel")).toBe(csvText(doc.funnelName));
+    expect(meta.get("Period")).toBe(PERIOD_TEXT);
+    expect(meta.get("Time zone")).toBe(ZONE);
+    expect(meta.get("Currency")).toBe("USD");
+    expect(meta.get("Generated")).toBe(wall(doc.generatedAt, true));
     expect(tables.map((t) => t.title)).toEqual(doc.tables.map((t) => t.title));
     for (const [i, table] of doc.tables.entries()) {
       const csv = tables[i];
-      expect(csv?.header).toEqual(table.columns.map((c) => c.header));
+      const unit = (kind: string) => (kind === "rate" ? " (%)" : kind === "money" ? " (USD)" : "");
+      expect(csv?.header).toEqual(
+        table.columns.map((c) => (c.kinds ? c.header : `${c.header}${unit(c.kind)}`)),
+      );
       expect(csv?.rows).toHaveLength(table.rows.length);
+      const mixed = table.columns.find((c) => c.kinds);
       table.rows.forEach((row, r) => {
         row.forEach((cell, c) => {
           const got = csv?.rows[r]?.[c];
+          const kind = kindAt(table.columns[c], r);
           const where = `${table.title} row ${r} column ${table.columns[c]?.header}`;
           if (typeof cell === "number") {
-            // A number, negative ones included, is written as the number: no apostrophe, same value.
+            // A number, negative ones included, is written as the number: no apostrophe.
             expect(got, where).toMatch(/^-?\d+(\.\d+)?(e[+-]\d+)?$/);
-            expect(Number(got), where).toBe(cell);
+            const want = kind === "rate" ? cell * 100 : kind === "money" ? cell / 100 : cell;
+            expect(Number(got), where).toBeCloseTo(want, 9);
+          } else if (typeof cell === "string" && (kind === "date" || kind === "datetime")) {
+            expect(got, where).toBe(wall(cell, kind === "datetime"));
           } else if (typeof cell === "string") {
-            expect(got, where).toBe(csvText(cell));
+            const label = c === 0 && mixed ? `${cell}${unit(kindAt(mixed, r))}` : cell;
+            expect(got, where).toBe(csvText(label));
           } else {
             expect(got, where).toBe(cell ?? "");
           }
@@ -236,38 +286,79 @@ describe.each(docs.map((d) => [d.reportType, d] as const))("CSV of %s", (_name, 
 });
 
 describe.each(docs.map((d) => [d.reportType, d] as const))("XLSX of %s", (_name, doc) => {
-  it("has a Report sheet and one sheet per table, with its headers and values as data, no formulas", async () => {
+  it("has a Report sheet and a sheet per table: labelled, formatted number and date cells, no formulas", async () => {
     const sheets = await readXlsx(await rendered(renderXlsx, doc, "xlsx"));
     expect(sheets.map((s) => s.name)).toEqual(["Report", ...doc.tables.map((t) => t.title)]);
     const report = sheets[0];
-    expect(report?.rows[0]).toEqual(["field", "value"]);
-    expect(report?.rows).toContainEqual(["funnel", doc.funnelName]);
-    expect(report?.rows).toContainEqual(["period_start", doc.period.start]);
+    expect(report?.rows[0]).toEqual([doc.title]);
+    expect(report?.rows).toContainEqual(["Funnel", doc.funnelName]);
+    expect(report?.rows).toContainEqual(["Period", PERIOD_TEXT]);
+    expect(report?.rows).toContainEqual(["Currency", "USD"]);
+    const generated = report?.rows.findIndex((r) => r[0] === "Generated") ?? -1;
+    const generatedAt = report?.rows[generated]?.[1];
+    expect(generatedAt).toBeInstanceOf(Date);
+    expect((generatedAt as Date).toISOString().slice(0, 19).replace("T", " ")).toBe(
+      wall(doc.generatedAt, true),
+    );
+    expect(report?.formats[generated]?.[1]).toMatch(/d.*m.*y.*h/);
     for (const [i, table] of doc.tables.entries()) {
       const sheet = sheets[i + 1];
-      expect(sheet?.rows[0], table.title).toEqual(table.columns.map((c) => c.header));
-      // The text exactly as the report has it (no apostrophe: a cell of type string is never run).
-      expect(sheet?.rows.slice(1), table.title).toEqual(table.rows.map((r) => r.map((c) => c ?? null)));
+      const shown = table.columns.flatMap((c, index) => (c.csvOnly ? [] : [{ c, index }]));
+      expect(sheet?.rows[0], table.title).toEqual(shown.map(({ c }) => c.header));
+      expect(sheet?.rows.slice(1), table.title).toHaveLength(table.rows.length);
+      table.rows.forEach((row, r) => {
+        shown.forEach(({ c, index }, x) => {
+          const cell = row[index] ?? null;
+          const got = sheet?.rows[r + 1]?.[x];
+          const format = sheet?.formats[r + 1]?.[x];
+          const kind = kindAt(c, r);
+          const where = `${table.title} row ${r} ${c.header}`;
+          if (kind === "money" && typeof cell === "number") {
+            // The amount in dollars, shown with the dollar sign and cents: a number, not a text.
+            expect(got, where).toBeCloseTo(cell / 100, 9);
+            expect(format, where).toMatch(/\$.*#,##0\.00/);
+          } else if (kind === "rate" && typeof cell === "number") {
+            expect(got, where).toBe(cell);
+            expect(format, where).toBe("0.00%");
+          } else if (kind === "integer" && typeof cell === "number") {
+            expect(got, where).toBe(cell);
+            expect(format, where).toBe("#,##0");
+          } else if ((kind === "date" || kind === "datetime") && typeof cell === "string") {
+            // A date cell holding the wall time in the report's time zone.
+            expect(got, where).toBeInstanceOf(Date);
+            const shownAs = (got as Date).toISOString().slice(0, 19).replace("T", " ");
+            expect(shownAs.slice(0, kind === "date" ? 10 : 19), where).toBe(wall(cell, kind === "datetime"));
+            expect(format, where).toMatch(/d.*m.*y/);
+          } else {
+            // The text exactly as the report has it (no apostrophe: a string cell is never run).
+            expect(got, where).toBe(cell);
+          }
+        });
+      });
     }
     for (const sheet of sheets) expect(sheet.formulas, sheet.name).toEqual([]);
+    // Step ids are for programs: the CSV has them, the workbook does not.
+    const texts = new Set(sheets.flatMap((s) => s.rows.flat()).filter((v) => typeof v === "string"));
+    for (const id of stepIds(doc)) expect(texts.has(id), id).toBe(false);
   });
 });
 
 describe.each(docs.map((d) => [d.reportType, d] as const))("PDF of %s", (_name, doc) => {
-  it("shows the title, the period and every figure of every table", async () => {
+  it("shows the title, the period with its last day, and every figure as people read it", async () => {
     const text = await pdfText(await rendered(renderPdf, doc, "pdf"));
     const lines = text.split("\n");
     expect(text).toContain(doc.title);
-    expect(text).toContain(`Period: ${doc.period.start} to ${doc.period.end} (${doc.period.time_zone})`);
+    expect(text).toContain(`Period: ${PERIOD_TEXT} (${ZONE})`);
     for (const table of doc.tables) {
       expect(text).toContain(table.title);
-      for (const row of table.rows) {
-        // The figures of a row, on one line, in column order, as the PDF formats them.
+      for (const [r, row] of table.rows.entries()) {
+        // The figures of a row, on one line, in column order, as the PDF shows them.
         const figures = row.flatMap((cell, c) => {
           if (typeof cell !== "number") return [];
-          const kind = table.columns[c]?.kind;
-          if (kind === "rate") return [`${(cell * 100).toFixed(2)}%`];
-          return [Number.isInteger(cell) ? cell.toLocaleString("en-US") : cell.toFixed(4)];
+          const kind = kindAt(table.columns[c], r);
+          if (kind === "rate") return [percent(cell)];
+          if (kind === "money") return [dollars(cell)];
+          return [cell.toLocaleString("en-US", { maximumFractionDigits: 2 })];
         });
         const pattern = new RegExp(figures.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*"));
         expect(
@@ -276,5 +367,8 @@ describe.each(docs.map((d) => [d.reportType, d] as const))("PDF of %s", (_name, 
         ).toBe(true);
       }
     }
+    // Rates are announced as percentages and shown as such: no bare fraction anywhere.
+    expect(text).not.toMatch(/(^|\s)-?0\.\d+(\s|$)/m);
+    expect(text).not.toMatch(/cents|T\d\d:\d\d:\d\d/);
   });
 });

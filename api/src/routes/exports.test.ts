@@ -26,12 +26,13 @@ import {
 import {
   csvSections,
   csvText,
+  expectedExportTables,
   outboxMessages,
   pdfText,
   pixelsOf,
   rasterisePage,
   readXlsx,
-  reportTables,
+  type ShownAs,
 } from "../testing/exports";
 
 /**
@@ -278,8 +279,12 @@ async function exportFile(
 }
 
 /** The report route's answer for the same period; conversions with every page of visitors. */
-async function reportJson(funnel: FunnelFixture, report: ReportType): Promise<Json> {
-  const path = `/api/v1/analytics/funnels/${funnel.id}/${report}?${new URLSearchParams(PERIOD)}`;
+async function reportJson(
+  funnel: FunnelFixture,
+  report: ReportType,
+  extra: Record<string, string> = {},
+): Promise<Json> {
+  const path = `/api/v1/analytics/funnels/${funnel.id}/${report}?${new URLSearchParams({ ...PERIOD, ...extra })}`;
   if (report !== "conversions")
     return (await (await t.app.request(path, { headers: a.headers })).json()) as Json;
   const first = (await (await t.app.request(`${path}&page_size=500`, { headers: a.headers })).json()) as Json;
@@ -298,96 +303,137 @@ async function reportJson(funnel: FunnelFixture, report: ReportType): Promise<Js
 
 // ---- comparisons with the report -----------------------------------------------------------
 
-const byMetric = (rows: unknown[][], header: string[]) => {
-  const i = header.indexOf("metric");
-  return [...rows].sort((x, y) => String(x[i]).localeCompare(String(y[i])));
-};
-
-function expectedRows(title: string, header: string[], rows: Json[]): unknown[][] {
-  const cells = rows.map((row) =>
-    header.map((h) => {
-      expect(row, `${title}: the report has no ${h}`).toHaveProperty(h);
-      return row[h];
-    }),
-  );
-  return title === "Summary" ? byMetric(cells, header) : cells;
-}
+/** An ISO instant as the report's time zone's wall time: "2026-01-05" or "2026-01-05 14:03:09". */
+const wallTime = (iso: string, timeZone: string, withTime: boolean) =>
+  new Intl.DateTimeFormat("sv-SE", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    ...(withTime ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" } : {}),
+  }).format(new Date(iso));
+/** A fixed value shown as words ("form_submit" as "Form submit", "thankyou" as "Thank you"). */
+const sameWords = (shown: unknown, value: unknown) =>
+  String(shown)
+    .toLowerCase()
+    .replace(/[^a-z]/g, "") ===
+  String(value)
+    .toLowerCase()
+    .replace(/[^a-z]/g, "");
+const unitOf = (as: ShownAs) => (as === "rate" ? " (%)" : as === "money" ? " (USD)" : "");
+const dollars = (cents: number) =>
+  `${cents < 0 ? "-" : ""}$${Math.abs(cents / 100).toLocaleString("en-US", {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+  })}`;
 
 /** CSV: every table of the report, every row and figure; texts neutralised, numbers as numbers. */
 function expectCsvEqualsReport(text: string, report: ReportType, json: Json): void {
   const { meta, tables } = csvSections(text);
-  const expected = reportTables(report, json);
+  const timeZone = String((json.period as Json).time_zone);
+  const expected = expectedExportTables(report, json);
   expect(meta.get("title")).toBe(TITLES[report]);
-  expect(meta.get("period_start")).toBe((json.period as Json).start);
-  expect(meta.get("period_end")).toBe((json.period as Json).end);
-  expect(tables.map((x) => x.title)).toEqual([...expected.keys()]);
-  for (const table of tables) {
-    const want = expectedRows(table.title, table.header, expected.get(table.title) ?? []);
-    const got = table.title === "Summary" ? byMetric(table.rows, table.header) : table.rows;
-    expect(got, table.title).toHaveLength(want.length);
-    want.forEach((row, r) => {
-      row.forEach((value, c) => {
-        const cell = got[r]?.[c];
-        const where = `${table.title} row ${r} ${table.header[c]}`;
-        if (typeof value === "number") {
+  expect(meta.get("Time zone")).toBe(timeZone);
+  expect(meta.get("Currency")).toBe("USD");
+  expect(tables.map((x) => x.title)).toEqual(expected.map((x) => x.title));
+  for (const [i, want] of expected.entries()) {
+    const table = tables[i];
+    const summary = want.title === "Summary";
+    expect(table?.header, want.title).toEqual(
+      summary ? ["Metric", "Value"] : want.columns.map((col) => `${col.label}${unitOf(col.as)}`),
+    );
+    expect(table?.rows, want.title).toHaveLength(want.rows.length);
+    want.rows.forEach((row, r) => {
+      row.forEach(({ spec, value }, col) => {
+        const cell = table?.rows[r]?.[col];
+        const where = `${want.title} row ${r} ${spec.label}`;
+        if (summary && col === 0) {
+          expect(cell, where).toBe(`${value}${unitOf(row[1]?.spec.as ?? "text")}`);
+        } else if (typeof value === "number") {
           expect(cell, where).not.toMatch(/^'/);
-          expect(Number(cell), where).toBe(value);
+          const figure = spec.as === "rate" ? value * 100 : spec.as === "money" ? value / 100 : value;
+          expect(Number(cell), where).toBeCloseTo(figure, 9);
+        } else if (spec.as === "date" || spec.as === "datetime") {
+          expect(cell, where).toBe(wallTime(String(value), timeZone, spec.as === "datetime"));
+        } else if (spec.as === "enum") {
+          expect(sameWords(cell, value), `${where}: ${cell} for ${value}`).toBe(true);
         } else {
-          const textValue = String(value);
-          expect(cell, where).toBe(csvText(textValue));
+          expect(cell, where).toBe(csvText(String(value)));
         }
       });
     });
   }
 }
 
-/** XLSX: a sheet per table with the report's headers and values, texts verbatim, no formulas. */
+/** XLSX: a sheet per table, labelled; amounts, rates and dates as formatted cells; texts verbatim. */
 async function expectXlsxEqualsReport(bytes: Buffer, report: ReportType, json: Json): Promise<void> {
   const sheets = await readXlsx(bytes);
-  const expected = reportTables(report, json);
-  expect(sheets.map((s) => s.name)).toEqual(["Report", ...expected.keys()]);
-  for (const sheet of sheets) {
-    expect(sheet.formulas, sheet.name).toEqual([]);
-    if (sheet.name === "Report") continue;
-    const [header = [], ...rows] = sheet.rows;
-    const names = header.map(String);
-    const want = expectedRows(sheet.name, names, expected.get(sheet.name) ?? []);
-    const got = sheet.name === "Summary" ? byMetric(rows, names) : rows;
-    expect(got, sheet.name).toEqual(want);
+  const timeZone = String((json.period as Json).time_zone);
+  const expected = expectedExportTables(report, json);
+  expect(sheets.map((s) => s.name)).toEqual(["Report", ...expected.map((x) => x.title)]);
+  for (const sheet of sheets) expect(sheet.formulas, sheet.name).toEqual([]);
+  for (const want of expected) {
+    const sheet = sheets.find((s) => s.name === want.title);
+    const shown = want.columns.flatMap((col, i) => (col.csvOnly ? [] : [i]));
+    expect(sheet?.rows[0], want.title).toEqual(shown.map((i) => want.columns[i]?.label));
+    expect(sheet?.rows.slice(1), want.title).toHaveLength(want.rows.length);
+    want.rows.forEach((row, r) => {
+      shown.forEach((i, x) => {
+        const { spec, value } = row[i] ?? { spec: undefined, value: undefined };
+        const cell = sheet?.rows[r + 1]?.[x];
+        const format = sheet?.formats[r + 1]?.[x];
+        const where = `${want.title} row ${r} ${spec?.label}`;
+        if (spec?.as === "money") {
+          expect(cell, where).toBeCloseTo(Number(value) / 100, 9);
+          expect(format, where).toMatch(/\$/);
+        } else if (spec?.as === "rate") {
+          expect(cell, where).toBe(value);
+          expect(format, where).toBe("0.00%");
+        } else if (spec?.as === "date" || spec?.as === "datetime") {
+          expect(cell, where).toBeInstanceOf(Date);
+          const wall = (cell as Date).toISOString().slice(0, 19).replace("T", " ");
+          const want = wallTime(String(value), timeZone, spec.as === "datetime");
+          expect(wall.slice(0, want.length), where).toBe(want);
+        } else if (spec?.as === "enum") {
+          expect(sameWords(cell, value), `${where}: ${cell} for ${value}`).toBe(true);
+        } else {
+          expect(cell, where).toBe(value);
+        }
+      });
+    });
   }
 }
 
-const isRate = (column: string) => column.includes("rate") || column === "percentage";
-const figure = (value: number, rate: boolean) =>
-  rate
-    ? `${(value * 100).toFixed(2)}%`
-    : Number.isInteger(value)
-      ? value.toLocaleString("en-US")
-      : value.toFixed(4);
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** PDF: the title, the period, and each row's figures on one line in column order. */
+/** PDF: the title, the period, and each row's figures on one line in column order, as people read them. */
 async function expectPdfShowsReport(bytes: Buffer, report: ReportType, json: Json, funnel: FunnelFixture) {
   const text = await pdfText(bytes);
   const lines = text.split("\n");
-  const period = json.period as Json;
   expect(text).toContain(`${TITLES[report]}: ${funnel.name}`);
-  expect(text).toContain(`Period: ${period.start} to ${period.end} (${period.time_zone})`);
-  for (const [title, rows] of reportTables(report, json)) {
-    expect(text).toContain(title);
-    for (const row of rows) {
-      const figures = Object.entries(row).flatMap(([column, value]) =>
-        typeof value === "number" ? [figure(value, title !== "Summary" && isRate(column))] : [],
-      );
+  // PERIOD, 2026-01-01 to 2026-01-31, as people write it: the last day included.
+  expect(text).toContain(`Period: 1–31 Jan 2026 (${(json.period as Json).time_zone})`);
+  for (const want of expectedExportTables(report, json)) {
+    expect(text).toContain(want.title);
+    for (const row of want.rows) {
+      const figures = row.flatMap(({ spec, value }) => {
+        if (typeof value !== "number") return [];
+        if (spec.as === "rate") return [`${(value * 100).toFixed(2)}%`];
+        if (spec.as === "money") return [dollars(value)];
+        return [value.toLocaleString("en-US", { maximumFractionDigits: 2 })];
+      });
       if (figures.length === 0) continue;
-      if (title === "Summary") figures.unshift(String(row.metric));
+      if (want.title === "Summary") figures.unshift(String(row[0]?.value));
       const pattern = new RegExp(figures.map(escapeRegExp).join(".*"));
       expect(
         lines.some((l) => pattern.test(l)),
-        `${title}: ${figures.join(" ")}`,
+        `${want.title}: ${figures.join(" ")}`,
       ).toBe(true);
     }
   }
+  // Rates are shown as percentages, money in dollars, times as dates: no fraction, cents or ISO time.
+  expect(text).not.toMatch(/(^|\s)-?0\.\d+(\s|$)/m);
+  expect(text).not.toMatch(/cents|T\d\d:\d\d:\d\d/);
 }
 
 // ---- tests -----------------------------------------------------------------------------------
@@ -574,6 +620,22 @@ describe("an export job", () => {
     await expectPdfShowsReport(bytes, report, await reportJson(shop, report), shop);
   });
 
+  it("in the time zone asked for: the period, its buckets and times as that zone's dates", async () => {
+    const tz = { tz: "America/New_York" };
+    const pdf = await exportFile(shop, "conversions", "pdf", tz);
+    const json = await reportJson(shop, "conversions", tz);
+    expect((json.period as Json).time_zone).toBe(tz.tz);
+    await expectPdfShowsReport(pdf.bytes, "conversions", json, shop);
+    const csv = await exportFile(shop, "conversions", "csv", tz);
+    expectCsvEqualsReport(csv.bytes.toString("utf8"), "conversions", json);
+    expect(csvSections(csv.bytes.toString("utf8")).meta.get("Period")).toBe("1–31 Jan 2026");
+    await expectXlsxEqualsReport(
+      (await exportFile(shop, "conversions", "xlsx", tz)).bytes,
+      "conversions",
+      json,
+    );
+  });
+
   it("PDF with include_charts draws the charts; without, none", async () => {
     const charted = await rasterisePage(
       (await exportFile(shop, "revenue", "pdf", { include_charts: true })).bytes,
@@ -613,7 +675,7 @@ describe("texts visitors chose", () => {
     const { bytes } = await exportFile(hostile, report, "csv");
     const text = bytes.toString("utf8");
     expectCsvEqualsReport(text, report, await reportJson(hostile, report));
-    expect(csvSections(text).meta.get("funnel")).toBe(`'${hostile.name}`);
+    expect(csvSections(text).meta.get("Funnel")).toBe(`'${hostile.name}`);
   });
 
   it.each(REPORTS)("XLSX of %s: kept verbatim as text, never a formula", async (report) => {

@@ -106,10 +106,11 @@ async function exported(): Promise<Summary> {
     if (job.status === "completed" && job.download_url) {
       const rows = parseCsv(await (await t.app.request(job.download_url)).text());
       const value = (name: string) => Number(rows.find((r) => r[0] === name)?.[1]);
+      // The CSV shows money in dollars and rates as percentages.
       return {
-        total_revenue_cents: value("total_revenue_cents"),
-        refund_rate: value("refund_rate"),
-        net_revenue_cents: value("net_revenue_cents"),
+        total_revenue_cents: Math.round(value("Revenue (USD)") * 100),
+        refund_rate: Number((value("Refund rate (%)") / 100).toFixed(6)),
+        net_revenue_cents: Math.round(value("Net revenue (USD)") * 100),
       };
     }
     if (job.status === "failed" || Date.now() > deadline) throw new Error(`export ${job.status}`);

@@ -55,6 +55,8 @@ export interface XlsxSheet {
   name: string;
   /** Row by row, 1-based columns mapped to a 0-based array; empty cells are null. */
   rows: ExcelJS.CellValue[][];
+  /** Each cell's number format (numFmt), laid out as `rows`; undefined: General. */
+  formats: (string | undefined)[][];
   /** Cells that hold a formula (must be none). */
   formulas: string[];
 }
@@ -64,17 +66,26 @@ export async function readXlsx(bytes: Uint8Array): Promise<XlsxSheet[]> {
   await workbook.xlsx.load(Buffer.from(bytes) as unknown as ArrayBuffer);
   return workbook.worksheets.map((sheet) => {
     const rows: ExcelJS.CellValue[][] = [];
+    const formats: (string | undefined)[][] = [];
     const formulas: string[] = [];
     sheet.eachRow({ includeEmpty: true }, (row, rowNumber) => {
       const values: ExcelJS.CellValue[] = [];
+      const numFmts: (string | undefined)[] = [];
       row.eachCell({ includeEmpty: true }, (cell, col) => {
         values[col - 1] = cell.value ?? null;
+        numFmts[col - 1] = cell.numFmt || undefined;
         if (cell.type === ExcelJS.ValueType.Formula || cell.formula !== undefined)
           formulas.push(cell.address);
       });
       rows[rowNumber - 1] = Array.from(values, (v) => v ?? null);
+      formats[rowNumber - 1] = Array.from(numFmts);
     });
-    return { name: sheet.name, rows: Array.from(rows, (r) => r ?? []), formulas };
+    return {
+      name: sheet.name,
+      rows: Array.from(rows, (r) => r ?? []),
+      formats: Array.from(formats, (f) => f ?? []),
+      formulas,
+    };
   });
 }
 
@@ -99,6 +110,8 @@ export interface Raster {
   height: number;
   /** Pixels per PDF point. */
   scale: number;
+  /** RGBA bytes, row by row from the top left: for scans of whole pages. */
+  data: Uint8Array;
   /** RGBA at pixel (x, y), origin top left. */
   pixel(x: number, y: number): { r: number; g: number; b: number };
 }
@@ -120,17 +133,62 @@ export function rasterisePage(bytes: Uint8Array, page: number, scale = 2): Promi
       file,
       prefix,
     ]);
-    const png = PNG.sync.read(await readFile(`${prefix}.png`));
-    return {
-      width: png.width,
-      height: png.height,
-      scale,
-      pixel(x, y) {
-        const i = (png.width * y + x) * 4;
-        return { r: png.data[i] ?? 0, g: png.data[i + 1] ?? 0, b: png.data[i + 2] ?? 0 };
-      },
-    };
+    return decodePng(await readFile(`${prefix}.png`), scale);
   });
+}
+
+/**
+ * Renders every page with `pdftoppm` at `scale` pixels per point, in page order. Raw PPM rather
+ * than PNG: pages at high resolution are read without compressing and decompressing them.
+ */
+export function rasterisePages(bytes: Uint8Array, scale = 2): Promise<Raster[]> {
+  return withPdf(bytes, async (file, dir) => {
+    await run("pdftoppm", ["-r", String(72 * scale), file, join(dir, "page")]);
+    const pages = (await readdir(dir))
+      .filter((n) => n.startsWith("page") && n.endsWith(".ppm"))
+      .sort((x, y) => Number(x.replace(/\D/g, "")) - Number(y.replace(/\D/g, "")));
+    return Promise.all(pages.map(async (name) => decodePpm(await readFile(join(dir, name)), scale)));
+  });
+}
+
+/** A binary PPM (P6, 8 bits per channel) as RGBA. */
+function decodePpm(bytes: Buffer, scale: number): Raster {
+  const header = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(bytes.subarray(0, 64).toString("latin1"));
+  if (!header) throw new Error("pdftoppm: not a binary PPM");
+  const width = Number(header[1]);
+  const height = Number(header[2]);
+  const rgb = bytes.subarray(header[0].length);
+  const data = new Uint8Array(width * height * 4);
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    data[j] = rgb[i] ?? 0;
+    data[j + 1] = rgb[i + 1] ?? 0;
+    data[j + 2] = rgb[i + 2] ?? 0;
+    data[j + 3] = 255;
+  }
+  return {
+    width,
+    height,
+    scale,
+    data,
+    pixel(x, y) {
+      const i = (width * y + x) * 4;
+      return { r: data[i] ?? 0, g: data[i + 1] ?? 0, b: data[i + 2] ?? 0 };
+    },
+  };
+}
+
+function decodePng(bytes: Buffer, scale: number): Raster {
+  const png = PNG.sync.read(bytes);
+  return {
+    width: png.width,
+    height: png.height,
+    scale,
+    data: png.data,
+    pixel(x, y) {
+      const i = (png.width * y + x) * 4;
+      return { r: png.data[i] ?? 0, g: png.data[i + 1] ?? 0, b: png.data[i + 2] ?? 0 };
+    },
+  };
 }
 
 /** Pixels of `raster` within `tolerance` (per channel) of `colour`, in the pixel box given. */
@@ -252,6 +310,175 @@ function summaryRows(root: Json, prefix = ""): Json[] {
       ? summaryRows(value as Json, `${prefix}${key}.`)
       : [{ metric: `${prefix}${key}`, value }],
   );
+}
+
+/**
+ * How an export labels and shows each field of a report's JSON, written out here as the reader
+ * sees it (not taken from the renderers): the column's label, the JSON field it holds, and how it
+ * is shown. `enum` is a fixed value shown as words ("form_submit" as "Form submit"); `csvOnly`
+ * columns (step ids) are for programs, in the CSV only.
+ */
+export type ShownAs = "text" | "enum" | "integer" | "rate" | "money" | "date" | "datetime";
+export interface ColumnSpec {
+  label: string;
+  field: string;
+  as: ShownAs;
+  csvOnly?: true;
+}
+
+const c = (label: string, field: string, as: ShownAs, csvOnly?: true): ColumnSpec =>
+  csvOnly ? { label, field, as, csvOnly } : { label, field, as };
+const stepIdColumn = c("Step ID", "step_id", "text", true);
+
+/** The summary's metrics, in order: label, dotted JSON field, how shown. */
+export const SUMMARY_SPEC: Record<ReportName, ColumnSpec[]> = {
+  overview: [
+    c("Sessions", "visitors.total", "integer"),
+    c("Unique visitors", "visitors.unique", "integer"),
+    c("New visitors", "visitors.new", "integer"),
+    c("Returning visitors", "visitors.returning", "integer"),
+    c("Conversions", "conversions.total", "integer"),
+    c("Conversion rate", "conversions.rate", "rate"),
+    c("Conversion value", "conversions.value_cents", "money"),
+    c("Revenue", "revenue.total_cents", "money"),
+    c("Revenue per visitor", "revenue.per_visitor_cents", "money"),
+    c("Revenue per conversion", "revenue.per_conversion_cents", "money"),
+  ],
+  conversions: [
+    c("Conversions", "total_conversions", "integer"),
+    c("Conversion rate", "conversion_rate", "rate"),
+    c("Total value", "total_value_cents", "money"),
+    c("Average value", "avg_value_cents", "money"),
+  ],
+  dropoffs: [c("Overall drop-off rate", "overall_drop_off_rate", "rate")],
+  revenue: [
+    c("Revenue", "total_revenue_cents", "money"),
+    c("Revenue per visitor", "revenue_per_visitor_cents", "money"),
+    c("Revenue per conversion", "revenue_per_conversion_cents", "money"),
+    c("Refund rate", "refund_rate", "rate"),
+    c("Net revenue", "net_revenue_cents", "money"),
+  ],
+};
+
+/** The columns of every table but the summary, by report and table title. */
+export const TABLE_SPEC: Record<ReportName, Record<string, ColumnSpec[]>> = {
+  overview: {
+    Steps: [
+      c("Step", "step_name", "text"),
+      c("Type", "step_type", "enum"),
+      c("Visitors", "visitors", "integer"),
+      c("Entries", "entries", "integer"),
+      c("Exits", "exits", "integer"),
+      c("Drop-offs", "drop_offs", "integer"),
+      c("Drop-off rate", "drop_off_rate", "rate"),
+      c("Avg. time on step (s)", "avg_time_seconds", "integer"),
+      c("Conversion rate", "conversion_rate", "rate"),
+      stepIdColumn,
+    ],
+  },
+  conversions: {
+    "By type": [
+      c("Conversion type", "conversion_type", "enum"),
+      c("Conversions", "count", "integer"),
+      c("Rate", "rate", "rate"),
+      c("Value", "value_cents", "money"),
+    ],
+    "By step": [
+      c("Step", "step_name", "text"),
+      c("Conversions", "conversions", "integer"),
+      c("Conversion rate", "conversion_rate", "rate"),
+      stepIdColumn,
+    ],
+    "Over time": [
+      c("Day", "timestamp", "date"),
+      c("Conversions", "conversions", "integer"),
+      c("Conversion rate", "rate", "rate"),
+      c("Value", "value_cents", "money"),
+    ],
+    "Converting visitors": [
+      c("Visitor ID", "visitor_id", "text"),
+      c("Session ID", "session_id", "text"),
+      c("Conversions", "conversions", "integer"),
+      c("Total value", "total_value_cents", "money"),
+      c("First conversion", "first_conversion_at", "datetime"),
+      c("Last conversion", "last_conversion_at", "datetime"),
+    ],
+  },
+  dropoffs: {
+    "Drop-off funnel": [
+      c("Step", "step_name", "text"),
+      c("Visitors", "visitors", "integer"),
+      c("Drop-offs", "drop_offs", "integer"),
+      c("Cumulative drop-off rate", "cumulative_drop_off_rate", "rate"),
+      stepIdColumn,
+    ],
+    "Steps with drop-off": [
+      c("Step", "step_name", "text"),
+      c("Drop-offs", "drop_offs", "integer"),
+      c("Drop-off rate", "drop_off_rate", "rate"),
+      c("Severity", "severity", "enum"),
+      stepIdColumn,
+    ],
+    "Exit reasons": [
+      c("Step", "step_name", "text"),
+      c("Reason", "reason", "text"),
+      c("Exits", "count", "integer"),
+      c("Share", "percentage", "rate"),
+    ],
+    Suggestions: [c("Step", "step_name", "text"), c("Suggestion", "suggestion", "text")],
+  },
+  revenue: {
+    "By source": [
+      c("Source", "source", "text"),
+      c("Revenue", "revenue_cents", "money"),
+      c("Share", "percentage", "rate"),
+    ],
+    "By step": [
+      c("Step", "step_name", "text"),
+      c("Revenue", "revenue_cents", "money"),
+      c("Orders", "orders", "integer"),
+      c("Avg. order value", "avg_order_value_cents", "money"),
+      stepIdColumn,
+    ],
+    "Over time": [
+      c("Day", "timestamp", "date"),
+      c("Revenue", "revenue_cents", "money"),
+      c("Orders", "orders", "integer"),
+      c("Avg. order value", "avg_order_value_cents", "money"),
+    ],
+    "Top products": [
+      c("Product", "product_name", "text"),
+      c("Product ID", "product_id", "text"),
+      c("Revenue", "revenue_cents", "money"),
+      c("Units sold", "units_sold", "integer"),
+    ],
+  },
+};
+
+/**
+ * An export table as the report's JSON says it must read: its columns and, per row, each column's
+ * JSON value. The summary is a Metric / Value table, one row per metric of SUMMARY_SPEC.
+ */
+export function expectedExportTables(
+  report: ReportName,
+  json: Json,
+): { title: string; columns: ColumnSpec[]; rows: { spec: ColumnSpec; value: unknown }[][] }[] {
+  const tables = reportTables(report, json);
+  const metrics = new Map((tables.get("Summary") ?? []).map((r) => [String(r.metric), r.value]));
+  const summary = {
+    title: "Summary",
+    columns: [c("Metric", "metric", "text"), c("Value", "value", "integer")],
+    rows: SUMMARY_SPEC[report].map((spec) => [
+      { spec: c(spec.label, "metric", "text"), value: spec.label },
+      { spec, value: metrics.get(spec.field) },
+    ]),
+  };
+  const rest = Object.entries(TABLE_SPEC[report]).map(([title, columns]) => ({
+    title,
+    columns,
+    rows: (tables.get(title) ?? []).map((row) => columns.map((spec) => ({ spec, value: row[spec.field] }))),
+  }));
+  return [summary, ...rest];
 }
 
 /**
