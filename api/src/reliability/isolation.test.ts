@@ -365,8 +365,10 @@ describe("public operations", () => {
       expect(response.status, url).toBe(403);
       await expectNoLeak(response, a, url);
     }
+    // A link without its expiry and signature is one the server did not sign either.
     const unsigned = await t.app.request(mine.pathname);
-    expect(unsigned.status).toBe(400);
+    expect(unsigned.status).toBe(403);
+    await expectNoLeak(unsigned, a, mine.pathname);
   });
 });
 
