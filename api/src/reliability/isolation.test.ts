@@ -9,6 +9,7 @@ import {
   createTestApp,
   type EventPipeline,
   funnelBody,
+  newFunnelBody,
   putAbTestRequest,
   putFunnelRequest,
   startEventPipeline,
@@ -61,6 +62,9 @@ const UNDOCUMENTED: Record<string, string> = {
 const BODIES: Record<string, (d: AccountData) => unknown> = {
   "PUT /api/v1/funnels/{funnel_id}": (d) => d.funnel,
   "PUT /api/v1/ab-tests/{test_id}": (d) => d.abTest,
+  // Names nothing of an account's: whoever's key sends it creates a funnel of that key's account.
+  "POST /api/v1/funnels": () => newFunnelBody({ name: "Created funnel" }),
+  "POST /api/v1/ab-tests": (d) => ({ ...d.abTest, variants: d.abTest.variants.map(({ id: _, ...v }) => v) }),
   "POST /api/v1/analytics/import": (d) => ({
     events: [
       {

@@ -13,7 +13,7 @@ import { type Config, loadConfig } from "../config";
 import { BODY_LIMIT_BYTES } from "../http/body-limit";
 import { MemoryRateLimiter } from "../infra/rate-limiter-memory";
 import { pageView } from "../ingest/testing";
-import { abTestBody, funnelBody, storedEventRows } from "../testing";
+import { abTestBody, funnelBody, newAbTestBody, newFunnelBody, storedEventRows } from "../testing";
 import { FUZZ_SEED, fuzzParameters } from "./fuzz";
 import { createIngestHarness, type IngestHarness } from "./harness";
 import { listenRaw, rawRequest } from "./raw-http";
@@ -390,6 +390,24 @@ describe("every route that reads a body has a limit, enforced before the body is
       valid: () => JSON.stringify(abTestBody(h.funnelId, h.funnel)),
       headers: async () => key(),
       ok: 200,
+    },
+    {
+      method: "POST",
+      pattern: "/api/v1/funnels",
+      path: () => "/api/v1/funnels",
+      limit: BODY_LIMIT_BYTES.funnel,
+      valid: () => JSON.stringify(newFunnelBody()),
+      headers: async () => key(),
+      ok: 201,
+    },
+    {
+      method: "POST",
+      pattern: "/api/v1/ab-tests",
+      path: () => "/api/v1/ab-tests",
+      limit: BODY_LIMIT_BYTES.abTest,
+      valid: () => JSON.stringify(newAbTestBody(h.funnelId, h.funnel)),
+      headers: async () => key(),
+      ok: 201,
     },
     {
       method: "POST",

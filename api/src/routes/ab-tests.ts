@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
+import { createAbTest } from "../services/catalog/create-ab-test";
 import { deleteAbTest } from "../services/catalog/delete-ab-test";
 import { getAbTest } from "../services/catalog/get-ab-test";
 import { listAbTests } from "../services/catalog/list-ab-tests";
@@ -30,27 +31,34 @@ const variantFields = {
     .openapi({ description: "Percent of traffic; the variants' splits sum to 100" }),
 };
 
-export const abTestBody = z
-  .object({
+/** A test's fields with `variant` items: the PUT's body with ids, the POST's without. */
+const abTestFields = <V extends z.ZodType>(variant: V) =>
+  z.object({
     funnel_id: z.uuid().openapi({ description: "One of the account's funnels" }),
     test_name: z.string().min(1).max(255),
     status: z.enum(AB_TEST_STATUSES),
     started_at: z.iso.datetime({ offset: true }),
     completed_at: z.iso.datetime({ offset: true }).nullable().optional(),
     variants: z
-      .array(
-        z
-          .object({
-            ...variantFields,
-            page_id: z.uuid().openapi({ description: "A page of the test's funnel" }),
-          })
-          .openapi("AbTestVariantInput"),
-      )
+      .array(variant)
       .min(2)
       .max(20)
       .openapi({ description: "Exactly one control; traffic splits sum to 100" }),
+  });
+
+const variantInput = z
+  .object({
+    ...variantFields,
+    page_id: z.uuid().openapi({ description: "A page of the test's funnel" }),
   })
-  .openapi("AbTestInput");
+  .openapi("AbTestVariantInput");
+
+export const abTestBody = abTestFields(variantInput).openapi("AbTestInput");
+
+/** The PUT's body without ids: the API gives the test and its variants theirs. */
+export const newAbTestBody = abTestFields(
+  variantInput.omit({ id: true }).openapi("NewAbTestVariant"),
+).openapi("NewAbTestInput");
 
 export const abTestView = z
   .object({
@@ -94,6 +102,34 @@ export const putAbTestRoute = createRoute({
   },
   responses: {
     200: { description: "The stored test", content: { "application/json": { schema: abTestView } } },
+    ...errorResponses(400, 401, 404, 413),
+  },
+});
+
+export const createAbTestRoute = createRoute({
+  method: "post",
+  path: "/api/v1/ab-tests",
+  tags,
+  security,
+  summary: "Create an A/B test",
+  description:
+    "Creates a test of one of the account's funnels, giving it and each variant a new id: the answer carries " +
+    "them (events may name a variant by `variant_id`). Each variant's `page_id` is one of the funnel's pages, " +
+    "as the funnel's GET or POST answer lists them. The body is the PUT's without ids (any test or variant id " +
+    "sent is ignored), checked alike: the " +
+    "funnel must be the account's (404 otherwise), exactly one variant the control, and the splits whole " +
+    "percentages summing to 100. A funnel builder that keeps its own ids syncs with PUT instead.",
+  request: {
+    body: { required: true, content: { "application/json": { schema: newAbTestBody } } },
+  },
+  responses: {
+    201: {
+      description: "The created test",
+      headers: z.object({
+        Location: z.string().openapi({ description: "The test's URL: /api/v1/ab-tests/{test_id}" }),
+      }),
+      content: { "application/json": { schema: abTestView } },
+    },
     ...errorResponses(400, 401, 404, 413),
   },
 });
@@ -152,6 +188,12 @@ const register: RegisterRoute = (app, deps) => {
     const { test_id } = c.req.valid("param");
     const test: AbTestView = await putAbTest(deps, c.get("scope"), { id: test_id, ...c.req.valid("json") });
     return c.json(test, 200);
+  });
+
+  app.openapi({ ...createAbTestRoute, middleware: withBody }, async (c) => {
+    const test: AbTestView = await createAbTest(deps, c.get("scope"), c.req.valid("json"));
+    c.header("Location", `/api/v1/ab-tests/${test.id}`);
+    return c.json(test, 201);
   });
 
   app.openapi({ ...listAbTestsRoute, middleware }, async (c) => {

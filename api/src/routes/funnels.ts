@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { BODY_LIMIT_BYTES, limitBody } from "../http/body-limit";
 import { errorResponses } from "../http/errors";
+import { createFunnel } from "../services/catalog/create-funnel";
 import { deleteFunnel } from "../services/catalog/delete-funnel";
 import { getFunnel } from "../services/catalog/get-funnel";
 import { listFunnels } from "../services/catalog/list-funnels";
@@ -37,17 +38,26 @@ const page = z
   })
   .openapi("FunnelPage");
 
-export const funnelBody = z
-  .object({
+/** A funnel's fields with `step` and `page` items: the PUT's body with ids, the POST's without. */
+const funnelFields = <S extends z.ZodType, P extends z.ZodType>(stepItem: S, pageItem: P, pages: string) =>
+  z.object({
     name: z.string().min(1).max(255),
-    steps: z.array(step).min(1).max(100),
-    pages: z
-      .array(page)
-      .max(500)
-      .optional()
-      .openapi({ description: "Replaces the funnel's pages; leave out to keep them as they are" }),
-  })
-  .openapi("FunnelInput");
+    steps: z.array(stepItem).min(1).max(100),
+    pages: z.array(pageItem).max(500).optional().openapi({ description: pages }),
+  });
+
+export const funnelBody = funnelFields(
+  step,
+  page,
+  "Replaces the funnel's pages; leave out to keep them as they are",
+).openapi("FunnelInput");
+
+/** The PUT's body without ids: the API gives the funnel, its steps and its pages theirs. */
+export const newFunnelBody = funnelFields(
+  step.omit({ id: true }).openapi("NewFunnelStep"),
+  page.omit({ id: true }).openapi("NewFunnelPage"),
+  "The funnel's pages (A/B test variants and page_view events name them); leave out for none",
+).openapi("NewFunnelInput");
 
 export const funnelView = z
   .object({
@@ -78,6 +88,33 @@ export const putFunnelRoute = createRoute({
   responses: {
     200: { description: "The stored funnel", content: { "application/json": { schema: funnelView } } },
     ...errorResponses(400, 401, 404, 413),
+  },
+});
+
+export const createFunnelRoute = createRoute({
+  method: "post",
+  path: "/api/v1/funnels",
+  tags,
+  security,
+  summary: "Create a funnel",
+  description:
+    "Creates a funnel with the steps and pages listed (none without `pages`), giving each of them and the " +
+    "funnel a new id: the answer carries them, for the tracker's events (`funnel_id`, `funnel_step_id`, " +
+    "`page_id`) and for A/B tests. The body is the PUT's without ids (any id sent is ignored), checked alike. " +
+    "Not idempotent: each call creates another funnel. A funnel builder that keeps its own ids syncs with " +
+    "PUT instead, which is.",
+  request: {
+    body: { required: true, content: { "application/json": { schema: newFunnelBody } } },
+  },
+  responses: {
+    201: {
+      description: "The created funnel",
+      headers: z.object({
+        Location: z.string().openapi({ description: "The funnel's URL: /api/v1/funnels/{funnel_id}" }),
+      }),
+      content: { "application/json": { schema: funnelView } },
+    },
+    ...errorResponses(400, 401, 413),
   },
 });
 
@@ -136,6 +173,12 @@ const register: RegisterRoute = (app, deps) => {
       ...c.req.valid("json"),
     });
     return c.json(funnel, 200);
+  });
+
+  app.openapi({ ...createFunnelRoute, middleware: withBody }, async (c) => {
+    const funnel: FunnelView = await createFunnel(deps, c.get("scope"), c.req.valid("json"));
+    c.header("Location", `/api/v1/funnels/${funnel.id}`);
+    return c.json(funnel, 201);
   });
 
   app.openapi({ ...listFunnelsRoute, middleware }, async (c) => {

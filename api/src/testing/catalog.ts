@@ -54,6 +54,22 @@ export function abTestBody(
   };
 }
 
+/** The factory's funnel as POST /api/v1/funnels takes it: without any id. */
+export function newFunnelBody(overrides: Partial<FunnelBody> = {}) {
+  const { steps, pages, ...rest } = funnelBody(overrides);
+  return {
+    ...rest,
+    steps: steps.map(({ id: _, ...step }) => step),
+    pages: (pages ?? []).map(({ id: _, ...page }) => page),
+  };
+}
+
+/** The factory's A/B test as POST /api/v1/ab-tests takes it: without variant ids. */
+export function newAbTestBody(funnelId: string, funnel: FunnelBody, overrides: Partial<AbTestBody> = {}) {
+  const { variants, ...rest } = abTestBody(funnelId, funnel, overrides);
+  return { ...rest, variants: variants.map(({ id: _, ...variant }) => variant) };
+}
+
 function json(method: string, headers: Record<string, string>, body: unknown): RequestInit {
   return { method, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) };
 }

@@ -9,6 +9,8 @@ export {
   abTestBody,
   type FunnelBody,
   funnelBody,
+  newAbTestBody,
+  newFunnelBody,
   putAbTestRequest,
   putFunnelRequest,
   seedAbTest,

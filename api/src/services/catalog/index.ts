@@ -1,4 +1,6 @@
 /** The catalog the funnel builder pushes: one function per verb, each `(ctx, scope, input)`. */
+export { createAbTest, type NewAbTestInput } from "./create-ab-test";
+export { createFunnel, type NewFunnelInput } from "./create-funnel";
 export { deleteAbTest } from "./delete-ab-test";
 export { deleteFunnel } from "./delete-funnel";
 export { getAbTest } from "./get-ab-test";
