@@ -1,4 +1,4 @@
-import { springSale } from "@funnel/fixtures";
+import { demoSpringSale } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type AccountWithKey,
@@ -15,7 +15,7 @@ let a: AccountWithKey;
 beforeAll(async () => {
   t = await createTestApp();
   a = await createAccountWithKey(t.deps.database);
-  const { id, name, steps, pages } = springSale;
+  const { id, name, steps, pages } = demoSpringSale.funnel;
   const funnel = { name, steps: steps.map(({ page_id: _, ...step }) => step), pages };
   expect((await putFunnelRequest(t.app, a.headers, id, funnel)).status).toBe(200);
 });
@@ -28,7 +28,9 @@ describe("the calls printed at the demo's start", () => {
       const call = /^\s*curl -H "Authorization: (Bearer [^"]+)" (\S+)$/.exec(line);
       return call ? [{ authorization: call[1] ?? "", url: new URL(call[2] ?? "") }] : [];
     });
-    expect(calls.map((c) => c.url.pathname)).toContain(`/api/v1/analytics/funnels/${springSale.id}/overview`);
+    expect(calls.map((c) => c.url.pathname)).toContain(
+      `/api/v1/analytics/funnels/${demoSpringSale.funnel.id}/overview`,
+    );
     for (const { authorization, url } of calls) {
       expect(authorization).toBe(`Bearer ${a.key}`);
       const response = await t.app.request(`${url.pathname}${url.search}`, { headers: { authorization } });

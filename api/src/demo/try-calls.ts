@@ -1,4 +1,4 @@
-import { springSale } from "@funnel/fixtures";
+import { demoSpringSale } from "@funnel/fixtures";
 
 /**
  * The calls printed when the embedded default starts with its demo: the funnel list, then a real
@@ -8,8 +8,8 @@ import { springSale } from "@funnel/fixtures";
 export function demoTryLines(apiKey: string, baseUrl: string): string[] {
   const curl = (path: string) => `  curl -H "Authorization: Bearer ${apiKey}" ${baseUrl}${path}`;
   return [
-    `Try (the demo's funnels, then the overview of "${springSale.name}" over the last 30 days):`,
+    `Try (the demo's funnels, then the overview of "${demoSpringSale.funnel.name}" over the last 30 days):`,
     curl("/api/v1/funnels"),
-    curl(`/api/v1/analytics/funnels/${springSale.id}/overview`),
+    curl(`/api/v1/analytics/funnels/${demoSpringSale.funnel.id}/overview`),
   ];
 }
