@@ -26,7 +26,8 @@
  *
  * Options (env): BENCH_DISTINCT_PER_DAY (visitors a day, comma-separated, default 10000,1000),
  * BENCH_DISTINCT_RUNS (timed runs per figure after one warm-up, default 5), BENCH_DISTINCT_DB (the
- * server database, default bench_distinct: one per concurrent run).
+ * server database, default bench_distinct: one per concurrent run), BENCH_DISTINCT_PGLITE=false
+ * (the server alone).
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -42,6 +43,7 @@ type Bitmap = InstanceType<RoaringModule["RoaringBitmap32"]>;
 const perDaySizes = (process.env.BENCH_DISTINCT_PER_DAY ?? "10000,1000").split(",").map(Number);
 const runs = Number(process.env.BENCH_DISTINCT_RUNS ?? 5);
 const dbName = process.env.BENCH_DISTINCT_DB ?? "bench_distinct";
+const withPglite = process.env.BENCH_DISTINCT_PGLITE !== "false";
 
 const DAYS = 365;
 const DAY_MS = 86_400_000;
@@ -801,8 +803,9 @@ async function main(): Promise<void> {
     const server = await openServer(databaseUrl);
     const pgliteDir = await mkdtemp(join(tmpdir(), "bench-distinct-"));
     const embedded = await openPglite(pgliteDir);
+    const engines = withPglite ? [server, embedded] : [server];
     try {
-      for (const engine of [server, embedded]) {
+      for (const engine of engines) {
         const started = Date.now();
         await load(engine, data, engine === server);
         console.log(`  loaded ${engine.name} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -812,7 +815,7 @@ async function main(): Promise<void> {
       const options: [Engine, SqlOption | "b"][] = [
         [server, "a"],
         [server, "a over bytea"],
-        ...[server, embedded].flatMap((engine) =>
+        ...engines.flatMap((engine) =>
           (["b", "c", "d"] as const).map((o) => [engine, o] as [Engine, SqlOption | "b"]),
         ),
       ];
@@ -832,7 +835,7 @@ async function main(): Promise<void> {
         report(row);
         rows.push(row);
       }
-      for (const engine of [server, embedded])
+      for (const engine of engines)
         ordinalRows.push({ perDay, engine: engine.name, ms: await measureOrdinals(engine, data) });
     } finally {
       await server.close();
