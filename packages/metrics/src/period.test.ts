@@ -70,6 +70,7 @@ describe("parsePeriod", () => {
     expectError({ date_from: "yesterday", date_to: "2026-03-01" }, "date_from", /must be a date/);
     expectError({ date_from: "2026-02-30", date_to: "2026-03-01" }, "date_from", /not a valid date/);
     expectError({ date_from: "2026-02-01", date_to: "2026-03-01T25:00" }, "date_to", /not a valid/);
+    expectError({ date_from: "2026-02-30", date_to: "2026-03-01T25:00" }, "date_from", /not a valid/);
     expectError({ date_from: "2026-03-01", date_to: "2026-03-02", tz: "Mars/Olympus" }, "tz", /IANA/);
   });
 });

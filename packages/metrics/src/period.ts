@@ -81,10 +81,12 @@ function resolvePeriod(input: PeriodInput, now: Date): { period: Period; bounds:
   if (!isTimeZone(timeZone))
     throw new PeriodError("tz", `tz must be an IANA time zone name, got "${timeZone}"`);
   const toGiven = given(input.date_to);
+  // A given date_from is read first, so that of two bad bounds it is the one named.
+  const givenStart = given(input.date_from) ? parseBound(input.date_from, "date_from", timeZone) : undefined;
   const dateTo = given(input.date_to) ? input.date_to : today(now, timeZone);
   const end = parseBound(dateTo, "date_to", timeZone);
   const dateFrom = given(input.date_from) ? input.date_from : defaultFrom(dateTo, end, timeZone);
-  const start = parseBound(dateFrom, "date_from", timeZone);
+  const start = givenStart ?? parseBound(dateFrom, "date_from", timeZone);
   // A plain date_to ends where its day ends: a date_from at or past that is after it.
   const empty = PLAIN_DATE.test(dateTo) ? start >= end : start > end;
   if (empty) {
