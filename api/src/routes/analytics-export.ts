@@ -33,7 +33,11 @@ const accepted = z
   .object({
     job_id: z.uuid(),
     status: z.literal("processing"),
-    estimated_completion: z.iso.datetime(),
+    estimated_completion: z.iso.datetime().openapi({
+      description:
+        "When the export should be done: the exports queued ahead of it and itself, each as long as recent " +
+        "runs of the same report and format took; never before the estimate of the account's previous export",
+    }),
   })
   .openapi("ExportAccepted");
 

@@ -5,8 +5,8 @@ import type { Deps } from "../../deps";
  * When a queued export should be done, from what the queue holds and how long exports have taken:
  * the exports ahead of it (every account's: one queue serves them all, first requested first run)
  * and itself, each expected to run as long as recent runs of its report and format did (a year of
- * converting visitors takes ten times an overview), handed out to EXPORT_CONCURRENCY workers as
- * they free up; a running one has only what is left of its run to go. Successive exports of an
+ * converting visitors takes ten times an overview; see runTimesOf), handed out to the
+ * EXPORT_CONCURRENCY workers as they free up; a running one has only what is left of its run to go. Successive exports of an
  * account never get an earlier estimate than the one before while that one lies ahead (the last
  * one given is kept in the cache until it passes): an export asked for after another is not
  * promised before it, even when a worker could take the two at once.
@@ -24,20 +24,34 @@ export interface RunTimes {
   typical: number;
 }
 
-/** Mean run time by report and format, else of all recent runs, else DEFAULT_RUN_MS. */
+/** Runs of one report and format an estimate looks at: the latest, so it follows how fast exports run now. */
+const RUNS_PER_KIND = 5;
+
+/**
+ * The median of the latest RUNS_PER_KIND runs of the same report and format, else of all recent
+ * runs, else DEFAULT_RUN_MS. A median, so that one slow run (the first after a worker starts, with
+ * its connections and caches cold, takes several times the next) does not stretch every estimate.
+ */
 export function runTimesOf(runs: { reportType: string; format: string; ms: number }[]): RunTimes {
-  const mean = (ms: number[]) => ms.reduce((a, b) => a + b, 0) / ms.length;
+  const median = (ms: number[]) => {
+    const sorted = [...ms].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  };
+  // Newest first, as recentExportRuns gives them.
   const byKind = new Map<string, number[]>();
   for (const run of runs) {
     const key = `${run.reportType}/${run.format}`;
-    byKind.set(key, [...(byKind.get(key) ?? []), Math.max(0, run.ms)]);
+    const kind = byKind.get(key) ?? [];
+    if (kind.length < RUNS_PER_KIND) kind.push(Math.max(0, run.ms));
+    byKind.set(key, kind);
   }
-  const typical = runs.length > 0 ? mean(runs.map((r) => Math.max(0, r.ms))) : DEFAULT_RUN_MS;
+  const typical = runs.length > 0 ? median(runs.map((r) => Math.max(0, r.ms))) : DEFAULT_RUN_MS;
   return {
     typical,
     of(reportType, format) {
       const same = byKind.get(`${reportType}/${format}`);
-      return same ? mean(same) : typical;
+      return same ? median(same) : typical;
     },
   };
 }
