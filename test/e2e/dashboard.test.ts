@@ -67,7 +67,7 @@ async function keys(command: "create" | "revoke", args: string[]): Promise<strin
 }
 
 async function apiGet<T>(path: string, params: Record<string, string | number> = {}): Promise<T> {
-  const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
+  const query = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
   const response = await fetch(`${api.url}${path}?${query}`, {
     headers: { authorization: `Bearer ${apiKey}` },
   });
@@ -161,12 +161,11 @@ async function expectTable<Row extends Record<string, unknown>>(
 
 /** Follows a view's link as the user does (the picked funnel, period and zone stay), and waits for it. */
 async function openView(hash: string, view: string): Promise<Locator> {
-  await page.evaluate((target) => {
-    location.hash = target;
-  }, `#/${hash}`);
+  // Scripts run in the page are strings: this package's types know no DOM.
+  await page.evaluate(`location.hash = ${JSON.stringify(`#/${hash}`)}`);
   const scope = page.locator(`[data-view="${view}"]`);
   await scope.waitFor();
-  await page.waitForFunction(() => document.querySelectorAll(".notice.loading").length === 0);
+  await expect.poll(() => page.locator(".notice.loading").count(), SLOW_POLL).toBe(0);
   return scope;
 }
 
@@ -187,18 +186,25 @@ beforeAll(async () => {
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
     return /^funnel_ingest_queue_depth 0$/m.test(metrics) ? true : undefined;
   });
+  // Rollups are derived from the stored events in the background: the figures are settled once
+  // they stay the same for several seconds (the deriver is not seen from outside the process).
   const { funnels } = await apiGet<{ funnels: { id: string }[] }>("/api/v1/funnels");
-  let previous = "";
-  await waitFor("stable demo figures", async () => {
-    const now = JSON.stringify(
-      await Promise.all(
-        funnels.map((f) => apiGet(`/api/v1/analytics/funnels/${f.id}/overview`, lastDays(DAYS, "UTC"))),
-      ),
-    );
-    const stable = now === previous;
-    previous = now;
-    return stable ? true : undefined;
-  });
+  const snapshots: string[] = [];
+  await waitFor(
+    "settled demo figures",
+    async () => {
+      await new Promise((r) => setTimeout(r, 2_000));
+      const now = JSON.stringify(
+        await Promise.all(
+          funnels.map((f) => apiGet(`/api/v1/analytics/funnels/${f.id}/overview`, lastDays(DAYS, "UTC"))),
+        ),
+      );
+      snapshots.push(now);
+      const last = snapshots.slice(-3);
+      return last.length === 3 && last.every((s) => s === now) ? true : undefined;
+    },
+    420_000,
+  );
 
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
@@ -229,7 +235,7 @@ beforeAll(async () => {
     const url = new URL(request.url());
     if (url.pathname.startsWith("/api/")) asked.push(url);
   });
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -279,11 +285,9 @@ describe("the dashboard", () => {
     await page.fill("#api-key", apiKey);
     await page.click("button[type=submit]");
     await page.locator('[data-view="overview"]').waitFor();
-    const stored = await page.evaluate(() => ({
-      session: Object.values(sessionStorage),
-      local: Object.keys(localStorage).length,
-      cookie: document.cookie,
-    }));
+    const stored = await page.evaluate<{ session: string[]; local: number; cookie: string }>(
+      "({ session: Object.values(sessionStorage), local: localStorage.length, cookie: document.cookie })",
+    );
     expect(stored.session).toContain(apiKey);
     expect(stored.local).toBe(0);
     expect(stored.cookie).toBe("");
@@ -361,8 +365,8 @@ describe("the dashboard", () => {
       devices: Record<string, number>[];
       browsers: Record<string, number>[];
       traffic_sources: Record<string, number>[];
-      entry_paths: Record<string, number>[];
-      exit_paths: Record<string, number>[];
+      entry_paths: { previous_step_id: string | null; count: number }[];
+      exit_paths: { next_step_id: string | null; count: number }[];
     }>(`steps/${step.id}`, { granularity: "day" });
     await expectAsked(`/api/v1/analytics/funnels/${funnel.id}/steps/${step.id}`, {
       ...range,
@@ -669,13 +673,11 @@ describe("the dashboard", () => {
     await openView("overview", "overview");
     const revenueLink = page.locator('nav[aria-label="Reports"] a[href="#/revenue"]');
     // Tab through the page until the Revenue link has the focus, then follow it with Enter.
-    for (let i = 0; i < 40; i += 1) {
-      await page.keyboard.press("Tab");
-      if (await revenueLink.evaluate((a) => a === document.activeElement)) break;
-    }
-    expect(await revenueLink.evaluate((a) => a === document.activeElement)).toBe(true);
-    const outline = await revenueLink.evaluate((a) => getComputedStyle(a).outlineStyle);
-    expect(outline).toBe("solid");
+    const focused = () =>
+      page.evaluate<string | null>("document.activeElement?.getAttribute('href') ?? null");
+    for (let i = 0; i < 40 && (await focused()) !== "#/revenue"; i += 1) await page.keyboard.press("Tab");
+    expect(await focused()).toBe("#/revenue");
+    expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).toBe("solid");
     await page.keyboard.press("Enter");
     await page.locator('[data-view="revenue"]').waitFor();
     expect(await revenueLink.getAttribute("aria-current")).toBe("page");
@@ -697,7 +699,7 @@ describe("the dashboard", () => {
     await expect
       .poll(() => page.locator("[role=alert]").first().textContent(), SLOW_POLL)
       .toContain("The API refused this key: it was revoked");
-    expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(key);
+    expect(await page.evaluate<string[]>("Object.values(sessionStorage)")).not.toContain(key);
     await page.locator("#api-key").waitFor();
     await screenshot("revoked-key");
 
