@@ -66,8 +66,8 @@ const schema = z
     DERIVE_CONCURRENCY: z.coerce.number().int().min(1).max(8).default(2),
     /** How long a deriver with nothing to do waits before looking at the backlog again. */
     DERIVE_IDLE_MS: z.coerce.number().int().min(5).max(5_000).default(100),
-    /** How long a computed report is served from the cache: a report reflects every event stored this long ago. */
-    REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(10),
+    /** How long a computed report is served from the cache; it states its own `data_through` (derive.ts). */
+    REPORT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(2),
     /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open. */
     METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
     /** Name prefix of the BullMQ queues and Redis keys, so several deployments can share a Redis. */

@@ -1,6 +1,7 @@
 CREATE TABLE "rollup_backlog" (
 	"seq" bigserial NOT NULL,
 	"lane" smallint NOT NULL,
+	"stored_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"failed_at" timestamp with time zone,
 	"error" text,
 	"event_id" uuid NOT NULL,
@@ -36,3 +37,10 @@ CREATE TABLE "rollup_backlog" (
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "rollup_backlog_lane_seq_pk" PRIMARY KEY("lane","seq")
 );
+--> statement-breakpoint
+CREATE TABLE "rollup_progress" (
+	"account_id" uuid PRIMARY KEY NOT NULL,
+	"stored_through" timestamp with time zone NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX "idx_rollup_backlog_account_stored" ON "rollup_backlog" USING btree ("account_id","stored_at") WHERE "rollup_backlog"."failed_at" is null;

@@ -3,6 +3,7 @@ import type { TrackEvent } from "@funnel/events";
 import { enrichUserAgent } from "@funnel/events/enrich";
 import { type FunnelFixture, springSale } from "@funnel/fixtures";
 import { expect } from "vitest";
+import { figuresOf } from "../../api/src/testing/reports";
 import type { Granularity, RawEvent, RefFunnel, RefPeriod } from "../reference/reports";
 import * as reference from "../reference/reports";
 import { funnelTraffic, IngestLoad, type IngestRequest, type LoadReport } from "../support/ingest-load";
@@ -307,7 +308,7 @@ export async function checkReports(
       );
     }
     expect(response.status, `${path}: ${JSON.stringify(body).slice(0, 500)}`).toBe(200);
-    return body;
+    return figuresOf(body);
   };
   const compare = (route: string, api: unknown, expected: unknown) => {
     routes++;

@@ -46,6 +46,18 @@ export const bucketedQuery = z.object({
   }),
 });
 
+/** Every report's freshness, its last field. */
+export const freshness = {
+  data_through: z.iso
+    .datetime()
+    .nullable()
+    .openapi({
+      description:
+        "Every event of the account stored before this time is counted: rollups are derived a moment after " +
+        "events are stored, and a cached report keeps the time it was built with. Null before the account's first event",
+    }),
+};
+
 export const periodSchema = z
   .object({ start: z.iso.datetime(), end: z.iso.datetime(), time_zone: z.string() })
   .openapi({ description: "The resolved half-open interval [start, end)" });

@@ -243,8 +243,10 @@ function asB(text: string): string {
 function comparable(text: string): string {
   return text
     .replace(/"request_id":"[^"]*"/g, '"request_id":""')
+    // When each account's events were stored: how fresh its reports are, not what they count.
+    .replace(/"data_through":("[^"]*"|null)/g, '"data_through":""')
     .replace(/^(\{"funnel_id":"[^"]*","timestamp":)"[^"]*"/, '$1""')
-    .replace(/^generated_at,.*$/m, "generated_at,");
+    .replace(/^Generated,.*$/m, "Generated,");
 }
 
 describe("a funnel id with another account's rows under it", () => {

@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
-import { bucketedQuery, count, funnelParam, periodSchema, rateSchema } from "../http/report-schemas";
+import {
+  bucketedQuery,
+  count,
+  freshness,
+  funnelParam,
+  periodSchema,
+  rateSchema,
+} from "../http/report-schemas";
 import { CONVERSION_TYPES, getConversions } from "../services/analytics/reports/conversions";
 import type { RegisterRoute } from "./index";
 
@@ -59,6 +66,7 @@ const response = z
       page_size: count("Rows per page"),
       total: count("Rows on all pages"),
     }),
+    ...freshness,
   })
   .openapi("ConversionMetrics");
 

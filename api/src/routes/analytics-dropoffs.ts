@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
-import { count, funnelParam, periodOnlyQuery, periodSchema, rateSchema } from "../http/report-schemas";
+import {
+  count,
+  freshness,
+  funnelParam,
+  periodOnlyQuery,
+  periodSchema,
+  rateSchema,
+} from "../http/report-schemas";
 import { getDropOffs } from "../services/analytics/reports/dropoffs";
 import type { RegisterRoute } from "./index";
 
@@ -40,6 +47,7 @@ const response = z
         cumulative_drop_off_rate: rateSchema("1 − visitors ÷ first step's visitors"),
       }),
     ),
+    ...freshness,
   })
   .openapi("DropOffAnalysis");
 

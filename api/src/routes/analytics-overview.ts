@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
-import { count, funnelParam, periodOnlyQuery, periodSchema, rateSchema } from "../http/report-schemas";
+import {
+  count,
+  freshness,
+  funnelParam,
+  periodOnlyQuery,
+  periodSchema,
+  rateSchema,
+} from "../http/report-schemas";
 import { getOverview } from "../services/analytics/reports/overview";
 import type { RegisterRoute } from "./index";
 
@@ -44,6 +51,7 @@ const response = z
       per_conversion_cents: count("total ÷ conversions"),
     }),
     steps: z.array(stepRowSchema).openapi({ description: "Every step, in funnel order" }),
+    ...freshness,
   })
   .openapi("FunnelOverview");
 

@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
-import { bucketedQuery, count, funnelParam, periodSchema, rateSchema } from "../http/report-schemas";
+import {
+  bucketedQuery,
+  count,
+  freshness,
+  funnelParam,
+  periodSchema,
+  rateSchema,
+} from "../http/report-schemas";
 import { getRevenue } from "../services/analytics/reports/revenue";
 import type { RegisterRoute } from "./index";
 
@@ -53,6 +60,7 @@ const response = z
         }),
       )
       .openapi({ description: "Top 20 by revenue, from metadata.products of orders" }),
+    ...freshness,
   })
   .openapi("RevenueMetrics");
 

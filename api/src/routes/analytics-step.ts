@@ -1,7 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireApiKey } from "../http/auth";
 import { errorResponses } from "../http/errors";
-import { bucketedQuery, count, funnelParam, periodSchema, rateSchema } from "../http/report-schemas";
+import {
+  bucketedQuery,
+  count,
+  freshness,
+  funnelParam,
+  periodSchema,
+  rateSchema,
+} from "../http/report-schemas";
 import { getStepReport } from "../services/analytics/reports/step";
 import type { RegisterRoute } from "./index";
 
@@ -46,6 +53,7 @@ const response = z
     browsers: z.array(z.object({ browser: z.string(), ...shares })).openapi({ description: "Top 10" }),
     entry_paths: z.array(z.object({ previous_step_id: z.uuid().nullable(), count: count("Entries") })),
     exit_paths: z.array(z.object({ next_step_id: z.uuid().nullable(), count: count("Exits") })),
+    ...freshness,
   })
   .openapi("StepAnalytics");
 

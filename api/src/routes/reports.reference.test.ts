@@ -10,6 +10,7 @@ import {
   createAccountWithKey,
   createTestApp,
   type EventPipeline,
+  figuresOf,
   putFunnelRequest,
   startEventPipeline,
   storedRawEvents,
@@ -124,7 +125,7 @@ async function get(b: Backend, path: string, query: Record<string, string | unde
   const response = await b.t.app.request(`${path}?${qs}`, { headers: b.account.headers });
   const body = await response.json();
   expect(response.status, JSON.stringify(body)).toBe(200);
-  return body as Record<string, unknown>;
+  return figuresOf(body as Record<string, unknown>);
 }
 
 describe.each(["TimescaleDB", "embedded PGlite"])("reports on %s equal the reference", (backendName) => {

@@ -18,6 +18,7 @@ export {
 } from "./catalog";
 export { createTestApp, makeTestDeps, type TestApp, type TestDeps, type TestDepsOptions } from "./deps";
 export { type EventPipeline, startEventPipeline, storedRawEvents } from "./events";
+export { figuresOf } from "./reports";
 export {
   rowsContaining,
   type StoredEventRow,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
-import { BACKLOG_LANES, backlogState, deriveAll, deriveLane, LANE_LOCK_NAMESPACE } from "./derive";
+import { BACKLOG_LANES, deriveAll, derivedThrough, deriveLane, LANE_LOCK_NAMESPACE } from "./derive";
 import { writeBatch } from "./events";
 import { withdrawConsent } from "./privacy";
 
@@ -72,6 +72,15 @@ async function write(db: Database, accountId: string, events: AcceptedEvent[]): 
   );
 }
 
+/** The account's rows waiting in the backlog. */
+async function waiting(db: Database, accountId: string): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from rollup_backlog where account_id = ${accountId}::uuid`,
+  );
+  return row?.n ?? -1;
+}
+
 /** Rows of every rollup table (agg_*), per table. */
 async function rollupRows(db: Database): Promise<Record<string, number>> {
   const tables = await queryRows<{ name: string }>(
@@ -112,6 +121,7 @@ describe.each([
     const { accountId, funnelId } = await shop(db);
     const events = Array.from({ length: 12 }, (_, i) => visit(funnelId, randomUUID(), i * 7)).flat();
     const before = await rollupRows(db);
+    expect(await derivedThrough(db, accountId)).toBeNull();
     await write(db, accountId, events);
 
     // Stored, waiting in the backlog, and not one rollup row added.
@@ -120,12 +130,19 @@ describe.each([
       sql`select count(*)::int as n from analytics_events where account_id = ${accountId}::uuid`,
     );
     expect(stored?.n).toBe(events.length);
-    expect((await backlogState(db)).waiting).toBe(events.length);
-    expect((await backlogState(db)).oldestReceivedAt?.toISOString()).toBe(new Date(day).toISOString());
+    expect(await waiting(db, accountId)).toBe(events.length);
     expect(await rollupRows(db)).toEqual(before);
+    // The reports' freshness stops before the write's events.
+    const [oldest] = await queryRows<{ at: Date | string }>(
+      db,
+      sql`select min(stored_at) as at from rollup_backlog where account_id = ${accountId}::uuid`,
+    );
+    expect((await derivedThrough(db, accountId))?.getTime()).toBe(new Date(oldest?.at ?? 0).getTime());
 
     expect(await deriveAll(db)).toBe(events.length);
-    expect(await backlogState(db)).toEqual({ waiting: 0, oldestReceivedAt: null });
+    expect(await waiting(db, accountId)).toBe(0);
+    // Nothing waiting: the newest derived row's store time, the same until new events come.
+    expect((await derivedThrough(db, accountId))?.getTime()).toBe(new Date(oldest?.at ?? 0).getTime());
     const derived = await rollupSnapshot(db);
     expect(derived.agg_step_visitors?.length).toBeGreaterThan(0);
     // Deriving again finds nothing; a rebuild from the raw events gives the same rows.

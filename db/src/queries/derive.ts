@@ -109,13 +109,18 @@ export async function deriveLane(
       rows.map((r) => r.account_id),
     );
     await stageTable(tx);
+    // The rows leave the backlog for STAGED, and each account's progress moves up to them.
     await tx.execute(
       sql`with taken as (
           delete from rollup_backlog
           where lane = ${lane} and seq = any(${sql.param(rows.map((r) => String(r.seq)))}::text[]::int8[])
-          returning ${EVENT_COLUMNS}
+          returning ${EVENT_COLUMNS}, stored_at
+        ), staged as (
+          insert into ${sql.raw(STAGED)} (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from taken
         )
-        insert into ${sql.raw(STAGED)} (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from taken`,
+        insert into rollup_progress as p (account_id, stored_through)
+        select account_id, max(stored_at) from taken group by account_id order by account_id
+        on conflict (account_id) do update set stored_through = greatest(p.stored_through, excluded.stored_through)`,
     );
     const events = await queryRows<{
       account_id: string;
@@ -179,18 +184,18 @@ export async function deriveAll(db: Database, maxEvents: number = DERIVE_MAX_EVE
 }
 
 /**
- * How far the rollups are behind: the rows waiting and the accept time (`received_at`) of the
- * oldest. Every event stored and accepted before that time is in the rollups.
+ * How fresh the account's rollups are: every event of the account stored (committed) before this
+ * time is derived. The store time (its writer's transaction start) of the account's oldest waiting
+ * row; with none waiting, that of the newest row derived, so the answer stays the same until new
+ * events come. Null for an account with no events yet. Read it before the report's queries.
  */
-export async function backlogState(
-  db: Database,
-): Promise<{ waiting: number; oldestReceivedAt: Date | null }> {
-  const [row] = await queryRows<{ waiting: string | number; oldest: Date | string | null }>(
+export async function derivedThrough(db: Database, accountId: string): Promise<Date | null> {
+  const [row] = await queryRows<{ through: Date | string | null }>(
     db,
-    sql`select count(*) as waiting, min(received_at) as oldest from rollup_backlog where failed_at is null`,
+    sql`select coalesce(
+        (select min(stored_at) from rollup_backlog where account_id = ${accountId}::uuid and failed_at is null),
+        (select stored_through from rollup_progress where account_id = ${accountId}::uuid)
+      ) as through`,
   );
-  return {
-    waiting: Number(row?.waiting ?? 0),
-    oldestReceivedAt: row?.oldest ? new Date(row.oldest) : null,
-  };
+  return row?.through ? new Date(row.through) : null;
 }

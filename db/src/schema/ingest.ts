@@ -1,4 +1,15 @@
-import { bigserial, json, pgTable, primaryKey, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import {
+  bigserial,
+  index,
+  json,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { eventColumns } from "./events";
 
 /**
@@ -36,10 +47,26 @@ export const rollupBacklog = pgTable(
   {
     seq: bigserial("seq", { mode: "number" }).notNull(),
     lane: smallint("lane").notNull(),
+    /** When the writer's transaction began: every event committed before the oldest waiting row's time is derived. */
+    storedAt: timestamp("stored_at", { withTimezone: true }).notNull().defaultNow(),
     /** Set when deriving this row alone failed: kept for an operator, skipped from then on. */
     failedAt: timestamp("failed_at", { withTimezone: true }),
     error: text("error"),
     ...eventColumns(),
   },
-  (t) => [primaryKey({ columns: [t.lane, t.seq] })],
+  (t) => [
+    primaryKey({ columns: [t.lane, t.seq] }),
+    // How fresh an account's reports are: its oldest waiting row.
+    index("idx_rollup_backlog_account_stored").on(t.accountId, t.storedAt).where(sql`${t.failedAt} is null`),
+  ],
 );
+
+/**
+ * Per account, the store time of the newest event the deriver has derived. With nothing of the
+ * account waiting in the backlog, every event of it stored before this time is in the rollups: the
+ * reports' `data_through` (queries/derive.ts), the same on every request until new events come.
+ */
+export const rollupProgress = pgTable("rollup_progress", {
+  accountId: uuid("account_id").primaryKey(),
+  storedThrough: timestamp("stored_through", { withTimezone: true }).notNull(),
+});

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type FunnelRecord, getFunnel } from "@funnel/db/queries/catalog";
+import { derivedThrough } from "@funnel/db/queries/derive";
 import type { ReportScope } from "@funnel/db/queries/reports";
 import {
   bucketStarts,
@@ -17,8 +18,10 @@ import { InvalidError, NotFoundError } from "../../../errors";
 
 /**
  * What every funnel report shares: the period and its buckets, the funnel (another account's is a
- * 404, like an unknown one), and the result cache. A cached report is at most REPORT_CACHE_SECONDS
- * old: it reflects every event stored that long before the request.
+ * 404, like an unknown one), the result cache, and how fresh the report is: `data_through`, the time
+ * before which every stored event of the account is in the rollups the report read (the deriver
+ * keeps them up a moment after events are stored). A cached report keeps the `data_through` it was
+ * built with, and is at most REPORT_CACHE_SECONDS old.
  */
 
 export type ReportContext = Pick<Deps, "database" | "cache" | "config">;
@@ -37,6 +40,11 @@ export interface ResolvedReport {
   granularity: Granularity;
   buckets: Date[];
   scope: ReportScope;
+}
+
+/** Every report's last field: every event stored before this time is counted (ISO 8601; null before any). */
+export interface Freshness {
+  data_through: string | null;
 }
 
 export interface PeriodView {
@@ -60,7 +68,7 @@ export async function cachedReport<T>(
   input: ReportInput,
   key: Record<string, string | number>,
   build: (report: ResolvedReport) => Promise<T>,
-): Promise<T> {
+): Promise<T & Freshness> {
   const period = periodOf(input);
   const granularity = input.granularity ?? "day";
   const ttl = ctx.config.REPORT_CACHE_SECONDS;
@@ -78,18 +86,21 @@ export async function cachedReport<T>(
     ...Object.entries(key).map(([k, v]) => `${k}=${v}`),
   ].join(":");
   if (ttl > 0) {
-    const hit = await ctx.cache.get<T>(cacheKey);
+    const hit = await ctx.cache.get<T & Freshness>(cacheKey);
     if (hit !== undefined) return hit;
   }
   const funnel = await getFunnel(ctx.database.db, account.accountId, input.funnelId);
   if (!funnel) throw new NotFoundError("funnel");
-  const report = await build({
+  // Before the report's queries: what was derived by then is what they read, at least.
+  const through = await derivedThrough(ctx.database.db, account.accountId);
+  const built = await build({
     funnel,
     period,
     granularity,
     buckets: bucketStarts(period, granularity),
     scope: { accountId: account.accountId, funnelId: funnel.id, start: period.start, end: period.end },
   });
+  const report = { ...built, data_through: through?.toISOString() ?? null };
   if (ttl > 0) await ctx.cache.set(cacheKey, report, ttl);
   return report;
 }

@@ -9,6 +9,7 @@ import { averageCents, type Granularity, rate } from "@funnel/metrics";
 import type { AccountScope } from "../../../deps";
 import {
   cachedReport,
+  type Freshness,
   overTime,
   type PeriodView,
   periodView,
@@ -53,7 +54,7 @@ export function getConversions(
   ctx: ReportContext,
   account: Pick<AccountScope, "accountId">,
   input: ReportInput & { page: number; pageSize: number },
-): Promise<ConversionsView> {
+): Promise<ConversionsView & Freshness> {
   const key = { page: input.page, page_size: input.pageSize };
   return cachedReport(
     ctx,

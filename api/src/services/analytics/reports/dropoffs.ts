@@ -7,7 +7,14 @@ import {
 } from "@funnel/db/queries/reports";
 import { dropOffSuggestions, rate } from "@funnel/metrics";
 import type { AccountScope } from "../../../deps";
-import { cachedReport, type PeriodView, periodView, type ReportContext, type ReportInput } from "./context";
+import {
+  cachedReport,
+  type Freshness,
+  type PeriodView,
+  periodView,
+  type ReportContext,
+  type ReportInput,
+} from "./context";
 import { stepRows } from "./step-figures";
 
 /** REQ-FUN-004-08: where the funnel loses visitors, and why (docs/metrics.md, "Drop-offs"). */
@@ -52,7 +59,7 @@ export function getDropOffs(
   ctx: ReportContext,
   account: Pick<AccountScope, "accountId">,
   input: Omit<ReportInput, "granularity">,
-): Promise<DropOffsView> {
+): Promise<DropOffsView & Freshness> {
   return cachedReport(ctx, account, "dropoffs", input, {}, async ({ funnel, period, scope }) => {
     const { db } = ctx.database;
     const [counts, visitors, times, reasons, segments] = await Promise.all([

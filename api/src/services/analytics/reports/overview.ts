@@ -7,7 +7,14 @@ import {
 } from "@funnel/db/queries/reports";
 import { averageCents, rate } from "@funnel/metrics";
 import type { AccountScope } from "../../../deps";
-import { cachedReport, type PeriodView, periodView, type ReportContext, type ReportInput } from "./context";
+import {
+  cachedReport,
+  type Freshness,
+  type PeriodView,
+  periodView,
+  type ReportContext,
+  type ReportInput,
+} from "./context";
 import { type StepRow, stepRows } from "./step-figures";
 
 /** REQ-FUN-004-05: the funnel's overview (docs/metrics.md, "Overview"). */
@@ -26,7 +33,7 @@ export function getOverview(
   ctx: ReportContext,
   account: Pick<AccountScope, "accountId">,
   input: Omit<ReportInput, "granularity">,
-): Promise<OverviewView> {
+): Promise<OverviewView & Freshness> {
   return cachedReport(ctx, account, "overview", input, {}, async ({ funnel, period, scope }) => {
     const { db } = ctx.database;
     const [visitors, conversions, counts, steps, times] = await Promise.all([

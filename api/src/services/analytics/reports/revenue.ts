@@ -9,6 +9,7 @@ import { averageCents, type Granularity, rate } from "@funnel/metrics";
 import type { AccountScope } from "../../../deps";
 import {
   cachedReport,
+  type Freshness,
   overTime,
   type PeriodView,
   periodView,
@@ -47,7 +48,7 @@ export function getRevenue(
   ctx: ReportContext,
   account: Pick<AccountScope, "accountId">,
   input: ReportInput,
-): Promise<RevenueView> {
+): Promise<RevenueView & Freshness> {
   return cachedReport(
     ctx,
     account,

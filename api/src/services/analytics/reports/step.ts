@@ -13,6 +13,7 @@ import type { AccountScope } from "../../../deps";
 import { NotFoundError } from "../../../errors";
 import {
   cachedReport,
+  type Freshness,
   overTime,
   type PeriodView,
   periodView,
@@ -63,7 +64,7 @@ export function getStepReport(
   ctx: ReportContext,
   account: Pick<AccountScope, "accountId">,
   input: ReportInput & { stepId: string },
-): Promise<StepView> {
+): Promise<StepView & Freshness> {
   return cachedReport(ctx, account, "step", input, { step: input.stepId }, async (report) => {
     const { funnel, period, granularity, buckets, scope } = report;
     const step = funnel.steps.find((s) => s.id === input.stepId);
