@@ -701,11 +701,14 @@ describe("the dashboard", () => {
       .toContain("The API refused this key: it was revoked");
     expect(await page.evaluate<string[]>("Object.values(sessionStorage)")).not.toContain(key);
     await page.locator("#api-key").waitFor();
+    expect(await page.getByText("Loading the dashboard").count()).toBe(0);
     await screenshot("revoked-key");
 
     await page.fill("#api-key", apiKey);
     await page.click("button[type=submit]");
     await page.locator('[data-view="revenue"]').waitFor();
+    // The zone picked before the reload is still the one in use.
+    expect(await page.locator('select[name="tz"]').inputValue()).toBe(ZONE);
   }, 240_000);
 
   it("says the server is not answering when it is down", async () => {

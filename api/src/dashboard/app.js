@@ -17,6 +17,17 @@ import { StepView } from "./views/step.js";
 /** The key lives in this tab's sessionStorage only: closing the tab signs out. */
 const KEY_ITEM = "funnel-dashboard-key";
 
+/** The funnel, period and zone picked, kept for a reload of the tab. */
+const SETTINGS_ITEM = "funnel-dashboard-settings";
+
+function readSettings() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SETTINGS_ITEM) ?? "{}") ?? {};
+  } catch {
+    return {};
+  }
+}
+
 const VIEWS = [
   { path: "overview", label: "Overview", component: OverviewView },
   { path: "steps", label: "Steps", component: StepView },
@@ -110,9 +121,10 @@ function Dashboard({ apiKey, onSignOut }) {
   const client = useMemo(() => createClient(apiKey, (error) => onSignOut(error)), [apiKey, onSignOut]);
   const route = useRoute();
   const [funnels, setFunnels] = useState({ loading: true });
-  const [funnelId, setFunnelId] = useState(() => sessionStorage.getItem("funnel-dashboard-funnel") ?? "");
-  const [period, setPeriod] = useState({ preset: 30 });
-  const [timeZone, setTimeZone] = useState(browserTimeZone);
+  const saved = useMemo(readSettings, []);
+  const [funnelId, setFunnelId] = useState(saved.funnelId ?? "");
+  const [period, setPeriod] = useState(saved.period ?? { preset: 30 });
+  const [timeZone, setTimeZone] = useState(saved.timeZone ?? browserTimeZone());
   const [attempt, setAttempt] = useState(0);
 
   useEffect(() => {
@@ -126,8 +138,8 @@ function Dashboard({ apiKey, onSignOut }) {
   const list = funnels.list ?? [];
   const funnel = list.find((f) => f.id === funnelId) ?? list[0];
   useEffect(() => {
-    if (funnel) sessionStorage.setItem("funnel-dashboard-funnel", funnel.id);
-  }, [funnel]);
+    sessionStorage.setItem(SETTINGS_ITEM, JSON.stringify({ funnelId: funnel?.id, period, timeZone }));
+  }, [funnel, period, timeZone]);
   const range = useMemo(() => periodRange(period, timeZone), [period, timeZone]);
   const granularity = granularityFor(range);
   const view = route.view === "visitor" ? null : (VIEWS.find((v) => v.path === route.view) ?? VIEWS[0]);
@@ -200,4 +212,7 @@ function App() {
     : html`<${SignIn} onKey=${signIn} reason=${reason} />`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+// The static "Loading the dashboard…" placeholder goes: Preact renders into an empty element.
+root.replaceChildren();
+render(html`<${App} />`, root);
