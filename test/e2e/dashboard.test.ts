@@ -315,6 +315,7 @@ describe("the dashboard", () => {
       conversions: Record<string, number>;
       revenue: Record<string, number>;
       steps: Record<string, number | string>[];
+      data_through: string | null;
     }>("overview");
     await expectAsked(`/api/v1/analytics/funnels/${funnel.id}/overview`, range);
     expect(overview.visitors.total).toBeGreaterThan(0);
@@ -329,6 +330,11 @@ describe("the dashboard", () => {
       ["revenue.per_visitor_cents", "money", overview.revenue.per_visitor_cents ?? null],
       ["revenue.per_conversion_cents", "money", overview.revenue.per_conversion_cents ?? null],
     ]);
+    // How fresh the figures are: the report's data_through, as a date-time in the chosen zone.
+    expect(overview.data_through).not.toBeNull();
+    expect(await view.locator('time[data-field="data_through"]').getAttribute("datetime")).toBe(
+      overview.data_through,
+    );
     await expectTable(view, "funnel", overview.steps, [["visitors", "count"]]);
     await expectTable(view, "steps", overview.steps, [
       ["visitors", "count"],

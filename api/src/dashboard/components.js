@@ -1,5 +1,6 @@
 import htm from "htm";
 import { h } from "preact";
+import { dateTime } from "./format.js";
 
 export const html = htm.bind(h);
 
@@ -83,4 +84,17 @@ export function Section({ title, children, id }) {
     <h2 id=${id}>${title}</h2>
     ${children}
   </section>`;
+}
+
+/** How fresh a report is: events stored before data_through are counted (rollups follow a moment later). */
+export function Freshness({ through, timeZone }) {
+  if (through === undefined) return null;
+  return html`<p class="muted freshness">
+    ${
+      through === null
+        ? "No event stored yet for this account."
+        : html`Counts every event stored before
+            <time data-field="data_through" datetime=${through}>${dateTime(through, timeZone)}</time>.`
+    }
+  </p>`;
 }

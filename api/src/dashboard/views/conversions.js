@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { useReport } from "../api.js";
 import { countSeries, moneySeries, TimeChart } from "../charts.js";
-import { Empty, Figures, html, ReportState, Section, Table } from "../components.js";
+import { Empty, Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, dateTime, money, percent } from "../format.js";
 
 const PAGE_SIZE = 25;
@@ -21,6 +21,7 @@ export function ConversionsView({ client, funnel, range, timeZone, granularity }
       ${(data) => {
         const pages = Math.max(1, Math.ceil(data.pagination.total / data.pagination.page_size));
         return html`
+          <${Freshness} through=${data.data_through} timeZone=${timeZone} />
           <${Figures} items=${[
             {
               label: "Conversions",

@@ -1,6 +1,6 @@
 import { useReport } from "../api.js";
 import { BarChart } from "../charts.js";
-import { Empty, Figures, html, ReportState, Section, Table } from "../components.js";
+import { Empty, Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, percent } from "../format.js";
 
 const SEVERITY = { low: "Low", medium: "Medium", high: "High" };
@@ -14,6 +14,7 @@ export function DropoffsView({ client, funnel, range, timeZone }) {
     <h2 class="view-title">Drop-offs in ${funnel.name}</h2>
     <${ReportState} report=${report} what="the drop-offs">
       ${(data) => html`
+        <${Freshness} through=${data.data_through} timeZone=${timeZone} />
         <${Figures} items=${[
           {
             label: "Overall drop-off rate",

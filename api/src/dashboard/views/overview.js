@@ -1,6 +1,6 @@
 import { useReport } from "../api.js";
 import { BarChart, countSeries, moneySeries, TimeChart } from "../charts.js";
-import { Empty, Figures, html, ReportState, Section, Table } from "../components.js";
+import { Empty, Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, duration, money, percent } from "../format.js";
 
 export function OverviewView({ client, funnel, range, timeZone, granularity }) {
@@ -15,6 +15,7 @@ export function OverviewView({ client, funnel, range, timeZone, granularity }) {
     <h2 class="view-title">Overview of ${funnel.name}</h2>
     <${ReportState} report=${overview} what="the overview">
       ${(data) => html`
+        <${Freshness} through=${data.data_through} timeZone=${timeZone} />
         ${data.visitors.total === 0 ? html`<${Empty}>No visitors in this period: try a longer one.<//>` : null}
         <${Figures} items=${[
           { label: "Unique visitors", field: "visitors.unique", value: count(data.visitors.unique) },

@@ -1,6 +1,6 @@
 import { useReport } from "../api.js";
 import { BarChart, countSeries, moneySeries, TimeChart } from "../charts.js";
-import { Empty, Figures, html, ReportState, Section, Table } from "../components.js";
+import { Empty, Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, money, percent } from "../format.js";
 
 export function RevenueView({ client, funnel, range, timeZone, granularity }) {
@@ -13,6 +13,7 @@ export function RevenueView({ client, funnel, range, timeZone, granularity }) {
     <h2 class="view-title">Revenue of ${funnel.name}</h2>
     <${ReportState} report=${report} what="the revenue">
       ${(data) => html`
+        <${Freshness} through=${data.data_through} timeZone=${timeZone} />
         <${Figures} items=${[
           {
             label: "Revenue",

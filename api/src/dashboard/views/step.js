@@ -1,6 +1,6 @@
 import { useReport } from "../api.js";
 import { BarChart, countSeries, TimeChart } from "../charts.js";
-import { Figures, html, ReportState, Section, Table } from "../components.js";
+import { Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, duration, percent } from "../format.js";
 
 const shares = (label, field) => [
@@ -43,6 +43,7 @@ export function StepView({ client, funnel, range, timeZone, granularity, argumen
     </nav>
     <${ReportState} report=${report} what="the step">
       ${(data) => html`
+        <${Freshness} through=${data.data_through} timeZone=${timeZone} />
         <${Figures} items=${[
           { label: "Visitors", field: "summary.visitors", value: count(data.summary.visitors) },
           {
