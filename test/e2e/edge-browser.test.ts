@@ -192,7 +192,13 @@ describe("a visitor in Chromium, tracked through the edge", () => {
       });
     }
 
-    // The reports, read from TimescaleDB's rollups, count this visitor, both steps and the purchase.
+    // The reports, read from TimescaleDB's rollups, count this visitor, both steps and the purchase,
+    // once the worker's deriver has derived its stored events.
+    const derivedBy = Date.now() + 60_000;
+    while ((await sql`select 1 from rollup_backlog where visitor_id = ${visitorId} limit 1`).length > 0) {
+      if (Date.now() > derivedBy) throw new Error("the visitor's events were not derived within 60 s");
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const day = 86_400_000;
     const query = new URLSearchParams({
       date_from: new Date(Date.now() - day).toISOString().slice(0, 10),

@@ -211,7 +211,11 @@ describe("embedded ingest queue (jobs kept in PGlite)", () => {
     // The first queue is left as a killed process leaves it: jobs accepted, none written, no close.
     const first = await openEmbeddedIngestQueue(pglite, logger);
     const sent = [batch(2), batch(3), batch(1)];
-    for (const b of sent) await first.enqueue(b);
+    for (const b of sent) {
+      await first.enqueue(b);
+      // Queue times a millisecond apart at least, so "oldest first" names one order.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const kept = await journalRows();
     expect(kept).toHaveLength(3);
 

@@ -61,7 +61,7 @@ export async function pendingAcceptedBatches(
     })
     .from(ingestAcceptedBatches)
     .where(isNull(ingestAcceptedBatches.failedAt))
-    .orderBy(asc(ingestAcceptedBatches.queuedAt));
+    .orderBy(asc(ingestAcceptedBatches.queuedAt), asc(ingestAcceptedBatches.id));
 }
 
 /** Jobs that failed for good, newest first, with their errors. */
