@@ -125,6 +125,7 @@ export async function boot(config: Config): Promise<Runtime> {
         logger,
         concurrency: config.DERIVE_CONCURRENCY,
         idleMs: config.DERIVE_IDLE_MS,
+        maxEvents: config.DERIVE_MAX_EVENTS,
       })
     : undefined;
   let worker: IngestWorker | undefined;

@@ -64,6 +64,8 @@ const schema = z
     INGEST_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).max(5_000).default(100),
     /** Rollup derivations a worker process runs at once (each a transaction on one lane of the backlog). */
     DERIVE_CONCURRENCY: z.coerce.number().int().min(1).max(8).default(2),
+    /** Backlog rows one derivation takes at most (its rollups' unit locks must fit the server's lock table). */
+    DERIVE_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(4_000),
     /** How long a deriver with nothing to do waits before looking at the backlog again. */
     DERIVE_IDLE_MS: z.coerce.number().int().min(5).max(5_000).default(100),
     /** How long a computed report is served from the cache; it states its own `data_through` (derive.ts). */

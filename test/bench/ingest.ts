@@ -9,7 +9,7 @@
  * (API processes, default 1; /track goes to them in turn), BENCH_PROFILE_DIR
  * (the API and each worker process write a V8 CPU profile under it, in api/ and worker/, when they stop),
  * BENCH_KEEP_DB=1 (the bench database is kept, and named, for a look at what was stored); INGEST_*
- * variables are passed to the API and worker processes. The same /track load is then sent to a bare
+ * and DERIVE_* variables are passed to the API and worker processes. The same /track load is then sent to a bare
  * Node HTTP server (test/support/bare-server.ts): this machine's floor for those latencies.
  */
 import { execFileSync } from "node:child_process";
@@ -42,10 +42,10 @@ const env = {
   CLIENT_IP_HEADER: "x-forwarded-for",
   NODE_ENV: "production",
   EXPORT_SIGNING_SECRET: "bench-only-export-link-signing-secret-0123456789",
-  // The ingest settings (INGEST_WRITERS, INGEST_CONCURRENCY, ...) pass through.
+  // The ingest and deriver settings (INGEST_WRITERS, DERIVE_CONCURRENCY, ...) pass through.
   ...Object.fromEntries(
     Object.entries(process.env).filter(
-      (e): e is [string, string] => e[0].startsWith("INGEST_") && e[1] !== undefined,
+      (e): e is [string, string] => /^(INGEST|DERIVE)_/.test(e[0]) && e[1] !== undefined,
     ),
   ),
 };
