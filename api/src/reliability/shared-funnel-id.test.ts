@@ -241,12 +241,14 @@ function asB(text: string): string {
 
 /** Without what differs between two requests made a moment apart. */
 function comparable(text: string): string {
-  return text
-    .replace(/"request_id":"[^"]*"/g, '"request_id":""')
-    // When each account's events were stored: how fresh its reports are, not what they count.
-    .replace(/"data_through":("[^"]*"|null)/g, '"data_through":""')
-    .replace(/^(\{"funnel_id":"[^"]*","timestamp":)"[^"]*"/, '$1""')
-    .replace(/^Generated,.*$/m, "Generated,");
+  return (
+    text
+      .replace(/"request_id":"[^"]*"/g, '"request_id":""')
+      // When each account's events were stored: how fresh its reports are, not what they count.
+      .replace(/"data_through":("[^"]*"|null)/g, '"data_through":""')
+      .replace(/^(\{"funnel_id":"[^"]*","timestamp":)"[^"]*"/, '$1""')
+      .replace(/^Generated,.*$/m, "Generated,")
+  );
 }
 
 describe("a funnel id with another account's rows under it", () => {

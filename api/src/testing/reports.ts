@@ -3,7 +3,7 @@ import { expect } from "vitest";
 /**
  * A report's figures, for comparing with the reference: everything but `data_through`, which says
  * how fresh the report is rather than what happened (checked here to be a time, or null before any
- * event; reports-freshness.test.ts checks what it means).
+ * event; services/analytics/reports/data-through.test.ts checks what it means).
  */
 export function figuresOf(body: Record<string, unknown>): Record<string, unknown> {
   const { data_through: through, ...figures } = body;

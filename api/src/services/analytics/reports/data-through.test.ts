@@ -12,7 +12,7 @@ import {
   createTestApp,
   seedFunnel,
   type TestApp,
-} from "../testing";
+} from "../../../testing";
 
 /**
  * Every report says how fresh it is: `data_through`, the time before which every stored event of
