@@ -19,7 +19,7 @@ import { createIngestHarness, type IngestHarness } from "./harness";
 import { listenRaw, rawRequest } from "./raw-http";
 
 /**
- * The README's limits, each tried at its boundary and one past it; the per-IP limit against
+ * The documented limits (docs/architecture.md, "Limits"), each tried at its boundary and one past it; the per-IP limit against
  * clients that send their own forwarding headers, over a real socket; signed edge batches replayed
  * or altered. Formula neutralisation in CSV/XLSX exports is api/src/exports/render.test.ts's.
  */
@@ -71,7 +71,7 @@ const nestedObject = (depth: number): unknown => {
   return value;
 };
 
-describe("the README's limits, at the boundary", () => {
+describe("the documented limits, at the boundary", () => {
   it("events per request: 100 on /track, 10,000 on /import; one more is a 400 naming `events`", async () => {
     for (const [path, max] of [
       [TRACK, LIMITS.eventsPerTrackRequest],
@@ -171,7 +171,7 @@ describe("the README's limits, at the boundary", () => {
     }
   });
 
-  it("body bytes: the configured limit passes, one byte more is a 413; the defaults are the README's", async () => {
+  it("body bytes: the configured limit passes, one byte more is a 413; the defaults are the documented ones", async () => {
     const defaults = loadConfig({ NODE_ENV: "test" });
     expect(defaults.TRACK_BODY_LIMIT_BYTES).toBe(262_144);
     expect(defaults.IMPORT_BODY_LIMIT_BYTES).toBe(33_554_432);

@@ -14,7 +14,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export type ConversionType = (typeof CONVERSION_TYPES)[number];
 export type ExitOutcome = (typeof EXIT_OUTCOMES)[number];
 
-/** Limits stated in the README; a field past them is rejected, never truncated silently. */
+/** Limits stated in docs/architecture.md ("Limits"); a field past them is rejected, never truncated silently. */
 export const LIMITS = {
   eventsPerTrackRequest: 100,
   eventsPerImportRequest: 10_000,
