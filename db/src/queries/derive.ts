@@ -122,34 +122,14 @@ export async function deriveLane(
         select account_id, max(stored_at) from taken group by account_id order by account_id
         on conflict (account_id) do update set stored_through = greatest(p.stored_through, excluded.stored_through)`,
     );
-    const events = await queryRows<{
-      account_id: string;
-      funnel_id: string;
-      visitor_id: string;
-      session_id: string;
-      event_type: string;
-      funnel_step_id: string | null;
-      created_at: Date | string;
-    }>(
+    // The keys of the sessions and visitors whose derived rows are made again; the rest is in STAGED.
+    const events = await queryRows<RollupEvent>(
       tx,
-      sql`select account_id, funnel_id, visitor_id, session_id, event_type, funnel_step_id, created_at
+      sql`select account_id as "accountId", funnel_id as "funnelId", visitor_id as "visitorId",
+          session_id as "sessionId", event_type as "eventType", funnel_step_id as "funnelStepId"
         from ${sql.raw(STAGED)} where not is_bot`,
     );
-    await writeRollups(
-      tx,
-      events.map(
-        (e): RollupEvent => ({
-          eventId: "",
-          accountId: e.account_id,
-          funnelId: e.funnel_id,
-          visitorId: e.visitor_id,
-          sessionId: e.session_id,
-          eventType: e.event_type,
-          funnelStepId: e.funnel_step_id,
-          createdAt: new Date(e.created_at),
-        }),
-      ),
-    );
+    await writeRollups(tx, events);
     return { derived: rows.length, ran: true };
   });
 }

@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
-import { type analyticsEvents, NO_STEP } from "../schema";
+import { NO_STEP } from "../schema";
 import { IS_CONVERSION, linkActiveDays, type VisitorKey } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
@@ -18,11 +18,15 @@ import { chunks, sortedValues } from "./unnest";
  * narrow step events, under a lock on the session (see deriveSessions).
  */
 
-export type RollupEvent = typeof analyticsEvents.$inferInsert & {
-  createdAt: Date;
+/** What the rollups need of each event in memory: the keys of its session and visitor (the rest is read from STAGED). */
+export interface RollupEvent {
   accountId: string;
-  eventId: string;
-};
+  funnelId: string;
+  visitorId: string;
+  sessionId: string;
+  eventType: string;
+  funnelStepId: string | null;
+}
 
 /**
  * The write's new events, bots included, in a temporary table of the events table's shape (filled
