@@ -1,6 +1,7 @@
 import type { Database, DatabaseHandle } from "@funnel/db/client";
 import { eq, inArray, sql } from "@funnel/db/orm";
 import { funnelSteps, funnels } from "@funnel/db/schema";
+import { ListenedCache } from "../../infra/listened-cache";
 
 /** The channel every catalog write of a funnel notifies, in its transaction, with the funnel's id. */
 export const CATALOG_CHANGES_CHANNEL = "funnel_catalog";
@@ -46,42 +47,31 @@ const MAX_LOOKUPS_IN_FLIGHT = 2;
  * need: a lookup that takes longer than `lookupDeadlineMs`, or fails, leaves the funnels unchecked.
  */
 export class CatalogCache {
-  private readonly entries = new Map<string, { funnel: KnownFunnel | null; expiresAt: number }>();
-  /** Bumped whenever something is forgotten: a lookup that began before must not be stored after. */
-  private generation = 0;
-  private listening = false;
+  private readonly cache: ListenedCache<KnownFunnel | null>;
   private inFlight = 0;
   private readonly ttlMs: number;
   private readonly unknownTtlMs: number;
   private readonly lookupDeadlineMs: number;
-  private readonly now: () => number;
-  hits = 0;
 
   constructor(options: CatalogCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.unknownTtlMs = options.unknownTtlMs ?? 5_000;
     this.lookupDeadlineMs = options.lookupDeadlineMs ?? 500;
-    this.now = options.now ?? Date.now;
+    this.cache = new ListenedCache(MAX_ENTRIES, options.now);
   }
 
-  /** Follows catalog writes on `database` until the returned function is called. */
+  /** Follows catalog writes on `database` until the returned function is called: each forgets its funnel. */
   follow(database: Pick<DatabaseHandle, "listen">): () => Promise<void> {
-    return database.listen(CATALOG_CHANGES_CHANNEL, {
-      onNotify: (funnelId) => this.forget(funnelId),
-      onListen: () => {
-        this.forgetAll();
-        this.listening = true;
-      },
-      onLost: () => {
-        this.listening = false;
-        this.forgetAll();
-      },
-    });
+    return this.cache.follow(database, CATALOG_CHANGES_CHANNEL, (funnelId) => this.forget(funnelId));
   }
 
   /** Whether entries are being used (the listening connection is up). */
   get trusted(): boolean {
-    return this.listening;
+    return this.cache.trusted;
+  }
+
+  get hits(): number {
+    return this.cache.hits;
   }
 
   /** The funnels of `ids` (UUIDs), from memory or the database; see `FunnelLookup`. */
@@ -89,40 +79,31 @@ export class CatalogCache {
     const found: FunnelLookup = new Map();
     const missing: string[] = [];
     for (const id of new Set(ids.map((i) => i.toLowerCase()))) {
-      const entry = this.listening ? this.entries.get(id) : undefined;
-      if (entry && entry.expiresAt > this.now()) {
-        this.hits++;
-        found.set(id, entry.funnel);
-      } else missing.push(id);
+      const funnel = this.cache.get(id);
+      if (funnel !== undefined) found.set(id, funnel);
+      else missing.push(id);
     }
     if (missing.length === 0 || this.inFlight >= MAX_LOOKUPS_IN_FLIGHT) return found;
-    const version = this.generation;
+    const version = this.cache.version();
     this.inFlight++;
     const read = readFunnels(database.db, missing).finally(() => this.inFlight--);
     const rows = await withDeadline(read, this.lookupDeadlineMs);
     if (!rows) return found;
-    const stored = this.listening && version === this.generation;
-    if (stored && this.entries.size + missing.length > MAX_ENTRIES) this.entries.clear();
     for (const id of missing) {
       const funnel = rows.get(id) ?? null;
       found.set(id, funnel);
-      if (stored) {
-        const ttl = funnel ? this.ttlMs : this.unknownTtlMs;
-        this.entries.set(id, { funnel, expiresAt: this.now() + ttl });
-      }
+      this.cache.store(id, funnel, funnel ? this.ttlMs : this.unknownTtlMs, version);
     }
     return found;
   }
 
   /** Drops one funnel (a write of it committed); a lookup under way is not stored either. */
   forget(funnelId: string): void {
-    this.generation++;
-    this.entries.delete(funnelId.toLowerCase());
+    this.cache.forget(funnelId.toLowerCase());
   }
 
   forgetAll(): void {
-    this.generation++;
-    this.entries.clear();
+    this.cache.forgetAll();
   }
 }
 

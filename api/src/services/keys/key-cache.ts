@@ -1,5 +1,6 @@
 import type { DatabaseHandle } from "@funnel/db/client";
 import type { AccountScope } from "../../deps";
+import { ListenedCache } from "../../infra/listened-cache";
 
 /** The channel migration 0019's trigger notifies on every change or removal of an API key. */
 export const KEY_CHANGES_CHANNEL = "funnel_api_keys";
@@ -20,63 +21,44 @@ const MAX_ENTRIES = 10_000;
  * `ttlMs`, in case the connection died without closing. Unknown and revoked keys are never kept.
  */
 export class KeyCache {
-  private readonly entries = new Map<string, { scope: AccountScope; expiresAt: number }>();
-  /** Bumped whenever the cache is emptied: a lookup that began before must not be stored after. */
-  private generation = 0;
-  private listening = false;
-  hits = 0;
+  private readonly cache: ListenedCache<AccountScope>;
 
   constructor(
     private readonly ttlMs = DEFAULT_TTL_MS,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.cache = new ListenedCache(MAX_ENTRIES, now);
+  }
 
-  /** Follows key changes on `database` until the returned function is called. */
+  /** Follows key changes on `database` until the returned function is called: any change empties the cache. */
   follow(database: Pick<DatabaseHandle, "listen">): () => Promise<void> {
-    return database.listen(KEY_CHANGES_CHANNEL, {
-      onNotify: () => this.forgetAll(),
-      onListen: () => {
-        this.forgetAll();
-        this.listening = true;
-      },
-      onLost: () => {
-        this.listening = false;
-        this.forgetAll();
-      },
-    });
+    return this.cache.follow(database, KEY_CHANGES_CHANNEL, () => this.cache.forgetAll());
   }
 
   /** Whether entries are being used (the listening connection is up). */
   get trusted(): boolean {
-    return this.listening;
+    return this.cache.trusted;
+  }
+
+  get hits(): number {
+    return this.cache.hits;
   }
 
   get(keyHash: string): AccountScope | undefined {
-    if (!this.listening) return undefined;
-    const entry = this.entries.get(keyHash);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.entries.delete(keyHash);
-      return undefined;
-    }
-    this.hits++;
-    return entry.scope;
+    return this.cache.get(keyHash);
   }
 
   /** What `store` needs to know whether the cache was emptied during the lookup. */
   version(): number {
-    return this.generation;
+    return this.cache.version();
   }
 
   /** Keeps a live key found by a lookup that started at `version`, unless a change came since. */
   store(keyHash: string, scope: AccountScope, version: number): void {
-    if (!this.listening || version !== this.generation) return;
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    this.entries.set(keyHash, { scope, expiresAt: this.now() + this.ttlMs });
+    this.cache.store(keyHash, scope, this.ttlMs, version);
   }
 
   forgetAll(): void {
-    this.generation++;
-    this.entries.clear();
+    this.cache.forgetAll();
   }
 }
