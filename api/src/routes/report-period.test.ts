@@ -1,8 +1,7 @@
-import { randomUUID } from "node:crypto";
 import { getExport } from "@funnel/db/queries/exports";
 import type { TrackEvent } from "@funnel/events";
-import { USER_AGENTS } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pageView } from "../ingest/testing";
 import {
   type AccountWithKey,
   createAccountWithKey,
@@ -41,8 +40,8 @@ beforeAll(async () => {
   const now = Date.now();
   // One visitor inside the default period, one 40 days ago outside it.
   await pipeline.importEvents(a.headers, [
-    pageView(new Date(now - 2 * 3_600_000)),
-    pageView(new Date(now - 40 * DAY_MS)),
+    pageViewAt(new Date(now - 2 * 3_600_000)),
+    pageViewAt(new Date(now - 40 * DAY_MS)),
   ]);
 });
 afterAll(async () => {
@@ -54,19 +53,8 @@ function get(path: string) {
   return t.app.request(path, { headers: a.headers });
 }
 
-function pageView(at: Date): TrackEvent {
-  return {
-    event_type: "page_view",
-    event_id: randomUUID(),
-    funnel_id: funnelId,
-    page_id: randomUUID(),
-    session_id: randomUUID(),
-    visitor_id: randomUUID(),
-    url: "https://shop.example.com/",
-    user_agent: USER_AGENTS.chromeWindows,
-    timestamp: at.toISOString(),
-  } as TrackEvent;
-}
+/** A browser's page view of the funnel at `at`. */
+const pageViewAt = (at: Date) => pageView(funnelId, { timestamp: at.toISOString() }) as TrackEvent;
 
 /** The calendar date in `timeZone` at `instant`, YYYY-MM-DD. */
 function dateIn(timeZone: string, instant: Date): string {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { TrackEvent } from "@funnel/events";
-import { USER_AGENTS } from "@funnel/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pageView } from "../ingest/testing";
 import { cachedReport, retireCachedReports } from "../services/analytics/reports/context";
 import {
   type AccountWithKey,
@@ -40,20 +40,6 @@ const PERIOD = "date_from=2026-01-01&date_to=2026-01-31";
 
 function get(path: string, headers = a.headers) {
   return t.app.request(path, { headers });
-}
-
-function pageView(funnelId: string, timestamp: string): TrackEvent {
-  return {
-    event_type: "page_view",
-    event_id: randomUUID(),
-    funnel_id: funnelId,
-    page_id: randomUUID(),
-    session_id: randomUUID(),
-    visitor_id: randomUUID(),
-    url: "https://shop.example.com/",
-    user_agent: USER_AGENTS.chromeWindows,
-    timestamp,
-  } as TrackEvent;
 }
 
 describe("report parameters", () => {
@@ -114,9 +100,13 @@ describe("report cache", () => {
       const response = await get(`/api/v1/analytics/funnels/${funnelId}/overview?${PERIOD}`);
       return ((await response.json()) as { visitors: { unique: number } }).visitors.unique;
     };
-    await pipeline.importEvents(a.headers, [pageView(funnelId, "2026-01-10T10:00:00Z")]);
+    await pipeline.importEvents(a.headers, [
+      pageView(funnelId, { timestamp: "2026-01-10T10:00:00Z" }) as TrackEvent,
+    ]);
     expect(await visitors()).toBe(1);
-    await pipeline.importEvents(a.headers, [pageView(funnelId, "2026-01-10T11:00:00Z")]);
+    await pipeline.importEvents(a.headers, [
+      pageView(funnelId, { timestamp: "2026-01-10T11:00:00Z" }) as TrackEvent,
+    ]);
     // Stored, but the cached report is younger than the cache time.
     expect(await visitors()).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, CACHE_SECONDS * 1000 + 100));
