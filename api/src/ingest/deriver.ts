@@ -1,5 +1,11 @@
 import type { DatabaseHandle } from "@funnel/db/client";
-import { BACKLOG_LANES, DERIVE_MAX_EVENTS, deriveLane, failOldest } from "@funnel/db/queries/derive";
+import {
+  BACKLOG_LANES,
+  BacklogRowsError,
+  DERIVE_MAX_EVENTS,
+  deriveLane,
+  failRows,
+} from "@funnel/db/queries/derive";
 import type { Logger } from "pino";
 import { isDataError, isOutOfLocks, messageOf } from "./sql-errors";
 
@@ -70,8 +76,13 @@ export function startDeriver(deps: {
         deps.logger.warn({ err: error, lane, rows }, "deriving rollups failed; trying fewer rows");
         return 1;
       }
-      deps.logger.error({ err: error, lane }, "a backlog row cannot be derived; marked failed and skipped");
-      await failOldest(deps.database.db, lane, messageOf(error));
+      // The row that failed alone, by its seq: another loop may have met it too and marked it.
+      if (!(error instanceof BacklogRowsError)) throw error;
+      deps.logger.error(
+        { err: error, lane, seqs: error.seqs },
+        "a backlog row cannot be derived; marked failed and skipped",
+      );
+      await failRows(deps.database.db, lane, error.seqs, messageOf(error));
       return 1;
     }
   };

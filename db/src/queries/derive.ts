@@ -102,47 +102,64 @@ export async function deriveLane(
         where lane = ${lane} and failed_at is null order by seq limit ${maxEvents}`,
     );
     if (rows.length === 0) return { derived: 0, ran: true };
-    // A consent withdrawal takes its account's lock exclusively: it waits for this derivation, or
-    // this one waits for it and then reads the rows it anonymised.
-    await lockAccountsShared(
-      tx,
-      rows.map((r) => r.account_id),
-    );
-    await stageTable(tx);
-    // The rows leave the backlog for STAGED, and each account's progress moves up to them.
-    await tx.execute(
-      sql`with taken as (
-          delete from rollup_backlog
-          where lane = ${lane} and seq = any(${sql.param(rows.map((r) => String(r.seq)))}::text[]::int8[])
-          returning ${EVENT_COLUMNS}, stored_at
-        ), staged as (
-          insert into ${sql.raw(STAGED)} (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from taken
-        )
-        insert into rollup_progress as p (account_id, stored_through)
-        select account_id, max(stored_at) from taken group by account_id order by account_id
-        on conflict (account_id) do update set stored_through = greatest(p.stored_through, excluded.stored_through)`,
-    );
-    // The keys of the sessions and visitors whose derived rows are made again; the rest is in STAGED.
-    const events = await queryRows<RollupEvent>(
-      tx,
-      sql`select account_id as "accountId", funnel_id as "funnelId", visitor_id as "visitorId",
-          session_id as "sessionId", event_type as "eventType", funnel_step_id as "funnelStepId"
-        from ${sql.raw(STAGED)} where not is_bot`,
-    );
-    await writeRollups(tx, events);
+    try {
+      // A consent withdrawal takes its account's lock exclusively: it waits for this derivation, or
+      // this one waits for it and then reads the rows it anonymised.
+      await lockAccountsShared(
+        tx,
+        rows.map((r) => r.account_id),
+      );
+      await stageTable(tx);
+      // The rows leave the backlog for STAGED, and each account's progress moves up to them.
+      await tx.execute(
+        sql`with taken as (
+            delete from rollup_backlog
+            where lane = ${lane} and seq = any(${sql.param(rows.map((r) => String(r.seq)))}::text[]::int8[])
+            returning ${EVENT_COLUMNS}, stored_at
+          ), staged as (
+            insert into ${sql.raw(STAGED)} (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from taken
+          )
+          insert into rollup_progress as p (account_id, stored_through)
+          select account_id, max(stored_at) from taken group by account_id order by account_id
+          on conflict (account_id) do update set stored_through = greatest(p.stored_through, excluded.stored_through)`,
+      );
+      // The keys of the sessions and visitors whose derived rows are made again; the rest is in STAGED.
+      const events = await queryRows<RollupEvent>(
+        tx,
+        sql`select account_id as "accountId", funnel_id as "funnelId", visitor_id as "visitorId",
+            session_id as "sessionId", event_type as "eventType", funnel_step_id as "funnelStepId"
+          from ${sql.raw(STAGED)} where not is_bot`,
+      );
+      await writeRollups(tx, events);
+    } catch (error) {
+      throw new BacklogRowsError(
+        rows.map((r) => String(r.seq)),
+        error,
+      );
+    }
     return { derived: rows.length, ran: true };
   });
 }
 
+/** A derivation that failed, with the backlog rows it held (their `seq`), the database's error as its cause. */
+export class BacklogRowsError extends Error {
+  constructor(
+    readonly seqs: string[],
+    cause: unknown,
+  ) {
+    super(`deriving ${seqs.length} backlog rows failed`, { cause });
+  }
+}
+
 /**
- * Marks the lane's oldest row failed, so the lane goes on without it; called when deriving that
- * row alone failed (a value the rollups cannot hold). Kept in the backlog for an operator.
+ * Marks these rows of the lane failed, so the lane goes on without them; called when deriving a
+ * row alone failed (a value the rollups cannot hold). Kept in the backlog for an operator. A row
+ * already marked stays as it was, so two loops that met the same row mark it once and nothing else.
  */
-export async function failOldest(db: Database, lane: number, error: string): Promise<void> {
+export async function failRows(db: Database, lane: number, seqs: string[], error: string): Promise<void> {
   await db.execute(
     sql`update rollup_backlog set failed_at = now(), error = ${error.slice(0, 2_000)}
-      where lane = ${lane} and seq = (
-        select seq from rollup_backlog where lane = ${lane} and failed_at is null order by seq limit 1)`,
+      where lane = ${lane} and seq = any(${sql.param(seqs)}::text[]::int8[]) and failed_at is null`,
   );
 }
 
