@@ -63,6 +63,25 @@ export function BarChart({ title, rows, label, value, text, columns, name }) {
   </figure>`;
 }
 
+/**
+ * Visitors per step as bars, labelled by step name: the overview's funnel and the real-time view's
+ * active visitors read the same { step_name, visitors } rows, so they share one chart.
+ */
+export function StepVisitorsChart({ title, rows, name }) {
+  return html`<${BarChart}
+    title=${title}
+    name=${name}
+    rows=${rows}
+    label=${(s) => s.step_name}
+    value=${(s) => s.visitors}
+    text=${(s) => count(s.visitors)}
+    columns=${[
+      { label: "Step", field: "step_name", value: (s) => s.step_name },
+      { label: "Visitors", field: "visitors", numeric: true, value: (s) => count(s.visitors) },
+    ]}
+  />`;
+}
+
 const COLORS = ["#2563eb", "#d97706", "#059669", "#db2777"];
 
 /**

@@ -1,5 +1,5 @@
 import { useReport } from "../api.js";
-import { BarChart, countSeries, moneySeries, TimeChart } from "../charts.js";
+import { countSeries, moneySeries, StepVisitorsChart, TimeChart } from "../charts.js";
 import { Empty, Figures, Freshness, html, ReportState, Section, Table } from "../components.js";
 import { count, duration, money, percent } from "../format.js";
 
@@ -37,18 +37,7 @@ export function OverviewView({ client, funnel, range, timeZone, granularity }) {
           },
         ]} />
         <${Section} title="Visitors per step" id="funnel-chart">
-          <${BarChart}
-            title="Unique visitors reaching each step"
-            name="funnel"
-            rows=${data.steps}
-            label=${(s) => s.step_name}
-            value=${(s) => s.visitors}
-            text=${(s) => count(s.visitors)}
-            columns=${[
-              { label: "Step", field: "step_name", value: (s) => s.step_name },
-              { label: "Visitors", field: "visitors", numeric: true, value: (s) => count(s.visitors) },
-            ]}
-          />
+          <${StepVisitorsChart} title="Unique visitors reaching each step" name="funnel" rows=${data.steps} />
         <//>
         <${Section} title="Steps" id="steps-table">
           <${Table}

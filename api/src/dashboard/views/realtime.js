@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { BarChart } from "../charts.js";
+import { StepVisitorsChart } from "../charts.js";
 import { ErrorNotice, Figures, html, Loading, Section, Table } from "../components.js";
 import { count, money, time } from "../format.js";
 
@@ -57,17 +57,10 @@ export function RealtimeView({ client, funnel, timeZone }) {
             },
           ]} />
           <${Section} title="Active visitors by step" id="active-by-step">
-            <${BarChart}
+            <${StepVisitorsChart}
               title="Visitors active on each step"
               name="active-by-step"
               rows=${data.active_visitors.by_step}
-              label=${(s) => s.step_name}
-              value=${(s) => s.visitors}
-              text=${(s) => count(s.visitors)}
-              columns=${[
-                { label: "Step", field: "step_name", value: (s) => s.step_name },
-                { label: "Visitors", field: "visitors", numeric: true, value: (s) => count(s.visitors) },
-              ]}
             />
           <//>
           <${Section} title="Recent events" id="recent-events">
