@@ -254,65 +254,6 @@ type Json = Record<string, unknown>;
 type ReportName = "overview" | "conversions" | "dropoffs" | "revenue";
 
 /**
- * What each export table must hold, read straight from a report route's JSON: the rows of the
- * array the table is named after, keyed by the JSON field names the export uses as column headers.
- * "Summary" is the report's headline figures, flattened to dotted names.
- */
-export function reportTables(report: ReportName, json: Json): Map<string, Json[]> {
-  const list = (key: string) => (json[key] ?? []) as Json[];
-  const dropOffSteps = list("steps_with_drop_off");
-  const tables: Record<ReportName, () => [string, Json[]][]> = {
-    overview: () => [
-      [
-        "Summary",
-        summaryRows({ visitors: json.visitors, conversions: json.conversions, revenue: json.revenue }),
-      ],
-      ["Steps", list("steps")],
-    ],
-    conversions: () => [
-      ["Summary", summaryRows(json.summary as Json)],
-      ["By type", list("by_type")],
-      ["By step", list("by_step")],
-      ["Over time", list("over_time")],
-      ["Converting visitors", list("converting_visitors")],
-    ],
-    dropoffs: () => [
-      ["Summary", summaryRows({ overall_drop_off_rate: json.overall_drop_off_rate })],
-      ["Drop-off funnel", list("drop_off_funnel")],
-      ["Steps with drop-off", dropOffSteps],
-      [
-        "Exit reasons",
-        dropOffSteps.flatMap((s) =>
-          (s.common_exit_reasons as Json[]).map((r) => ({ step_name: s.step_name, ...r })),
-        ),
-      ],
-      [
-        "Suggestions",
-        dropOffSteps.flatMap((s) =>
-          (s.suggestions as string[]).map((suggestion) => ({ step_name: s.step_name, suggestion })),
-        ),
-      ],
-    ],
-    revenue: () => [
-      ["Summary", summaryRows(json.summary as Json)],
-      ["By source", list("by_source")],
-      ["By step", list("by_step")],
-      ["Over time", list("over_time")],
-      ["Top products", list("top_products")],
-    ],
-  };
-  return new Map(tables[report]());
-}
-
-function summaryRows(root: Json, prefix = ""): Json[] {
-  return Object.entries(root).flatMap(([key, value]) =>
-    value !== null && typeof value === "object"
-      ? summaryRows(value as Json, `${prefix}${key}.`)
-      : [{ metric: `${prefix}${key}`, value }],
-  );
-}
-
-/**
  * How an export labels and shows each field of a report's JSON, written out here as the reader
  * sees it (not taken from the renderers): the column's label, the JSON field it holds, and how it
  * is shown. `enum` is a fixed value shown as words ("form_submit" as "Form submit"); `csvOnly`
@@ -328,157 +269,223 @@ export interface ColumnSpec {
 
 const c = (label: string, field: string, as: ShownAs, csvOnly?: true): ColumnSpec =>
   csvOnly ? { label, field, as, csvOnly } : { label, field, as };
+const stepColumn = c("Step", "step_name", "text");
 const stepIdColumn = c("Step ID", "step_id", "text", true);
 
-/** The summary's metrics, in order: label, dotted JSON field, how shown. */
-export const SUMMARY_SPEC: Record<ReportName, ColumnSpec[]> = {
-  overview: [
-    c("Sessions", "visitors.total", "integer"),
-    c("Unique visitors", "visitors.unique", "integer"),
-    c("New visitors", "visitors.new", "integer"),
-    c("Returning visitors", "visitors.returning", "integer"),
-    c("Conversions", "conversions.total", "integer"),
-    c("Conversion rate", "conversions.rate", "rate"),
-    c("Conversion value", "conversions.value_cents", "money"),
-    c("Revenue", "revenue.total_cents", "money"),
-    c("Revenue per visitor", "revenue.per_visitor_cents", "money"),
-    c("Revenue per conversion", "revenue.per_conversion_cents", "money"),
-  ],
-  conversions: [
-    c("Conversions", "total_conversions", "integer"),
-    c("Conversion rate", "conversion_rate", "rate"),
-    c("Total value", "total_value_cents", "money"),
-    c("Average value", "avg_value_cents", "money"),
-  ],
-  dropoffs: [c("Overall drop-off rate", "overall_drop_off_rate", "rate")],
-  revenue: [
-    c("Revenue", "total_revenue_cents", "money"),
-    c("Revenue per visitor", "revenue_per_visitor_cents", "money"),
-    c("Revenue per conversion", "revenue_per_conversion_cents", "money"),
-    c("Refund rate", "refund_rate", "rate"),
-    c("Net revenue", "net_revenue_cents", "money"),
-  ],
-};
+/**
+ * One export table: its title, its rows read straight from the report route's JSON (keyed by the
+ * JSON field names the columns name), and its columns in order.
+ */
+interface TableSpec {
+  title: string;
+  rows: (json: Json) => Json[];
+  columns: ColumnSpec[];
+}
+const table = (title: string, rows: (json: Json) => Json[], columns: ColumnSpec[]): TableSpec => ({
+  title,
+  rows,
+  columns,
+});
 
-/** The columns of every table but the summary, by report and table title. */
-export const TABLE_SPEC: Record<ReportName, Record<string, ColumnSpec[]>> = {
+/**
+ * What a report's export holds: a summary of its headline figures (the JSON object `summary`
+ * picks, flattened to dotted names; `metrics` are its rows in order), then `tables` in order. Each
+ * table is written once here, its title next to where its rows come from and its columns.
+ */
+interface ReportSpec {
+  summary: (json: Json) => Json;
+  metrics: ColumnSpec[];
+  tables: TableSpec[];
+}
+
+/** The rows of the JSON array a table is read from; none when the report leaves it out. */
+const list =
+  (key: string) =>
+  (json: Json): Json[] =>
+    (json[key] ?? []) as Json[];
+const dropOffSteps = list("steps_with_drop_off");
+
+const REPORTS: Record<ReportName, ReportSpec> = {
   overview: {
-    Steps: [
-      c("Step", "step_name", "text"),
-      c("Type", "step_type", "enum"),
-      c("Visitors", "visitors", "integer"),
-      c("Entries", "entries", "integer"),
-      c("Exits", "exits", "integer"),
-      c("Drop-offs", "drop_offs", "integer"),
-      c("Drop-off rate", "drop_off_rate", "rate"),
-      c("Avg. time on step (s)", "avg_time_seconds", "integer"),
-      c("Conversion rate", "conversion_rate", "rate"),
-      stepIdColumn,
+    summary: (json) => ({ visitors: json.visitors, conversions: json.conversions, revenue: json.revenue }),
+    metrics: [
+      c("Sessions", "visitors.total", "integer"),
+      c("Unique visitors", "visitors.unique", "integer"),
+      c("New visitors", "visitors.new", "integer"),
+      c("Returning visitors", "visitors.returning", "integer"),
+      c("Conversions", "conversions.total", "integer"),
+      c("Conversion rate", "conversions.rate", "rate"),
+      c("Conversion value", "conversions.value_cents", "money"),
+      c("Revenue", "revenue.total_cents", "money"),
+      c("Revenue per visitor", "revenue.per_visitor_cents", "money"),
+      c("Revenue per conversion", "revenue.per_conversion_cents", "money"),
+    ],
+    tables: [
+      table("Steps", list("steps"), [
+        stepColumn,
+        c("Type", "step_type", "enum"),
+        c("Visitors", "visitors", "integer"),
+        c("Entries", "entries", "integer"),
+        c("Exits", "exits", "integer"),
+        c("Drop-offs", "drop_offs", "integer"),
+        c("Drop-off rate", "drop_off_rate", "rate"),
+        c("Avg. time on step (s)", "avg_time_seconds", "integer"),
+        c("Conversion rate", "conversion_rate", "rate"),
+        stepIdColumn,
+      ]),
     ],
   },
   conversions: {
-    "By type": [
-      c("Conversion type", "conversion_type", "enum"),
-      c("Conversions", "count", "integer"),
-      c("Rate", "rate", "rate"),
-      c("Value", "value_cents", "money"),
-    ],
-    "By step": [
-      c("Step", "step_name", "text"),
-      c("Conversions", "conversions", "integer"),
+    summary: (json) => json.summary as Json,
+    metrics: [
+      c("Conversions", "total_conversions", "integer"),
       c("Conversion rate", "conversion_rate", "rate"),
-      stepIdColumn,
-    ],
-    "Over time": [
-      c("Day", "timestamp", "date"),
-      c("Conversions", "conversions", "integer"),
-      c("Conversion rate", "rate", "rate"),
-      c("Value", "value_cents", "money"),
-    ],
-    "Converting visitors": [
-      c("Visitor ID", "visitor_id", "text"),
-      c("Session ID", "session_id", "text"),
-      c("Conversions", "conversions", "integer"),
       c("Total value", "total_value_cents", "money"),
-      c("First conversion", "first_conversion_at", "datetime"),
-      c("Last conversion", "last_conversion_at", "datetime"),
+      c("Average value", "avg_value_cents", "money"),
+    ],
+    tables: [
+      table("By type", list("by_type"), [
+        c("Conversion type", "conversion_type", "enum"),
+        c("Conversions", "count", "integer"),
+        c("Rate", "rate", "rate"),
+        c("Value", "value_cents", "money"),
+      ]),
+      table("By step", list("by_step"), [
+        stepColumn,
+        c("Conversions", "conversions", "integer"),
+        c("Conversion rate", "conversion_rate", "rate"),
+        stepIdColumn,
+      ]),
+      table("Over time", list("over_time"), [
+        c("Day", "timestamp", "date"),
+        c("Conversions", "conversions", "integer"),
+        c("Conversion rate", "rate", "rate"),
+        c("Value", "value_cents", "money"),
+      ]),
+      table("Converting visitors", list("converting_visitors"), [
+        c("Visitor ID", "visitor_id", "text"),
+        c("Session ID", "session_id", "text"),
+        c("Conversions", "conversions", "integer"),
+        c("Total value", "total_value_cents", "money"),
+        c("First conversion", "first_conversion_at", "datetime"),
+        c("Last conversion", "last_conversion_at", "datetime"),
+      ]),
     ],
   },
   dropoffs: {
-    "Drop-off funnel": [
-      c("Step", "step_name", "text"),
-      c("Visitors", "visitors", "integer"),
-      c("Drop-offs", "drop_offs", "integer"),
-      c("Cumulative drop-off rate", "cumulative_drop_off_rate", "rate"),
-      stepIdColumn,
+    summary: (json) => ({ overall_drop_off_rate: json.overall_drop_off_rate }),
+    metrics: [c("Overall drop-off rate", "overall_drop_off_rate", "rate")],
+    tables: [
+      table("Drop-off funnel", list("drop_off_funnel"), [
+        stepColumn,
+        c("Visitors", "visitors", "integer"),
+        c("Drop-offs", "drop_offs", "integer"),
+        c("Cumulative drop-off rate", "cumulative_drop_off_rate", "rate"),
+        stepIdColumn,
+      ]),
+      table("Steps with drop-off", dropOffSteps, [
+        stepColumn,
+        c("Drop-offs", "drop_offs", "integer"),
+        c("Drop-off rate", "drop_off_rate", "rate"),
+        c("Severity", "severity", "enum"),
+        stepIdColumn,
+      ]),
+      // Each step's reasons, one row each, under the step's name.
+      table(
+        "Exit reasons",
+        (json) =>
+          dropOffSteps(json).flatMap((s) =>
+            (s.common_exit_reasons as Json[]).map((r) => ({ step_name: s.step_name, ...r })),
+          ),
+        [
+          stepColumn,
+          c("Reason", "reason", "text"),
+          c("Exits", "count", "integer"),
+          c("Share", "percentage", "rate"),
+        ],
+      ),
+      table(
+        "Suggestions",
+        (json) =>
+          dropOffSteps(json).flatMap((s) =>
+            (s.suggestions as string[]).map((suggestion) => ({ step_name: s.step_name, suggestion })),
+          ),
+        [stepColumn, c("Suggestion", "suggestion", "text")],
+      ),
     ],
-    "Steps with drop-off": [
-      c("Step", "step_name", "text"),
-      c("Drop-offs", "drop_offs", "integer"),
-      c("Drop-off rate", "drop_off_rate", "rate"),
-      c("Severity", "severity", "enum"),
-      stepIdColumn,
-    ],
-    "Exit reasons": [
-      c("Step", "step_name", "text"),
-      c("Reason", "reason", "text"),
-      c("Exits", "count", "integer"),
-      c("Share", "percentage", "rate"),
-    ],
-    Suggestions: [c("Step", "step_name", "text"), c("Suggestion", "suggestion", "text")],
   },
   revenue: {
-    "By source": [
-      c("Source", "source", "text"),
-      c("Revenue", "revenue_cents", "money"),
-      c("Share", "percentage", "rate"),
+    summary: (json) => json.summary as Json,
+    metrics: [
+      c("Revenue", "total_revenue_cents", "money"),
+      c("Revenue per visitor", "revenue_per_visitor_cents", "money"),
+      c("Revenue per conversion", "revenue_per_conversion_cents", "money"),
+      c("Refund rate", "refund_rate", "rate"),
+      c("Net revenue", "net_revenue_cents", "money"),
     ],
-    "By step": [
-      c("Step", "step_name", "text"),
-      c("Revenue", "revenue_cents", "money"),
-      c("Orders", "orders", "integer"),
-      c("Avg. order value", "avg_order_value_cents", "money"),
-      stepIdColumn,
-    ],
-    "Over time": [
-      c("Day", "timestamp", "date"),
-      c("Revenue", "revenue_cents", "money"),
-      c("Orders", "orders", "integer"),
-      c("Avg. order value", "avg_order_value_cents", "money"),
-    ],
-    "Top products": [
-      c("Product", "product_name", "text"),
-      c("Product ID", "product_id", "text"),
-      c("Revenue", "revenue_cents", "money"),
-      c("Units sold", "units_sold", "integer"),
+    tables: [
+      table("By source", list("by_source"), [
+        c("Source", "source", "text"),
+        c("Revenue", "revenue_cents", "money"),
+        c("Share", "percentage", "rate"),
+      ]),
+      table("By step", list("by_step"), [
+        stepColumn,
+        c("Revenue", "revenue_cents", "money"),
+        c("Orders", "orders", "integer"),
+        c("Avg. order value", "avg_order_value_cents", "money"),
+        stepIdColumn,
+      ]),
+      table("Over time", list("over_time"), [
+        c("Day", "timestamp", "date"),
+        c("Revenue", "revenue_cents", "money"),
+        c("Orders", "orders", "integer"),
+        c("Avg. order value", "avg_order_value_cents", "money"),
+      ]),
+      table("Top products", list("top_products"), [
+        c("Product", "product_name", "text"),
+        c("Product ID", "product_id", "text"),
+        c("Revenue", "revenue_cents", "money"),
+        c("Units sold", "units_sold", "integer"),
+      ]),
     ],
   },
 };
 
+/** A JSON object's figures under dotted names ("visitors.total"), nested objects flattened. */
+function flatten(root: Json, prefix = ""): [string, unknown][] {
+  return Object.entries(root).flatMap(([key, value]) =>
+    value !== null && typeof value === "object"
+      ? flatten(value as Json, `${prefix}${key}.`)
+      : [[`${prefix}${key}`, value] as [string, unknown]],
+  );
+}
+
 /**
  * An export table as the report's JSON says it must read: its columns and, per row, each column's
- * JSON value. The summary is a Metric / Value table, one row per metric of SUMMARY_SPEC.
+ * JSON value. The summary is a Metric / Value table, one row per metric of the report's spec.
  */
 export function expectedExportTables(
   report: ReportName,
   json: Json,
 ): { title: string; columns: ColumnSpec[]; rows: { spec: ColumnSpec; value: unknown }[][] }[] {
-  const tables = reportTables(report, json);
-  const metrics = new Map((tables.get("Summary") ?? []).map((r) => [String(r.metric), r.value]));
-  const summary = {
-    title: "Summary",
-    columns: [c("Metric", "metric", "text"), c("Value", "value", "integer")],
-    rows: SUMMARY_SPEC[report].map((spec) => [
-      { spec: c(spec.label, "metric", "text"), value: spec.label },
-      { spec, value: metrics.get(spec.field) },
-    ]),
-  };
-  const rest = Object.entries(TABLE_SPEC[report]).map(([title, columns]) => ({
-    title,
-    columns,
-    rows: (tables.get(title) ?? []).map((row) => columns.map((spec) => ({ spec, value: row[spec.field] }))),
-  }));
-  return [summary, ...rest];
+  const { summary, metrics, tables } = REPORTS[report];
+  const figures = new Map(flatten(summary(json)));
+  return [
+    {
+      title: "Summary",
+      columns: [c("Metric", "metric", "text"), c("Value", "value", "integer")],
+      rows: metrics.map((spec) => [
+        { spec: c(spec.label, "metric", "text"), value: spec.label },
+        { spec, value: figures.get(spec.field) },
+      ]),
+    },
+    ...tables.map(({ title, rows, columns }) => ({
+      title,
+      columns,
+      rows: rows(json).map((row) => columns.map((spec) => ({ spec, value: row[spec.field] }))),
+    })),
+  ];
 }
 
 /**
