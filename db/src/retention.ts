@@ -58,6 +58,7 @@ export const TIMED: [table: string, column: string][] = [
   ["agg_step_visits", "entry_at"],
   ["agg_conversions", "at"],
   ["agg_converting_sessions", "last_at"],
+  ["agg_bot_sessions", "seen_at"],
   ["rejected_events", "received_at"],
   // Events older than the window whose rollups were never derived: their events are gone.
   ["rollup_backlog", "created_at"],

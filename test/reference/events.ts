@@ -62,9 +62,13 @@ export function chronological(a: RawEvent, b: RawEvent): number {
   return timeOf(a) - timeOf(b) || compareText(a.event_id, b.event_id);
 }
 
-/** The funnel's non-bot events, at any time: bots count nowhere, not even for first-seen times. */
+/**
+ * The funnel's counted events, at any time: a session with any bot event counts nowhere, not even
+ * for first-seen times, whatever its other events carry (docs/metrics.md, session attributes).
+ */
 export function countedEvents(events: RawEvent[], funnelId: string): RawEvent[] {
-  return events.filter((e) => e.funnel_id === funnelId && !e.is_bot).sort(chronological);
+  const botSessions = new Set(events.filter((e) => e.is_bot).map((e) => e.session_id));
+  return events.filter((e) => e.funnel_id === funnelId && !botSessions.has(e.session_id)).sort(chronological);
 }
 
 export function inPeriod(ms: number, period: RefPeriod): boolean {
@@ -128,7 +132,11 @@ export interface SessionTraits {
   browser: string;
 }
 
-/** Source, device and browser of every session, from all its counted events (not only the period's). */
+/**
+ * Source, device and browser of every session, from all its counted events (not only the period's):
+ * device and browser from the first event that carried a user agent (it has a device type), and
+ * `unknown` for a session none of whose events did.
+ */
 export function sessionTraits(counted: RawEvent[]): Map<string, SessionTraits> {
   const bySession = groupBy(counted, (e) => e.session_id);
   const traits = new Map<string, SessionTraits>();
@@ -138,10 +146,11 @@ export function sessionTraits(counted: RawEvent[]): Map<string, SessionTraits> {
     if (first === undefined) continue;
     const utm = ordered.find((e) => e.utm_source !== null && e.utm_source !== "")?.utm_source;
     const host = ordered.map((e) => referrerHost(e.referrer)).find((h) => h !== null);
+    const withAgent = ordered.find((e) => e.device_type !== null);
     traits.set(sessionId, {
       source: utm ?? host ?? "direct",
-      device: first.device_type ?? "desktop",
-      browser: first.browser ?? "Other",
+      device: withAgent?.device_type ?? "unknown",
+      browser: withAgent === undefined ? "unknown" : (withAgent.browser ?? "Other"),
     });
   }
   return traits;

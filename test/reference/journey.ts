@@ -50,11 +50,13 @@ export function journey(
   now: number,
   funnelId?: string,
 ) {
+  // A session with any bot event counts nowhere (docs/metrics.md, session attributes).
+  const botSessions = new Set(events.filter((e) => e.is_bot).map((e) => `${e.account_id} ${e.session_id}`));
   const mine = events.filter(
     (e) =>
       e.account_id === accountId &&
       e.visitor_id === visitorId.toLowerCase() &&
-      !e.is_bot &&
+      !botSessions.has(`${e.account_id} ${e.session_id}`) &&
       (funnelId === undefined || e.funnel_id === funnelId),
   );
   if (mine.length === 0) return null;

@@ -56,7 +56,7 @@ const at = (day: string, time: string) => `2026-03-${day}T${time}.000Z`;
 /*
  * Visitors (period: Mon 2026-03-02 00:00Z – Wed 2026-03-04 00:00Z, UTC):
  * - A: an earlier session a0 (returning); session a1 goes s1 → s2 → back to s1 → s2 → s3, buys, refunds.
- * - B: new (its bot event earlier does not count); bounces at s1, signs up, re-enters s2 just before
+ * - B: new (its earlier bot session does not count); bounces at s1, signs up, re-enters s2 just before
  *   the period ends and leaves it after.
  * - C: new; converts before any step entry, drops off at s1, re-enters s1 and never leaves.
  * - D: returning; entered s2 before the period, buys inside it.
@@ -186,7 +186,7 @@ const events: RawEvent[] = [
     event_id: "e52",
     event_type: "page_view",
     visitor_id: "B",
-    session_id: "b1",
+    session_id: "b0",
     is_bot: true,
     utm_source: "botnet",
     device_type: "mobile",
@@ -453,16 +453,16 @@ describe("stepReport", () => {
         { source: "direct", visitors: 1, percentage: 0.3333 },
         { source: "newsletter", visitors: 1, percentage: 0.3333 },
       ],
-      // a1's earliest event e01 is mobile/Safari; b1 has none (bot excluded) → desktop/Other.
+      // a1's earliest event e01 is mobile/Safari; no event of b1 carried a user agent → unknown.
       devices: [
-        { device_type: "desktop", visitors: 1, percentage: 0.3333 },
         { device_type: "mobile", visitors: 1, percentage: 0.3333 },
         { device_type: "tablet", visitors: 1, percentage: 0.3333 },
+        { device_type: "unknown", visitors: 1, percentage: 0.3333 },
       ],
       browsers: [
         { browser: "Firefox", visitors: 1, percentage: 0.3333 },
-        { browser: "Other", visitors: 1, percentage: 0.3333 },
         { browser: "Safari", visitors: 1, percentage: 0.3333 },
+        { browser: "unknown", visitors: 1, percentage: 0.3333 },
       ],
       entry_paths: [
         { previous_step_id: null, count: 4 },
@@ -524,8 +524,9 @@ describe("stepReport", () => {
       { source: "direct", visitors: 2, percentage: 1 },
       { source: "ads", visitors: 1, percentage: 0.5 },
     ]);
+    // v2 and w1 carried no user agent.
     expect(report.devices).toEqual([
-      { device_type: "desktop", visitors: 2, percentage: 1 },
+      { device_type: "unknown", visitors: 2, percentage: 1 },
       { device_type: "mobile", visitors: 1, percentage: 0.5 },
     ]);
 
@@ -536,6 +537,87 @@ describe("stepReport", () => {
     const sources = stepReport(many, funnel, "s1", period, "day").traffic_sources;
     expect(sources.map((s) => s.source)).toEqual(Array.from({ length: 10 }, (_, i) => `src0${i}`.slice(-5)));
     expect(sources[0]).toEqual({ source: "src00", visitors: 1, percentage: 0.0833 });
+  });
+
+  it("takes a session's device from its first event with a user agent, and leaves a bot's session out whole", () => {
+    const t = (minute: number) => at("02", `09:${String(minute).padStart(2, "0")}:00`);
+    const traffic = [
+      // u1: the entry came from a server (no user agent); the page views after it from an iPad.
+      ev({
+        event_id: "u1",
+        event_type: "step_entry",
+        funnel_step_id: "s1",
+        visitor_id: "U",
+        session_id: "u1",
+        created_at: t(0),
+      }),
+      ev({
+        event_id: "u2",
+        event_type: "page_view",
+        visitor_id: "U",
+        session_id: "u1",
+        device_type: "tablet",
+        browser: "Safari",
+        created_at: t(1),
+      }),
+      ev({
+        event_id: "u3",
+        event_type: "page_view",
+        visitor_id: "U",
+        session_id: "u1",
+        device_type: "desktop",
+        browser: "Chrome",
+        created_at: t(2),
+      }),
+      // n1: no event carried a user agent.
+      ev({
+        event_id: "n1",
+        event_type: "step_entry",
+        funnel_step_id: "s1",
+        visitor_id: "N",
+        session_id: "n1",
+        created_at: t(3),
+      }),
+      ev({
+        event_id: "n2",
+        event_type: "conversion",
+        conversion_type: "purchase",
+        value_cents: 900,
+        visitor_id: "N",
+        session_id: "n1",
+        created_at: t(4),
+      }),
+      // m1: a human-looking entry, then a crawler's page view in the same session.
+      ev({
+        event_id: "m1",
+        event_type: "step_entry",
+        funnel_step_id: "s1",
+        visitor_id: "M",
+        session_id: "m1",
+        device_type: "mobile",
+        browser: "Chrome",
+        created_at: t(5),
+      }),
+      ev({
+        event_id: "m2",
+        event_type: "page_view",
+        visitor_id: "M",
+        session_id: "m1",
+        is_bot: true,
+        created_at: t(6),
+      }),
+    ];
+    const report = stepReport(traffic, funnel, "s1", period, "day");
+    expect(report.summary).toMatchObject({ visitors: 2, entries: 2, conversion_rate: 0.5 });
+    expect(report.devices).toEqual([
+      { device_type: "tablet", visitors: 1, percentage: 0.5 },
+      { device_type: "unknown", visitors: 1, percentage: 0.5 },
+    ]);
+    expect(report.browsers).toEqual([
+      { browser: "Safari", visitors: 1, percentage: 0.5 },
+      { browser: "unknown", visitors: 1, percentage: 0.5 },
+    ]);
+    expect(overview(traffic, funnel, period).visitors).toMatchObject({ unique: 2, total: 2 });
   });
 });
 

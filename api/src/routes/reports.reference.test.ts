@@ -139,6 +139,15 @@ describe.each(["TimescaleDB", "embedded PGlite"])("reports on %s equal the refer
     const { events } = backend();
     expect(events.length).toBeGreaterThan(5_000);
     expect(events.some((e) => e.is_bot)).toBe(true);
+    // Sessions whose user agent comes on a later event, and sessions none of whose events had one.
+    const agents = new Map<string, boolean[]>();
+    for (const e of [...events].sort((a, b) => a.created_at.localeCompare(b.created_at))) {
+      agents.set(e.session_id, [...(agents.get(e.session_id) ?? []), e.device_type !== null]);
+    }
+    const shapes = [...agents.values()];
+    expect(shapes.filter((s) => !s[0] && s.some(Boolean)).length).toBeGreaterThan(10);
+    expect(shapes.filter((s) => s.length > 2 && !s.some(Boolean)).length).toBeGreaterThan(10);
+    expect(events.some((e) => e.event_type === "conversion" && e.device_type === null)).toBe(true);
     expect(events.some((e) => e.event_type === "refund")).toBe(true);
     expect(events.some((e) => e.exit_outcome === "backward")).toBe(true);
     expect(events.some((e) => Array.isArray(e.metadata.products))).toBe(true);

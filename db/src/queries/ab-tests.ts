@@ -1,8 +1,9 @@
 import { sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { countedEvent } from "./bot-sessions";
 
 /**
- * Raw figures of an A/B test, read from the events of its funnel (bots left out):
+ * Raw figures of an A/B test, read from the events of its funnel (bot sessions left out):
  * - exposure: a visitor belongs to the variant of the first event in the window that names one —
  *   by the event's `variant_id` when it is one of the test's variants, else by its `page_id`
  *   being a variant's page;
@@ -64,7 +65,7 @@ export async function abTestVariantFigures(
           and e.funnel_id = ${window.funnelId}
           and e.created_at >= ${start}::timestamptz
           and e.created_at < ${end}::timestamptz
-          and not e.is_bot
+          and ${countedEvent("e")}
           and (
             e.variant_id in (select variant_id from variant_keys)
             or e.page_id in (select page_id from variant_keys where page_id is not null)
@@ -85,7 +86,7 @@ export async function abTestVariantFigures(
           and c.funnel_id = ${window.funnelId}
           and c.visitor_id = x.visitor_id
           and c.event_type = 'conversion'
-          and not c.is_bot
+          and ${countedEvent("c")}
           and c.created_at >= x.exposed_at
           and c.created_at < ${end}::timestamptz
         group by x.variant_id, x.visitor_id

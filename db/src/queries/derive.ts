@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { setAsideBotSessions } from "./bot-sessions";
 import { lockAccountsShared } from "./privacy";
 import { type RollupEvent, STAGED, stageTable, writeRollups } from "./rollups";
 
@@ -123,6 +124,7 @@ export async function deriveLane(
           select account_id, max(stored_at) from taken group by account_id order by account_id
           on conflict (account_id) do update set stored_through = greatest(p.stored_through, excluded.stored_through)`,
       );
+      await setAsideBotSessions(tx, STAGED);
       // The keys of the sessions and visitors whose derived rows are made again; the rest is in STAGED.
       const events = await queryRows<RollupEvent>(
         tx,

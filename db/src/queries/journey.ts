@@ -1,9 +1,10 @@
 import type { ConversionType } from "@funnel/events";
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { countedEvent } from "./bot-sessions";
 
 /**
- * A visitor's journey (REQ-FUN-004-13) read from the raw events of one account, bots left out,
+ * A visitor's journey (REQ-FUN-004-13) read from the raw events of one account, bot sessions left out,
  * a page at a time. Three reads, each keyed by account and visitor id:
  * - `journeyTotals`: the figures of the whole journey (one row, whatever its size);
  * - `journeySessions`: the sessions from a position on, newest first, with each one's figures;
@@ -79,10 +80,10 @@ const iso = (column: string, precision: "MS" | "US") =>
   sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.${precision}"Z"')`);
 
 /** The counted events of the visitor in the account (and funnel). */
-function ofVisitor(scope: JourneyScope, alias = ""): SQL {
-  const c = (name: string) => sql.raw(alias ? `${alias}.${name}` : name);
+function ofVisitor(scope: JourneyScope, alias = "analytics_events"): SQL {
+  const c = (name: string) => sql.raw(`${alias}.${name}`);
   return sql`${c("account_id")} = ${scope.accountId}::uuid and ${c("visitor_id")} = ${scope.visitorId.toLowerCase()}::uuid
-    and not ${c("is_bot")}${scope.funnelId === undefined ? sql`` : sql` and ${c("funnel_id")} = ${scope.funnelId.toLowerCase()}::uuid`}`;
+    and ${countedEvent(alias)}${scope.funnelId === undefined ? sql`` : sql` and ${c("funnel_id")} = ${scope.funnelId.toLowerCase()}::uuid`}`;
 }
 
 /** The whole journey's figures; null when the visitor has no counted event there. */

@@ -317,6 +317,11 @@ export async function withdrawConsent(
           where e.account_id = ${accountId}::uuid and e.visitor_id = ${visitor}::uuid`,
       );
     }
+    // A bot session renamed stays a bot session.
+    await tx.execute(
+      sql`update agg_bot_sessions b set session_id = m.new_id from ${sessionPairs}
+        where b.account_id = ${accountId}::uuid and b.session_id = m.old_id`,
+    );
     const rejected = await anonymiseRejected(tx, accountId, visitor, anonymous, sessions);
     const withdrawal: ConsentWithdrawal = {
       withdrawnAt: new Date(recorded?.withdrawn_at ?? options.now ?? new Date()),

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { NO_STEP } from "../schema";
+import { countedEvent } from "./bot-sessions";
 import { CONVERTER_OF_TYPE, segmentKey, UNIT, type UnitKind } from "./day-links";
 import { productItems } from "./shared-rows";
 
@@ -136,9 +137,9 @@ function rawEvents(scope: ReportScope, stretches: [string, string][], extra: SQL
           stretches.map(([from, to]) => sql`(created_at >= ${ts(from)} and created_at < ${ts(to)})`),
           sql` or `,
         );
-  return sql`select * from analytics_events
-    where ${owned(scope)}
-      and not is_bot ${extra} and (${within})`;
+  return sql`select * from analytics_events e
+    where ${owned(scope, "e")}
+      and ${countedEvent("e")} ${extra} and (${within})`;
 }
 
 /** `columns` of each segment's table, union all. */

@@ -211,9 +211,10 @@ async function upsertSpans(
 }
 
 /**
- * Each session's first event's device and browser, and its earliest UTM source and referrer host
- * (ties: the smaller event id). An attribute stored is replaced only by one from an earlier event.
- * Returns the sessions that existed and changed.
+ * Each session's first event, the device and browser of its first event that carried a user agent
+ * (`unknown` until one does), and its earliest UTM source and referrer host (ties: the smaller
+ * event id). An attribute stored is replaced only by one from an earlier event, so a user agent
+ * arriving on a later batch still decides. Returns the sessions that existed and changed.
  */
 async function upsertSessions(
   tx: Database,
@@ -225,6 +226,7 @@ async function upsertSessions(
       `excluded.${at} is not null and (s.${at} is null or (excluded.${at}, excluded.${id}) < (s.${at}, s.${id}))`,
     );
   const earlier = before("first_at", "first_event_id", "first_at", "first_event_id");
+  const agent = takes("agent_at", "agent_event_id");
   const utm = takes("utm_at", "utm_event_id");
   const referrer = takes("referrer_at", "referrer_event_id");
   // The same rules as funnel_rebuild_rollups(), host pattern included.
@@ -236,15 +238,22 @@ async function upsertSessions(
   }>(
     tx,
     sql`insert into agg_sessions as s (account_id, funnel_id, session_id, visitor_id, first_at, first_event_id,
-        device_type, browser, utm_at, utm_event_id, utm_source, referrer_at, referrer_event_id, referrer_host)
+        device_type, browser, agent_at, agent_event_id, utm_at, utm_event_id, utm_source, referrer_at,
+        referrer_event_id, referrer_host)
       select f.account_id, f.funnel_id, f.session_id, f.visitor_id, f.created_at, f.event_id,
-        coalesce(f.device_type, 'desktop'), coalesce(f.browser, 'Other'),
-        u.created_at, u.event_id, u.utm_source, r.created_at, r.event_id, r.host
+        coalesce(a.device_type, 'unknown'), case when a.event_id is null then 'unknown' else coalesce(a.browser, 'Other') end,
+        a.created_at, a.event_id, u.created_at, u.event_id, u.utm_source, r.created_at, r.event_id, r.host
       from (
         select distinct on (funnel_id, session_id, visitor_id) *
         from ${staged}
         order by funnel_id, session_id, visitor_id, created_at, event_id
       ) f
+      left join (
+        select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id,
+          device_type, browser
+        from ${staged} where device_type is not null
+        order by funnel_id, session_id, visitor_id, created_at, event_id
+      ) a using (funnel_id, session_id, visitor_id)
       left join (
         select distinct on (funnel_id, session_id, visitor_id) funnel_id, session_id, visitor_id, created_at, event_id, utm_source
         from ${staged} where utm_source <> ''
@@ -263,15 +272,17 @@ async function upsertSessions(
       on conflict (funnel_id, session_id, visitor_id) do update set
         first_at = case when ${earlier} then excluded.first_at else s.first_at end,
         first_event_id = case when ${earlier} then excluded.first_event_id else s.first_event_id end,
-        device_type = case when ${earlier} then excluded.device_type else s.device_type end,
-        browser = case when ${earlier} then excluded.browser else s.browser end,
+        device_type = case when ${agent} then excluded.device_type else s.device_type end,
+        browser = case when ${agent} then excluded.browser else s.browser end,
+        agent_at = case when ${agent} then excluded.agent_at else s.agent_at end,
+        agent_event_id = case when ${agent} then excluded.agent_event_id else s.agent_event_id end,
         utm_at = case when ${utm} then excluded.utm_at else s.utm_at end,
         utm_event_id = case when ${utm} then excluded.utm_event_id else s.utm_event_id end,
         utm_source = case when ${utm} then excluded.utm_source else s.utm_source end,
         referrer_at = case when ${referrer} then excluded.referrer_at else s.referrer_at end,
         referrer_event_id = case when ${referrer} then excluded.referrer_event_id else s.referrer_event_id end,
         referrer_host = case when ${referrer} then excluded.referrer_host else s.referrer_host end
-      where ${earlier} or ${utm} or ${referrer}
+      where ${earlier} or ${agent} or ${utm} or ${referrer}
       returning account_id, funnel_id, session_id, xmax <> 0 as updated`,
   );
   return rows.filter((row) => row.updated === true || String(row.updated) === "true");

@@ -135,9 +135,10 @@ export const converterSpans = pgTable(
 );
 
 /**
- * One row per session: its traffic source and its device and browser (docs/metrics.md). Each
- * attribute keeps the time of the event it came from, so that an earlier event arriving later
- * replaces it: the row does not depend on the order events arrive in.
+ * One row per counted session: its traffic source and its device and browser (docs/metrics.md).
+ * Each attribute keeps the time of the event it came from, so that an earlier event arriving later
+ * replaces it: the row does not depend on the order events arrive in. Device and browser come from
+ * the first event that carried a user agent (`agent_at`); `unknown` while none has.
  */
 export const sessions = pgTable(
   "agg_sessions",
@@ -150,6 +151,8 @@ export const sessions = pgTable(
     firstEventId: uuid("first_event_id").notNull(),
     deviceType: varchar("device_type", { length: 10 }).notNull(),
     browser: varchar("browser", { length: 64 }).notNull(),
+    agentAt: timestamp("agent_at", { withTimezone: true }),
+    agentEventId: uuid("agent_event_id"),
     utmAt: timestamp("utm_at", { withTimezone: true }),
     utmEventId: uuid("utm_event_id"),
     utmSource: varchar("utm_source", { length: 255 }),
@@ -158,6 +161,20 @@ export const sessions = pgTable(
     referrerHost: varchar("referrer_host", { length: 255 }),
   },
   (t) => [primaryKey({ name: "agg_sessions_pk", columns: [t.funnelId, t.sessionId, t.visitorId] })],
+);
+
+/**
+ * Sessions in which an event carried a known bot's user agent: none of their events count in any
+ * report (docs/metrics.md), whichever of them arrived first. `seen_at` is the first such event's time.
+ */
+export const botSessions = pgTable(
+  "agg_bot_sessions",
+  {
+    accountId: uuid("account_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    seenAt: timestamp("seen_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ name: "agg_bot_sessions_pk", columns: [t.accountId, t.sessionId] })],
 );
 
 /** The step entries and exits, narrow: what step visits are derived from, session by session. */

@@ -5,6 +5,28 @@ describe("enrichUserAgent", () => {
   it.each([undefined, null, "", "   "])("never takes a missing user agent (%j) for a bot", (ua) => {
     expect(enrichUserAgent(ua).is_bot).toBe(false);
   });
+
+  it.each([undefined, null, "", "   "])("says nothing of the device without a user agent (%j)", (ua) => {
+    expect(enrichUserAgent(ua, "DE")).toEqual({
+      device_type: null,
+      browser: null,
+      os: null,
+      is_bot: false,
+      country: "DE",
+    });
+  });
+
+  it("reads device, browser family and bot from a user agent", () => {
+    const iphone =
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+    expect(enrichUserAgent(iphone)).toMatchObject({
+      device_type: "mobile",
+      browser: "Safari",
+      is_bot: false,
+    });
+    const bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    expect(enrichUserAgent(bot).is_bot).toBe(true);
+  });
 });
 
 describe("truncateIp", () => {

@@ -22,13 +22,15 @@ const MAX_REMEMBERED_AGENTS = 2_000;
 const parsedAgents = new Map<string, Omit<Enrichment, "country">>();
 
 function parseUserAgent(ua: string): Omit<Enrichment, "country"> {
+  // No user agent says nothing of the device, and is never by itself a bot: servers send purchases
+  // and refunds without one. The session's attributes come from its events that carry one.
+  if (ua.trim() === "") return { device_type: null, browser: null, os: null, is_bot: false };
   const parsed = new UAParser(ua).getResult();
   return {
     device_type: deviceType(parsed.device.type),
     browser: browserFamily(parsed.browser.name),
     os: parsed.os.name ?? null,
-    // A missing user agent is never by itself a bot: servers send purchases and refunds without one.
-    is_bot: ua.trim() !== "" && isbot(ua),
+    is_bot: isbot(ua),
   };
 }
 

@@ -296,7 +296,8 @@ export const DEVICE_TYPES = ["desktop", "mobile", "tablet"] as const;
 export type DeviceType = (typeof DEVICE_TYPES)[number];
 
 export interface Enrichment {
-  device_type: DeviceType;
+  /** Null when the event carried no user agent (docs/metrics.md: session attributes). */
+  device_type: DeviceType | null;
   browser: string | null;
   os: string | null;
   is_bot: boolean;
@@ -338,7 +339,7 @@ export const acceptedEvent = z.object({
   /** Null when no edge enriched it; the ingest worker fills it from user_agent. */
   enrichment: z
     .object({
-      device_type: z.enum(DEVICE_TYPES),
+      device_type: z.enum(DEVICE_TYPES).nullable(),
       browser: storableString().nullable(),
       os: storableString().nullable(),
       is_bot: z.boolean(),
