@@ -8,18 +8,19 @@ CREATE TABLE "agg_bot_sessions" (
 ALTER TABLE "agg_sessions" ADD COLUMN "agent_at" timestamp with time zone;--> statement-breakpoint
 ALTER TABLE "agg_sessions" ADD COLUMN "agent_event_id" uuid;
 --> statement-breakpoint
--- Session attributes (docs/metrics.md): funnel_rebuild_base_rollups() of migrations 0011/0012, with
--- sessions that had any bot event left out whole (agg_bot_sessions), and each session's device and
--- browser taken from its first event that carried a user agent (agent_at), `unknown` when none did.
--- The deriver applies the same rules batch by batch (db/src/queries/rollups.ts).
+-- funnel_rebuild_base_rollups() of migrations 0011/0012 with the session attributes of
+-- docs/metrics.md: sessions that had any bot event left out whole (agg_bot_sessions), and each
+-- session's device and browser taken from its first event that carried a user agent (agent_at),
+-- `unknown` when none did. The deriver applies the same rules batch by batch (rollups.ts).
+-- Without the rollups kept from counted events alone: they are defined once, in
+-- db/src/rollups/registry.ts, which keeps them up batch by batch and rebuilds them (rebuildRollups,
+-- db/src/rollups/run.ts, which calls funnel_rebuild_rollups() after them).
 CREATE OR REPLACE FUNCTION funnel_rebuild_base_rollups() RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-  TRUNCATE agg_event_counts, agg_event_counts_hourly, agg_event_counts_daily, agg_session_buckets,
-    agg_session_buckets_daily, agg_step_buckets, agg_step_buckets_daily, agg_funnel_visitors, agg_sessions,
-    agg_step_events, agg_step_visits, agg_step_times_daily, agg_step_segments_daily, agg_step_paths_daily,
-    agg_step_visitors, agg_converters, agg_conversions, agg_products_daily, agg_bot_sessions;
+  TRUNCATE agg_sessions, agg_step_events, agg_step_visits, agg_step_times_daily, agg_step_segments_daily,
+    agg_step_paths_daily, agg_conversions, agg_products_daily, agg_bot_sessions;
 
   -- A session with any event from a known bot counts nowhere, whichever event came first.
   INSERT INTO agg_bot_sessions
@@ -28,61 +29,9 @@ BEGIN
   -- Migrations run in one transaction: an earlier call's table is still there until it commits.
   DROP TABLE IF EXISTS rollup_source;
   CREATE TEMPORARY TABLE rollup_source ON COMMIT DROP AS
-  SELECT e.*, date_bin('15 minutes', e.created_at, timestamptz '1970-01-01 00:00:00+00') AS bucket,
-    date_bin('1 hour', e.created_at, timestamptz '1970-01-01 00:00:00+00') AS hour,
-    date_bin('1 day', e.created_at, timestamptz '1970-01-01 00:00:00+00') AS day
+  SELECT e.*
   FROM analytics_events e
   WHERE NOT EXISTS (SELECT 1 FROM agg_bot_sessions b WHERE b.account_id = e.account_id AND b.session_id = e.session_id);
-
-  INSERT INTO agg_event_counts
-  SELECT account_id, funnel_id, bucket, event_type,
-    coalesce(funnel_step_id, '00000000-0000-0000-0000-000000000000'::uuid),
-    coalesce(conversion_type, ''), coalesce(exit_outcome, ''), count(*), coalesce(sum(value_cents), 0)
-  FROM rollup_source
-  GROUP BY 1, 2, 3, 4, 5, 6, 7;
-
-  INSERT INTO agg_event_counts_hourly
-  SELECT account_id, funnel_id, hour, event_type,
-    coalesce(funnel_step_id, '00000000-0000-0000-0000-000000000000'::uuid),
-    coalesce(conversion_type, ''), coalesce(exit_outcome, ''), count(*), coalesce(sum(value_cents), 0)
-  FROM rollup_source
-  GROUP BY 1, 2, 3, 4, 5, 6, 7;
-
-  INSERT INTO agg_event_counts_daily
-  SELECT account_id, funnel_id, day, event_type,
-    coalesce(funnel_step_id, '00000000-0000-0000-0000-000000000000'::uuid),
-    coalesce(conversion_type, ''), coalesce(exit_outcome, ''), count(*), coalesce(sum(value_cents), 0)
-  FROM rollup_source
-  GROUP BY 1, 2, 3, 4, 5, 6, 7;
-
-  INSERT INTO agg_session_buckets
-  SELECT DISTINCT account_id, funnel_id, bucket, visitor_id, session_id FROM rollup_source;
-
-  INSERT INTO agg_session_buckets_daily
-  SELECT DISTINCT account_id, funnel_id, day, visitor_id, session_id FROM rollup_source;
-
-  INSERT INTO agg_step_buckets
-  SELECT account_id, funnel_id, funnel_step_id, bucket, visitor_id, session_id, min(created_at)
-  FROM rollup_source
-  WHERE event_type = 'step_entry' AND funnel_step_id IS NOT NULL
-  GROUP BY 1, 2, 3, 4, 5, 6;
-
-  INSERT INTO agg_step_buckets_daily
-  SELECT account_id, funnel_id, funnel_step_id, day, visitor_id, session_id, min(created_at)
-  FROM rollup_source
-  WHERE event_type = 'step_entry' AND funnel_step_id IS NOT NULL
-  GROUP BY 1, 2, 3, 4, 5, 6;
-
-  INSERT INTO agg_step_visitors
-  SELECT account_id, funnel_id, funnel_step_id, visitor_id, min(created_at), max(created_at)
-  FROM rollup_source
-  WHERE event_type = 'step_entry' AND funnel_step_id IS NOT NULL
-  GROUP BY 1, 2, 3, 4;
-
-  INSERT INTO agg_funnel_visitors
-  SELECT account_id, funnel_id, visitor_id, min(created_at), max(created_at)
-  FROM rollup_source
-  GROUP BY 1, 2, 3;
 
   -- Device and browser from the first event that carried a user agent; `unknown` when none did.
   INSERT INTO agg_sessions (account_id, funnel_id, session_id, visitor_id, first_at, first_event_id,
@@ -182,12 +131,6 @@ BEGIN
   FROM rollup_source c
   WHERE c.event_type IN ('conversion', 'refund');
 
-  INSERT INTO agg_converters
-  SELECT account_id, funnel_id, visitor_id, min(created_at), max(created_at)
-  FROM rollup_source
-  WHERE event_type = 'conversion'
-  GROUP BY 1, 2, 3;
-
   INSERT INTO agg_products_daily
   SELECT min(account_id::text)::uuid, funnel_id, bucket, id, sum(q * price), sum(q),
     (array_agg(name ORDER BY at DESC, event_id DESC) FILTER (WHERE name IS NOT NULL))[1],
@@ -207,5 +150,3 @@ BEGIN
   GROUP BY funnel_id, bucket, id;
 END;
 $$;
---> statement-breakpoint
-SELECT funnel_rebuild_rollups();

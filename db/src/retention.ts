@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "./client";
 import { RETENTION_MONTHS, storageKind } from "./partitions";
+import { EVENT_ROLLUPS } from "./rollups/registry";
 
 /**
  * Retention (CONTRACT.md "Operations"): events older than RETENTION_MONTHS are dropped as whole
@@ -30,13 +31,10 @@ export interface RetentionResult {
  * rollup table is listed here or in TIMED.
  */
 export const BUCKETED: [table: string, width: string][] = [
-  ["agg_event_counts", "15 minutes"],
-  ["agg_session_buckets", "15 minutes"],
-  ["agg_step_buckets", "15 minutes"],
-  ["agg_event_counts_hourly", "1 hour"],
-  ["agg_event_counts_daily", "1 day"],
-  ["agg_session_buckets_daily", "1 day"],
-  ["agg_step_buckets_daily", "1 day"],
+  // The registry's rollups say it themselves (db/src/rollups/registry.ts).
+  ...EVENT_ROLLUPS.flatMap((r): [string, string][] =>
+    "bucketWidth" in r.retention ? [[r.table, r.retention.bucketWidth]] : [],
+  ),
   ["agg_step_times_daily", "1 day"],
   ["agg_step_segments_daily", "1 day"],
   ["agg_step_paths_daily", "1 day"],
@@ -50,9 +48,9 @@ export const BUCKETED: [table: string, width: string][] = [
 
 /** Exact-time rollups and other tables, by the time column that dates a row. */
 export const TIMED: [table: string, column: string][] = [
-  ["agg_funnel_visitors", "last_seen_at"],
-  ["agg_step_visitors", "last_entry_at"],
-  ["agg_converters", "last_conversion_at"],
+  ...EVENT_ROLLUPS.flatMap((r): [string, string][] =>
+    "column" in r.retention ? [[r.table, r.retention.column]] : [],
+  ),
   ["agg_sessions", "first_at"],
   ["agg_step_events", "at"],
   ["agg_step_visits", "entry_at"],

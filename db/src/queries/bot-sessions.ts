@@ -8,7 +8,7 @@ import type { Database } from "../client";
  * read of raw events that counts them leaves those sessions out with `countedEvent`.
  *
  * Not yet exact: events of a session derived before its first bot event was stay in the rollups
- * (a rebuild, funnel_rebuild_rollups(), takes them out). The session facts of docs/aggregation.md
+ * (a rebuild, rebuildRollups in db/src/rollups/run.ts, takes them out). The session facts of docs/aggregation.md
  * (step 2) end this.
  */
 

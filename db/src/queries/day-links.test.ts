@@ -4,6 +4,7 @@ import { Random, storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
+import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { deriveAll } from "./derive";
@@ -195,7 +196,7 @@ describe("day links", () => {
     expect(incremental.filter((r) => r.what !== "day").every((r) => Number(r.units) > 0)).toBe(true);
     expect(incremental.filter((r) => r.what === "converted").length).toBeGreaterThan(0);
     expect(await links(pglite)).toEqual(incremental);
-    await timescale.handle.db.execute(sql`select funnel_rebuild_rollups()`);
+    await rebuildRollups(timescale.handle.db);
     expect(await links(timescale.handle)).toEqual(incremental);
   });
 

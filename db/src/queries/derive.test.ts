@@ -4,6 +4,7 @@ import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { BACKLOG_LANES, deriveAll, derivedThrough, deriveLane, LANE_LOCK_NAMESPACE } from "./derive";
@@ -147,7 +148,7 @@ describe.each([
     expect(derived.agg_step_visitors?.length).toBeGreaterThan(0);
     // Deriving again finds nothing; a rebuild from the raw events gives the same rows.
     expect(await deriveAll(db)).toBe(0);
-    await db.execute(sql`select funnel_rebuild_rollups()`);
+    await rebuildRollups(db);
     expect(await rollupSnapshot(db)).toEqual(derived);
   });
 

@@ -4,6 +4,7 @@ import { generateTraffic, springSale, storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
+import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels, NO_STEP } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { deriveAll } from "./derive";
@@ -384,7 +385,7 @@ describe("writeBatch", () => {
     ).toBe(true);
     for (const handle of [timescale.handle, pglite]) {
       const incremental = await rollupSnapshot(handle);
-      await handle.db.execute(sql`select funnel_rebuild_rollups()`);
+      await rebuildRollups(handle.db);
       expect(await rollupSnapshot(handle)).toEqual(incremental);
     }
   });
@@ -524,7 +525,7 @@ describe("writeBatch", () => {
       const incremental = await rollupSnapshot(lanes.handle);
       expect(incremental.stepVisits.length).toBeGreaterThan(100);
       expect(incremental.dayLinks.length).toBeGreaterThan(30);
-      await lanes.handle.db.execute(sql`select funnel_rebuild_rollups()`);
+      await rebuildRollups(lanes.handle.db);
       expect(await rollupSnapshot(lanes.handle)).toEqual(incremental);
     } finally {
       await lanes.drop();
@@ -576,7 +577,7 @@ describe("writeBatch", () => {
         );
         expect(stored).toMatchObject({ n: 1_600, ids: 1_600 });
         const incremental = await rollupSnapshot(handle);
-        await handle.db.execute(sql`select funnel_rebuild_rollups()`);
+        await rebuildRollups(handle.db);
         expect(await rollupSnapshot(handle)).toEqual(incremental);
       }
       expect(await snapshot(inserted)).toEqual(await snapshot(copied));

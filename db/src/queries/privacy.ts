@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { EVENT_ROLLUPS } from "../rollups/registry";
 import { UNIT } from "./day-links";
 import { chunks } from "./unnest";
 
@@ -359,18 +360,22 @@ async function sessionMap(
 }
 
 /**
- * Rollups that hold a visitor id (schema/aggregates.ts). Time-bucketed ones are found by funnel (and
- * step) and the span of the visitor's events there, which their primary keys lead with; the others
- * by (funnel, session), which leads their primary key or an index. So each update follows an index
- * instead of scanning the table. A table not (or no longer) in the database is skipped; a test
- * checks that no table holding a visitor id keeps it after a withdrawal.
+ * Rollups that hold a visitor id: the registry's whose key has one (db/src/rollups/registry.ts),
+ * and the others of schema/aggregates.ts. Time-bucketed ones are found by funnel (and step) and the
+ * span of the visitor's events there, which their primary keys lead with; those with a row per
+ * visitor by funnel; the others by (funnel, session), which leads their primary key or an index. So
+ * each update follows an index instead of scanning the table. A table not (or no longer) in the
+ * database is skipped; a test checks that no table holding a visitor id keeps it after a withdrawal.
  */
-const BUCKETED_VISITOR_ROLLUPS = [
-  { table: "agg_session_buckets", byStep: false },
-  { table: "agg_session_buckets_daily", byStep: false },
-  { table: "agg_step_buckets", byStep: true },
-  { table: "agg_step_buckets_daily", byStep: true },
-] as const;
+const VISITOR_KEYED = EVENT_ROLLUPS.filter((r) => r.key.includes("visitor_id"));
+const BUCKETED_VISITOR_ROLLUPS = VISITOR_KEYED.filter((r) => r.key.includes("bucket")).map((r) => ({
+  table: r.table,
+  byStep: r.key.includes("step_id"),
+}));
+const VISITOR_ROLLUPS = [
+  ...VISITOR_KEYED.filter((r) => !r.key.includes("bucket")).map((r) => r.table),
+  "agg_step_converted",
+];
 const SESSION_VISITOR_ROLLUPS = [
   "agg_sessions",
   "agg_step_events",
@@ -399,10 +404,7 @@ async function anonymiseRollups(
         sql`select t as name from unnest(${sql.param([
           ...BUCKETED_VISITOR_ROLLUPS.map((r) => r.table),
           ...SESSION_VISITOR_ROLLUPS,
-          "agg_funnel_visitors",
-          "agg_step_visitors",
-          "agg_converters",
-          "agg_step_converted",
+          ...VISITOR_ROLLUPS,
           "agg_active_days",
         ])}::text[]) as t where to_regclass(t) is not null`,
       )
@@ -448,7 +450,7 @@ async function anonymiseRollups(
     }
   }
   const funnelIds = [...new Set(counted.map((e) => e.funnel_id))];
-  for (const table of ["agg_funnel_visitors", "agg_step_visitors", "agg_converters", "agg_step_converted"]) {
+  for (const table of VISITOR_ROLLUPS) {
     if (!present.has(table)) continue;
     await tx.execute(
       sql`update ${sql.identifier(table)} a set visitor_id = ${anonymous}::uuid

@@ -4,6 +4,7 @@ import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DatabaseHandle, queryRows } from "../client";
+import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { deriveAll } from "./derive";
@@ -122,7 +123,7 @@ async function conversionRollups(handle: DatabaseHandle) {
 
 async function expectRebuildEqual(handle: DatabaseHandle): Promise<void> {
   const incremental = await conversionRollups(handle);
-  await handle.db.execute(sql`select funnel_rebuild_rollups()`);
+  await rebuildRollups(handle.db);
   expect(await conversionRollups(handle)).toEqual(incremental);
 }
 

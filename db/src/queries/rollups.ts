@@ -1,5 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
+import { EVENT_ROLLUPS } from "../rollups/registry";
+import { keepUp } from "../rollups/run";
 import { NO_STEP } from "../schema";
 import { IS_CONVERSION, linkActiveDays, type VisitorKey } from "./day-links";
 import { SharedRows } from "./shared-rows";
@@ -7,9 +9,11 @@ import { lockKeys } from "./unit-locks";
 import { chunks, sortedValues } from "./unnest";
 
 /**
- * The rollups reports read (schema/aggregates.ts), kept from each batch of new, non-bot events
- * inside the batch's transaction. The rules are the SQL function funnel_rebuild_rollups()
- * (latest version: migration 0011) applied incrementally: a test checks that both give the same rows.
+ * The rollups reports read (schema/aggregates.ts), kept from each batch of new, counted events
+ * inside the deriver's transaction. Those that are functions of the counted events alone are
+ * defined once in the registry (db/src/rollups/registry.ts), which keeps them up here and rebuilds
+ * them. For the others the rules are the SQL function funnel_rebuild_rollups() (latest version:
+ * migration 0024) applied incrementally: tests check that both give the same rows.
  *
  * Most rollups are upserts that do not depend on the order events arrive in: the database sums
  * them from the write's staged rows (STAGED), in the same SQL as the rebuild. Step visits and the
@@ -43,7 +47,7 @@ export async function stageTable(tx: Database): Promise<void> {
   );
 }
 
-/** The staged rows the rollups count: bots are stored, never counted. */
+/** The staged rows the rollups count: those of bot sessions are stored, never counted (bot-sessions.ts). */
 const staged = sql.raw(`(select * from ${STAGED} where not is_bot) as e`);
 
 const DAY_MS = 86_400_000;
@@ -56,25 +60,6 @@ interface SessionKey {
 }
 
 const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
-
-/** The bucket of `created_at` in SQL: whole intervals since the Unix epoch, as `floorTo`. */
-const bucketOf = (interval: string) =>
-  sql.raw(`date_bin('${interval}', created_at, timestamptz '1970-01-01 00:00:00+00')`);
-
-/** Each time-bucketed rollup exists at these levels: the table and its bucket. */
-const COUNT_LEVELS = [
-  { table: "agg_event_counts", interval: "15 minutes" },
-  { table: "agg_event_counts_hourly", interval: "1 hour" },
-  { table: "agg_event_counts_daily", interval: "1 day" },
-] as const;
-const SESSION_LEVELS = [
-  { table: "agg_session_buckets", interval: "15 minutes" },
-  { table: "agg_session_buckets_daily", interval: "1 day" },
-] as const;
-const STEP_LEVELS = [
-  { table: "agg_step_buckets", interval: "15 minutes" },
-  { table: "agg_step_buckets_daily", interval: "1 day" },
-] as const;
 
 /**
  * The rollups of a write's new, non-bot events: the staged rows (STAGED), and the same events in
@@ -113,39 +98,8 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
     }
   }
 
-  for (const level of SESSION_LEVELS) {
-    await tx.execute(
-      sql`insert into ${sql.raw(level.table)} (account_id, funnel_id, bucket, visitor_id, session_id)
-        select distinct account_id, funnel_id, ${bucketOf(level.interval)}, visitor_id, session_id from ${staged}
-        order by 2, 3, 4, 5
-        on conflict do nothing`,
-    );
-  }
-  for (const level of STEP_LEVELS) {
-    const t = sql.raw(level.table);
-    await tx.execute(
-      sql`insert into ${t} as t (account_id, funnel_id, step_id, bucket, visitor_id, session_id, first_entry_at)
-        select account_id, funnel_id, funnel_step_id, ${bucketOf(level.interval)}, visitor_id, session_id, min(created_at)
-        from ${staged} where event_type = 'step_entry' and funnel_step_id is not null
-        group by 1, 2, 3, 4, 5, 6
-        order by 2, 3, 4, 5, 6
-        on conflict (funnel_id, step_id, bucket, visitor_id, session_id) do update set
-          first_entry_at = least(t.first_entry_at, excluded.first_entry_at)`,
-    );
-  }
-  await upsertSpans(
-    tx,
-    "agg_step_visitors",
-    ["first_entry_at", "last_entry_at"],
-    sql`event_type = 'step_entry' and funnel_step_id is not null`,
-  );
-  await upsertSpans(
-    tx,
-    "agg_converters",
-    ["first_conversion_at", "last_conversion_at"],
-    sql`event_type = 'conversion'`,
-  );
-  await upsertSpans(tx, "agg_funnel_visitors", ["first_seen_at", "last_seen_at"], sql`true`);
+  // The rollups kept from counted events alone (db/src/rollups/registry.ts), but the hot ones.
+  for (const rollup of EVENT_ROLLUPS) if (!rollup.hot) await keepUp(tx, rollup, staged);
   // A session whose source, device or browser changed (an earlier event arrived late) moves its
   // step visits to another segment: derive it again too.
   for (const changed of await upsertSessions(tx)) {
@@ -165,49 +119,7 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
   await shared.write(tx);
   // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
   // written here, their row locks are held only until the commit, not through the whole write.
-  await upsertCounts(tx);
-}
-
-/** Adds a write's counts to the quarter-hour, hourly and daily count rows, in key order. */
-async function upsertCounts(tx: Database): Promise<void> {
-  for (const level of COUNT_LEVELS) {
-    await tx.execute(
-      sql`insert into ${sql.raw(level.table)} as t
-          (account_id, funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome, events, value_cents)
-        select account_id, funnel_id, ${bucketOf(level.interval)}, event_type,
-          coalesce(funnel_step_id, ${NO_STEP}::uuid), coalesce(conversion_type, ''), coalesce(exit_outcome, ''),
-          count(*), coalesce(sum(value_cents), 0)
-        from ${staged}
-        group by 1, 2, 3, 4, 5, 6, 7
-        order by 2, 3, 4, 5, 6, 7
-        on conflict (funnel_id, bucket, event_type, step_id, conversion_type, exit_outcome) do update set
-          events = t.events + excluded.events, value_cents = t.value_cents + excluded.value_cents`,
-    );
-  }
-}
-
-/**
- * First and last event time per visitor in `table` (per step entered, for agg_step_visitors), of
- * the events `only` holds: earliest first, latest last.
- */
-async function upsertSpans(
-  tx: Database,
-  table: "agg_funnel_visitors" | "agg_step_visitors" | "agg_converters",
-  [first, last]: [string, string],
-  only: SQL,
-): Promise<void> {
-  const byStep = table === "agg_step_visitors";
-  const [f, l] = [sql.raw(first), sql.raw(last)];
-  const step = sql.raw(byStep ? "step_id, " : "");
-  await tx.execute(
-    sql`insert into ${sql.raw(table)} as t (account_id, funnel_id, ${step}visitor_id, ${f}, ${l})
-      select account_id, funnel_id, ${sql.raw(byStep ? "funnel_step_id, " : "")}visitor_id, min(created_at), max(created_at)
-      from ${staged} where ${only}
-      group by ${sql.raw(byStep ? "1, 2, 3, 4" : "1, 2, 3")}
-      order by ${sql.raw(byStep ? "2, 3, 4" : "2, 3")}
-      on conflict (funnel_id, ${step}visitor_id)
-      do update set ${f} = least(t.${f}, excluded.${f}), ${l} = greatest(t.${l}, excluded.${l})`,
-  );
+  for (const rollup of EVENT_ROLLUPS) if (rollup.hot) await keepUp(tx, rollup, staged);
 }
 
 /**

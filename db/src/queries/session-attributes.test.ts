@@ -4,6 +4,7 @@ import { storedEvent, USER_AGENTS } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { deriveAll } from "./derive";
@@ -135,7 +136,7 @@ async function accountRollups(db: Database, accountId: string): Promise<Record<s
 
 async function expectRebuildEqual(db: Database, accountId: string): Promise<void> {
   const derived = await accountRollups(db, accountId);
-  await db.execute(sql`select funnel_rebuild_rollups()`);
+  await rebuildRollups(db);
   expect(await accountRollups(db, accountId)).toEqual(derived);
 }
 

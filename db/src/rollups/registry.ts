@@ -1,0 +1,136 @@
+/**
+ * The registry of rollups kept from counted events (docs/aggregation.md, "Rollups defined once"):
+ * each is defined here once, by its table's key, the value of each key column taken from an event,
+ * and its measures. The same definition keeps the rollup up batch by batch in the deriver, rebuilds
+ * it from the stored events, and says how retention drops its rows (`run.ts` turns it into SQL);
+ * the tests check every entry's incremental rows against its rebuild by iterating this list.
+ *
+ * Each is a function of the multiset of counted events alone (events outside bot sessions,
+ * `db/src/queries/bot-sessions.ts`), so it can be summed batch by batch: a stored row takes a new
+ * row with the same key by its measures' merge. The rollups that depend on a session's other
+ * events (step visits, conversions' steps, day links) are not here yet; they follow as the design's
+ * per-session derivation replaces them.
+ */
+
+import { NO_STEP } from "../schema/columns";
+
+/** How a stored row takes the measure of a new row with the same key. */
+export type Merge = "sum" | "least" | "greatest";
+
+export interface Measure {
+  /** An aggregate over the group's events `e`. */
+  of: string;
+  merge: Merge;
+}
+
+export type BucketWidth = "15 minutes" | "1 hour" | "1 day";
+
+export interface EventRollup {
+  table: string;
+  /** The table's primary key, in order; every row also names its account (`account_id`). */
+  key: readonly string[];
+  /** The value of each key column from a counted event `e`; `funnel_id` is the event's. */
+  keyOf: Readonly<Record<string, string>>;
+  /** Aggregates of the group, each with how a stored row takes a new one; none: a set of keys. */
+  measures: Readonly<Record<string, Measure>>;
+  /** Which counted events it counts (SQL over `e`); all of them when absent. */
+  where?: string;
+  /** Retention drops a row once its bucket (of this width) is wholly older than the cutoff, or its time column is. */
+  retention: { bucketWidth: BucketWidth } | { column: string };
+  /**
+   * Rows every batch adds to (this quarter hour's, this day's counts): written last in a batch, so
+   * that concurrent derivers hold their locks only until the commit.
+   */
+  hot?: boolean;
+}
+
+/** The event's UTC bucket of this width: whole intervals since the Unix epoch. */
+const bucketOf = (width: BucketWidth) =>
+  `date_bin('${width}', e.created_at, timestamptz '1970-01-01 00:00:00+00')`;
+
+const STEP_ENTRY = "e.event_type = 'step_entry' and e.funnel_step_id is not null";
+
+/** Event counts and value per bucket, keyed by what reports group by. */
+function eventCounts(table: string, width: BucketWidth): EventRollup {
+  return {
+    table,
+    key: ["funnel_id", "bucket", "event_type", "step_id", "conversion_type", "exit_outcome"],
+    keyOf: {
+      bucket: bucketOf(width),
+      event_type: "e.event_type",
+      step_id: `coalesce(e.funnel_step_id, '${NO_STEP}'::uuid)`,
+      conversion_type: "coalesce(e.conversion_type, '')",
+      exit_outcome: "coalesce(e.exit_outcome, '')",
+    },
+    measures: {
+      events: { of: "count(*)", merge: "sum" },
+      value_cents: { of: "coalesce(sum(e.value_cents), 0)", merge: "sum" },
+    },
+    retention: { bucketWidth: width },
+    hot: true,
+  };
+}
+
+/** Which visitor had which session in which bucket: exact distinct visitors and sessions. */
+function sessionBuckets(table: string, width: BucketWidth): EventRollup {
+  return {
+    table,
+    key: ["funnel_id", "bucket", "visitor_id", "session_id"],
+    keyOf: { bucket: bucketOf(width), visitor_id: "e.visitor_id", session_id: "e.session_id" },
+    measures: {},
+    retention: { bucketWidth: width },
+  };
+}
+
+/** Which visitor entered which step in which session and bucket, and when first. */
+function stepBuckets(table: string, width: BucketWidth): EventRollup {
+  return {
+    table,
+    key: ["funnel_id", "step_id", "bucket", "visitor_id", "session_id"],
+    keyOf: {
+      step_id: "e.funnel_step_id",
+      bucket: bucketOf(width),
+      visitor_id: "e.visitor_id",
+      session_id: "e.session_id",
+    },
+    measures: { first_entry_at: { of: "min(e.created_at)", merge: "least" } },
+    where: STEP_ENTRY,
+    retention: { bucketWidth: width },
+  };
+}
+
+/** First and last time of the events `where` picks, per visitor (and per step when `byStep`). */
+function span(
+  table: string,
+  [first, last]: [string, string],
+  where: string | undefined,
+  byStep = false,
+): EventRollup {
+  return {
+    table,
+    key: byStep ? ["funnel_id", "step_id", "visitor_id"] : ["funnel_id", "visitor_id"],
+    keyOf: byStep
+      ? { step_id: "e.funnel_step_id", visitor_id: "e.visitor_id" }
+      : { visitor_id: "e.visitor_id" },
+    measures: {
+      [first]: { of: "min(e.created_at)", merge: "least" },
+      [last]: { of: "max(e.created_at)", merge: "greatest" },
+    },
+    ...(where === undefined ? {} : { where }),
+    retention: { column: last },
+  };
+}
+
+/** Every rollup kept from counted events alone, in the order a batch writes them (hot ones last). */
+export const EVENT_ROLLUPS: readonly EventRollup[] = [
+  sessionBuckets("agg_session_buckets", "15 minutes"),
+  sessionBuckets("agg_session_buckets_daily", "1 day"),
+  stepBuckets("agg_step_buckets", "15 minutes"),
+  stepBuckets("agg_step_buckets_daily", "1 day"),
+  span("agg_step_visitors", ["first_entry_at", "last_entry_at"], STEP_ENTRY, true),
+  span("agg_converters", ["first_conversion_at", "last_conversion_at"], "e.event_type = 'conversion'"),
+  span("agg_funnel_visitors", ["first_seen_at", "last_seen_at"], undefined),
+  eventCounts("agg_event_counts", "15 minutes"),
+  eventCounts("agg_event_counts_hourly", "1 hour"),
+  eventCounts("agg_event_counts_daily", "1 day"),
+];
