@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { validateEvents } from "@funnel/events/validate";
 import { generateTraffic, springSale } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type DatabaseHandle, queryRows } from "../client";
 import { deriveAll } from "../queries/derive";
@@ -9,7 +10,7 @@ import { writeBatch } from "../queries/events";
 import { accounts, funnelSteps, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
 import { EVENT_ROLLUPS } from "./registry";
-import { rebuild } from "./run";
+import { keepUpSql, rebuild, rebuildSql } from "./run";
 
 /**
  * Every registered rollup, kept up batch by batch by the deriver from generated traffic written in
@@ -97,6 +98,16 @@ describe.each([
 });
 
 describe("the registry", () => {
+  // The SQL each definition makes, in review as a diff whenever a definition or run.ts changes.
+  it.each(EVENT_ROLLUPS.map((r) => [r.table, r] as const))("%s: the SQL it runs", (_, rollup) => {
+    const dialect = new PgDialect();
+    const text = (q: ReturnType<typeof keepUpSql>) => dialect.sqlToQuery(q).sql.replace(/\s+/g, " ").trim();
+    expect({
+      keepUp: text(keepUpSql(rollup, sql.raw("(select * from staged_events where not is_bot) as e"))),
+      rebuild: text(rebuildSql(rollup, sql.raw("$account"))),
+    }).toMatchSnapshot();
+  });
+
   it.each(EVENT_ROLLUPS.map((r) => [r.table, r] as const))("%s matches its table", async (_, rollup) => {
     const db = timescale.handle.db;
     const key = await queryRows<{ column: string }>(

@@ -36,15 +36,23 @@ const MERGE: Record<Merge, (column: string) => string> = {
  * holding only counted events) to the stored ones, in key order: a row with a stored key merges
  * into it, a set of keys keeps the one it has.
  */
-export async function keepUp(tx: Database, rollup: EventRollup, source: SQL): Promise<void> {
+export function keepUpSql(rollup: EventRollup, source: SQL): SQL {
   const merges = Object.entries(rollup.measures).map(([column, m]) => MERGE[m.merge](column));
-  await tx.execute(
-    sql`insert into ${sql.identifier(rollup.table)} as t (${columns(rollup)})
+  return sql`insert into ${sql.identifier(rollup.table)} as t (${columns(rollup)})
       ${rowsOf(rollup, source)}
       on conflict (${sql.raw(rollup.key.join(", "))}) ${
         merges.length === 0 ? sql`do nothing` : sql`do update set ${sql.raw(merges.join(", "))}`
-      }`,
-  );
+      }`;
+}
+
+export async function keepUp(tx: Database, rollup: EventRollup, source: SQL): Promise<void> {
+  await tx.execute(keepUpSql(rollup, source));
+}
+
+/** The rollup's rows of one account's stored, counted events, as a rebuild inserts them. */
+export function rebuildSql(rollup: EventRollup, accountId: SQL): SQL {
+  return sql`insert into ${sql.identifier(rollup.table)} (${columns(rollup)})
+    ${rowsOf(rollup, sql`(select * from analytics_events e where e.account_id = ${accountId} and ${countedEvent("e")}) e`)}`;
 }
 
 /**
@@ -57,13 +65,7 @@ export async function rebuild(db: Database, rollup: EventRollup): Promise<void> 
     const tx = txDb as unknown as Database;
     for (const { id } of owners) {
       await tx.execute(sql`delete from ${sql.identifier(rollup.table)} where account_id = ${id}::uuid`);
-      await tx.execute(
-        sql`insert into ${sql.identifier(rollup.table)} (${columns(rollup)})
-          ${rowsOf(
-            rollup,
-            sql`(select * from analytics_events e where e.account_id = ${id}::uuid and ${countedEvent("e")}) e`,
-          )}`,
-      );
+      await tx.execute(rebuildSql(rollup, sql`${id}::uuid`));
     }
   });
 }
