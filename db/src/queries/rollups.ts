@@ -62,64 +62,120 @@ interface SessionKey {
 const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
 
 /**
- * The rollups of a write's new, non-bot events: the staged rows (STAGED), and the same events in
- * memory (`events`) for the keys of the sessions and visitors whose derived rows are made again.
- *
- * Every statement adds its rows in key order, so that two writes meeting on a row lock their rows
- * in one order.
+ * What a batch's steps hand on to each other: the batch's new, counted events (their rows are in
+ * STAGED; `events` holds the keys of their sessions and visitors), and what the steps find to
+ * derive again.
  */
+interface Batch {
+  tx: Database;
+  events: RollupEvent[];
+  /** Sessions whose step visits and conversion steps are derived again; keyed by funnel first (the order rows are locked in). */
+  touched: Map<string, SessionKey>;
+  /** Visitors whose conversion days in steps may change (agg_step_converted). */
+  converting: Map<string, VisitorKey>;
+  /** Visitors whose conversions got or changed their step, and whose step visits changed segment. */
+  restepped: Map<string, VisitorKey>;
+  revisited: Map<string, VisitorKey>;
+  /** The per-day rows every batch adds to, summed as the steps go and written at the end (shared-rows.ts). */
+  shared: SharedRows;
+}
+
+interface BatchStep {
+  name: string;
+  run: (batch: Batch) => Promise<void>;
+}
+
+/**
+ * The steps of a batch, run in this order by `writeRollups`. Every statement adds its rows in key
+ * order, so that two batches meeting on a row lock their rows in one order; the rows every batch
+ * adds to (this quarter hour's counts, this day's) come last, so their locks are held only until
+ * the commit.
+ */
+export const BATCH_STEPS: readonly BatchStep[] = [
+  { name: "event rollups", run: (b) => keepUpEventRollups(b, false) },
+  { name: "sessions", run: deriveSessionAttributes },
+  { name: "step events", run: async (b) => countStepPaths(b.shared, await insertStepEvents(b.tx)) },
+  { name: "conversions", run: (b) => insertConversions(b.tx, b.shared) },
+  { name: "orders", run: (b) => deriveOrders(b.tx, b.shared) },
+  { name: "step visits", run: deriveStepVisits },
+  {
+    name: "days seen",
+    run: (b) => linkActiveDays(b.tx, staged, b.converting, b.restepped, b.revisited, b.shared),
+  },
+  { name: "shared rows", run: (b) => b.shared.write(b.tx) },
+  { name: "hot counts", run: (b) => keepUpEventRollups(b, true) },
+];
+
+/** The rollups of a batch of new, counted events (in STAGED; their keys in `events`), step by step. */
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
-  // Keyed by funnel first (the order rows are locked in), the account last: a key names its account.
-  const touched = new Map<string, SessionKey>();
-  // Visitors whose conversion days in steps may change (agg_step_converted).
-  const converting = new Map<string, VisitorKey>();
-  const convertingVisitor = (e: RollupEvent) =>
-    converting.set(`${e.funnelId}|${e.visitorId}|${e.accountId}`.toLowerCase(), {
-      accountId: e.accountId.toLowerCase(),
-      funnelId: e.funnelId.toLowerCase(),
-      visitorId: e.visitorId.toLowerCase(),
-    });
-  const touch = (e: RollupEvent) =>
-    touched.set(`${e.funnelId}|${e.sessionId}|${e.accountId}`, {
-      accountId: e.accountId,
-      funnelId: e.funnelId,
-      sessionId: e.sessionId,
-    });
-
-  for (const e of events) {
-    if (e.funnelStepId && (e.eventType === "step_entry" || e.eventType === "step_exit")) {
-      touch(e);
-      if (e.eventType === "step_entry") convertingVisitor(e);
-    }
-    if (e.eventType === "conversion") {
-      convertingVisitor(e);
-      touch(e);
+  const batch = newBatch(tx, events);
+  for (const step of BATCH_STEPS) {
+    try {
+      await step.run(batch);
+    } catch (error) {
+      throw new Error(`deriving rollups, step "${step.name}": ${(error as Error).message}`, { cause: error });
     }
   }
+}
 
-  // The rollups kept from counted events alone (db/src/rollups/registry.ts), but the hot ones.
-  for (const rollup of EVENT_ROLLUPS) if (!rollup.hot) await keepUp(tx, rollup, staged);
-  // A session whose source, device or browser changed (an earlier event arrived late) moves its
-  // step visits to another segment: derive it again too.
-  for (const changed of await upsertSessions(tx)) {
-    touched.set(`${changed.funnel_id}|${changed.session_id}|${changed.account_id}`, {
+/** The sessions and visitors the batch's step events and conversions touch. */
+function newBatch(tx: Database, events: RollupEvent[]): Batch {
+  const batch: Batch = {
+    tx,
+    events,
+    touched: new Map(),
+    converting: new Map(),
+    restepped: new Map(),
+    revisited: new Map(),
+    shared: new SharedRows(),
+  };
+  for (const e of events) {
+    const step = e.funnelStepId && (e.eventType === "step_entry" || e.eventType === "step_exit");
+    if (step || e.eventType === "conversion") touch(batch, e);
+    if ((step && e.eventType === "step_entry") || e.eventType === "conversion") {
+      batch.converting.set(`${e.funnelId}|${e.visitorId}|${e.accountId}`.toLowerCase(), {
+        accountId: e.accountId.toLowerCase(),
+        funnelId: e.funnelId.toLowerCase(),
+        visitorId: e.visitorId.toLowerCase(),
+      });
+    }
+  }
+  return batch;
+}
+
+function touch(batch: Batch, s: SessionKey): void {
+  batch.touched.set(`${s.funnelId}|${s.sessionId}|${s.accountId}`, {
+    accountId: s.accountId,
+    funnelId: s.funnelId,
+    sessionId: s.sessionId,
+  });
+}
+
+/** The registry's rollups kept from counted events alone (db/src/rollups/registry.ts): the hot ones, or the others. */
+async function keepUpEventRollups(batch: Batch, hot: boolean): Promise<void> {
+  for (const rollup of EVENT_ROLLUPS)
+    if ((rollup.hot ?? false) === hot) await keepUp(batch.tx, rollup, staged);
+}
+
+/**
+ * The sessions' attributes; a session whose source, device or browser changed (an event arrived
+ * late) moves its step visits to another segment: it is derived again too.
+ */
+async function deriveSessionAttributes(batch: Batch): Promise<void> {
+  for (const changed of await upsertSessions(batch.tx)) {
+    touch(batch, {
       accountId: changed.account_id,
       funnelId: changed.funnel_id,
       sessionId: changed.session_id,
     });
   }
-  // The rows every write adds to (per day) are summed here and written at the end (shared-rows.ts).
-  const shared = new SharedRows();
-  countStepPaths(shared, await insertStepEvents(tx));
-  await insertConversions(tx, shared);
-  await deriveOrders(tx, shared);
-  const { restepped, revisited } = await deriveSessions(tx, sortedValues(touched), shared);
-  await linkActiveDays(tx, staged, converting, restepped, revisited, shared);
-  await shared.write(tx);
-  // Last: every concurrent batch adds to the same few count rows (this quarter hour, this day);
-  // written here, their row locks are held only until the commit, not through the whole write.
-  for (const rollup of EVENT_ROLLUPS) if (rollup.hot) await keepUp(tx, rollup, staged);
+}
+
+async function deriveStepVisits(batch: Batch): Promise<void> {
+  const { restepped, revisited } = await deriveSessions(batch.tx, sortedValues(batch.touched), batch.shared);
+  for (const [key, v] of restepped) batch.restepped.set(key, v);
+  for (const [key, v] of revisited) batch.revisited.set(key, v);
 }
 
 /**
