@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { setAsideBotSessions } from "./bot-sessions";
 import { lockAccountsShared } from "./privacy";
@@ -68,10 +68,14 @@ const EVENT_COLUMNS = sql.raw(
 export async function addToBacklog(tx: Database): Promise<void> {
   await tx.execute(
     sql`insert into rollup_backlog (lane, ${EVENT_COLUMNS})
-      select (hashtext(funnel_id::text || '|' || visitor_id::text) & 2147483647) % ${BACKLOG_LANES},
-        ${EVENT_COLUMNS}
+      select ${laneOf(sql`funnel_id`, sql`visitor_id`)}, ${EVENT_COLUMNS}
       from ${sql.raw(STAGED)} order by created_at`,
   );
+}
+
+/** The backlog lane of a funnel's visitor (SQL of two uuid values). */
+export function laneOf(funnelId: SQL, visitorId: SQL): SQL {
+  return sql`(hashtext(${funnelId}::text || '|' || ${visitorId}::text) & 2147483647) % ${BACKLOG_LANES}`;
 }
 
 export interface DeriveResult {

@@ -7,7 +7,7 @@ import { type DatabaseHandle, queryRows } from "../client";
 import { rebuildRollups } from "../rollups/run";
 import { accounts, funnels } from "../schema";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
-import { deriveAll } from "./derive";
+import { deriveAll, deriveLane, laneOf } from "./derive";
 import { writeBatch } from "./events";
 
 /**
@@ -226,8 +226,8 @@ describe("refunds against their order", () => {
   });
 
   it("counts a refund whose purchase is written by another transaction at the same time", async () => {
-    // The worker's lanes go by funnel and visitor, and a server-side refund carries another visitor
-    // than the purchase: the two may be written by two transactions at once. Both are held at
+    // The deriver's lanes go by funnel and visitor, and a server-side refund carries another visitor
+    // than the purchase: the two may be derived by two transactions at once. Both are held at
     // their last statement (the count rows) until each has read the order: neither sees the
     // other's rows uncommitted, so only the order's lock makes the later one wait and count.
     const race = await createTestDatabase({ poolMax: 6 });
@@ -250,9 +250,29 @@ describe("refunds against their order", () => {
         await released;
       });
       await held;
+      // The buyer in another lane than the refund's visitor, each lane derived by a transaction of
+      // its own (in one lane, one derivation would take both rows and the race could not happen).
+      const sent = refund(s, "same-time", 700);
+      const lane = async (visitor: string) => {
+        const [row] = await queryRows<{ lane: number }>(
+          handle.db,
+          sql`select ${laneOf(sql`${s.funnelId}::uuid`, sql`${visitor}::uuid`)} as lane`,
+        );
+        return Number(row?.lane);
+      };
+      let buyer = randomUUID();
+      while ((await lane(buyer)) === (await lane(sent.visitor_id))) buyer = randomUUID();
+      const store = (events: AcceptedEvent[]) =>
+        writeBatch(
+          handle.db,
+          { source: "import", accountId: s.accountId, accepted: events, rejected: [] },
+          { batchId: randomUUID(), receivedAt },
+        );
+      await store([purchase(s, "same-time", 2_000, 0, buyer)]);
+      await store([sent]);
       const writes = Promise.all([
-        write(handle, s, [purchase(s, "same-time", 2_000)]),
-        write(handle, s, [refund(s, "same-time", 700)]),
+        deriveLane(handle.db, await lane(buyer)),
+        deriveLane(handle.db, await lane(sent.visitor_id)),
       ]);
       for (let waited = 0; ; waited += 50) {
         const [row] = await queryRows<{ n: number }>(
@@ -266,7 +286,7 @@ describe("refunds against their order", () => {
       }
       release();
       await blocker;
-      await writes;
+      expect((await writes).map((r) => r.derived)).toEqual([1, 1]);
       expect(await counted(handle, s)).toEqual({ refunds: 1, cents: 700 });
       await expectRebuildEqual(handle);
     } finally {
