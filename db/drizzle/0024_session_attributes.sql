@@ -20,7 +20,7 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
   TRUNCATE agg_sessions, agg_step_events, agg_step_visits, agg_step_times_daily, agg_step_segments_daily,
-    agg_step_paths_daily, agg_conversions, agg_products_daily, agg_bot_sessions;
+    agg_conversions, agg_products_daily, agg_bot_sessions;
 
   -- A session with any event from a known bot counts nowhere, whichever event came first.
   INSERT INTO agg_bot_sessions
@@ -108,14 +108,6 @@ BEGIN
   CROSS JOIN LATERAL (VALUES ('source', v.source), ('device', v.device_type::text), ('browser', v.browser::text))
     AS d(dimension, value)
   GROUP BY 1, 2, 3, 4, 5, 6;
-
-  INSERT INTO agg_step_paths_daily
-  SELECT account_id, funnel_id, step_id, date_bin('1 day', at, timestamptz '1970-01-01 00:00:00+00'), kind,
-    coalesce(CASE kind WHEN 'entry' THEN previous_step_id ELSE next_step_id END,
-      '00000000-0000-0000-0000-000000000000'::uuid),
-    coalesce(exit_outcome, ''), coalesce(reason, ''), count(*)
-  FROM agg_step_events
-  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
   INSERT INTO agg_conversions
   SELECT c.account_id, c.funnel_id, c.event_id, c.session_id, c.visitor_id, c.created_at,

@@ -37,7 +37,6 @@ export const BUCKETED: [table: string, width: string][] = [
   ),
   ["agg_step_times_daily", "1 day"],
   ["agg_step_segments_daily", "1 day"],
-  ["agg_step_paths_daily", "1 day"],
   ["agg_products_daily", "1 day"],
   ["agg_conversions_daily", "1 day"],
   ["agg_active_days", "1 day"],

@@ -94,7 +94,7 @@ interface BatchStep {
 export const BATCH_STEPS: readonly BatchStep[] = [
   { name: "event rollups", run: (b) => keepUpEventRollups(b, false) },
   { name: "sessions", run: deriveSessionAttributes },
-  { name: "step events", run: async (b) => countStepPaths(b.shared, await insertStepEvents(b.tx)) },
+  { name: "step events", run: (b) => insertStepEvents(b.tx) },
   { name: "conversions", run: (b) => insertConversions(b.tx, b.shared) },
   { name: "orders", run: (b) => deriveOrders(b.tx, b.shared) },
   { name: "step visits", run: deriveStepVisits },
@@ -256,21 +256,9 @@ async function upsertSessions(
   return rows.filter((row) => row.updated === true || String(row.updated) === "true");
 }
 
-interface StepPathRow {
-  account_id: string;
-  funnel_id: string;
-  step_id: string;
-  at: Date | string;
-  kind: "entry" | "exit";
-  other_step_id: string | null;
-  exit_outcome: string | null;
-  reason: string | null;
-}
-
-/** Stores the step events; returns those stored (an event already there is not counted again). */
-async function insertStepEvents(tx: Database): Promise<StepPathRow[]> {
-  return queryRows<StepPathRow>(
-    tx,
+/** Stores the step events: the narrow rows the step visits are derived from, session by session. */
+async function insertStepEvents(tx: Database): Promise<void> {
+  await tx.execute(
     sql`insert into agg_step_events (account_id, funnel_id, session_id, visitor_id, step_id, event_id, at, kind,
         previous_step_id, next_step_id, exit_outcome, reason)
       select account_id, funnel_id, session_id, visitor_id, funnel_step_id, event_id, created_at,
@@ -279,26 +267,8 @@ async function insertStepEvents(tx: Database): Promise<StepPathRow[]> {
           and metadata ->> 'reason' <> '' then left(metadata ->> 'reason', 100) end
       from ${staged} where event_type in ('step_entry', 'step_exit') and funnel_step_id is not null
       order by account_id, event_id
-      on conflict do nothing
-      returning account_id, funnel_id, step_id, at, kind,
-        case kind when 'entry' then previous_step_id else next_step_id end as other_step_id, exit_outcome, reason`,
+      on conflict do nothing`,
   );
-}
-
-/** agg_step_paths_daily: the stored step events counted per step, day, kind, path, outcome, reason. */
-function countStepPaths(shared: SharedRows, rows: StepPathRow[]): void {
-  for (const r of rows) {
-    shared.addStepPath({
-      accountId: r.account_id,
-      funnelId: r.funnel_id,
-      stepId: r.step_id,
-      day: floorTo(new Date(r.at), DAY_MS).toISOString(),
-      kind: r.kind,
-      other: r.other_step_id ?? NO_STEP,
-      outcome: r.exit_outcome ?? "",
-      reason: r.reason ?? "",
-    });
-  }
 }
 
 /**

@@ -4,33 +4,24 @@ import { NO_STEP } from "../schema";
 import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
- * The rollup rows that every write adds to, whatever visitors it holds: per day (step paths, step
- * segments, step times, conversions, products, converted days, day links). The writer derives its
+ * The rollup rows that every write adds to, whatever visitors it holds: per day (step segments, step
+ * times, conversions, products, converted days, day links). The writer derives its
  * changes to them as it goes and adds them here, summed; they are written last in the transaction
  * (before only the count rows), each table once, in key order.
  *
  * Written where they were derived, the first of these rows that a concurrent write had also changed
  * made this write wait for that one's commit with most of its own work still ahead: two writes of
  * different visitors took turns. Written last, their locks are held only until the commit, and two
- * writes running side by side (api/src/ingest/handler.ts: one lane per writer) wait on each other
+ * writes running side by side (the deriver's lanes, derive.ts) wait on each other
  * for that moment only. One order of tables and keys for every write: no deadlock between them.
  */
 export class SharedRows {
-  private readonly stepPaths = new Map<string, StepPathCount>();
   private readonly segments = new Map<string, SegmentChange>();
   private readonly stepTimes = new Map<string, StepTimeChange>();
   private readonly conversions = new Map<string, ConversionChange>();
   private readonly orderSources = new Map<string, OrderSource>();
   private readonly convertedDays = new Map<string, ConvertedDayChange>();
   private readonly dayLinks = new Map<string, DayLinkChange>();
-
-  /** One stored step event (entry or exit) counted on its step, day, path, outcome and reason. */
-  addStepPath(c: Omit<StepPathCount, "events">): void {
-    const key = [c.funnelId, c.stepId, c.day, c.kind, c.other, c.outcome, c.reason].join("|");
-    const row = this.stepPaths.get(key);
-    if (row) row.events += 1;
-    else this.stepPaths.set(key, { ...c, events: 1 });
-  }
 
   /** Visits (and drops) of a step per day and segment value, taken off (-1) or added (+1). */
   addSegment(c: Omit<SegmentChange, "visits" | "drops">, visits: number, drops: number): void {
@@ -101,7 +92,6 @@ export class SharedRows {
 
   /** Writes what was added, table by table in a fixed order, rows in key order. */
   async write(tx: Database): Promise<void> {
-    await writeStepPaths(tx, sortedValues(this.stepPaths));
     await writeOrderSources(tx, sortedValues(this.orderSources));
     await writeConversions(
       tx,
@@ -133,19 +123,6 @@ interface OrderSource {
   accountId: string;
   funnelId: string;
   eventId: string;
-}
-
-interface StepPathCount {
-  accountId: string;
-  funnelId: string;
-  stepId: string;
-  /** ISO time of the UTC day. */
-  day: string;
-  kind: string;
-  other: string;
-  outcome: string;
-  reason: string;
-  events: number;
 }
 
 interface SegmentChange {
@@ -206,21 +183,6 @@ interface DayLinkChange {
   bucket: string;
   prev: string;
   units: number;
-}
-
-async function writeStepPaths(tx: Database, rows: StepPathCount[]): Promise<void> {
-  await addUp(tx, "agg_step_paths_daily", rows, {
-    keys: (r) => [
-      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
-      ["step_id", "uuid", r.map((c) => c.stepId)],
-      ["bucket", "timestamptz", r.map((c) => c.day)],
-      ["kind", "text", r.map((c) => c.kind)],
-      ["other_step_id", "uuid", r.map((c) => c.other)],
-      ["exit_outcome", "text", r.map((c) => c.outcome)],
-      ["reason", "text", r.map((c) => c.reason)],
-    ],
-    figures: (r) => [["events", "int8", r.map((c) => String(c.events))]],
-  });
 }
 
 /**

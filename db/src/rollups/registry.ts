@@ -121,6 +121,26 @@ function span(
   };
 }
 
+/** Step entries and exits per step and UTC day, by the step before (entries) or after (exits), outcome and reason. */
+const stepPaths: EventRollup = {
+  table: "agg_step_paths_daily",
+  key: ["funnel_id", "step_id", "bucket", "kind", "other_step_id", "exit_outcome", "reason"],
+  keyOf: {
+    step_id: "e.funnel_step_id",
+    bucket: bucketOf("1 day"),
+    kind: "case e.event_type when 'step_entry' then 'entry' else 'exit' end",
+    other_step_id: `coalesce(case e.event_type when 'step_entry' then e.previous_step_id else e.next_step_id end, '${NO_STEP}'::uuid)`,
+    exit_outcome: "coalesce(e.exit_outcome, '')",
+    // `metadata.reason` of an exit, when a non-empty string.
+    reason: `coalesce(case when e.event_type = 'step_exit' and jsonb_typeof(e.metadata -> 'reason') = 'string'
+      and e.metadata ->> 'reason' <> '' then left(e.metadata ->> 'reason', 100) end, '')`,
+  },
+  measures: { events: { of: "count(*)", merge: "sum" } },
+  where: "e.event_type in ('step_entry', 'step_exit') and e.funnel_step_id is not null",
+  retention: { bucketWidth: "1 day" },
+  hot: true,
+};
+
 /** Every rollup kept from counted events alone, in the order a batch writes them (hot ones last). */
 export const EVENT_ROLLUPS: readonly EventRollup[] = [
   sessionBuckets("agg_session_buckets", "15 minutes"),
@@ -133,4 +153,5 @@ export const EVENT_ROLLUPS: readonly EventRollup[] = [
   eventCounts("agg_event_counts", "15 minutes"),
   eventCounts("agg_event_counts_hourly", "1 hour"),
   eventCounts("agg_event_counts_daily", "1 day"),
+  stepPaths,
 ];
