@@ -1,9 +1,10 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import postgres from "postgres";
-import { inject } from "vitest";
-import { createDatabase, type DatabaseHandle } from "./client";
+import { afterAll, beforeAll, inject } from "vitest";
+import { createDatabase, type Database, type DatabaseHandle } from "./client";
 import { migrate } from "./migrate";
 import { storageKind } from "./partitions";
+import { accounts, funnels } from "./schema";
 
 /**
  * Test databases on the real TimescaleDB server that test/global-setup.ts provisions. The global
@@ -104,6 +105,46 @@ export async function createTestPglite(): Promise<DatabaseHandle> {
   const handle = await createDatabase({ dataDir: "memory://" });
   await migrate(handle);
   return handle;
+}
+
+/**
+ * A TimescaleDB database and an embedded PGlite one for the calling test file: made before its
+ * tests, dropped after. `engines` lists both by name, for `describe.each`.
+ */
+export function bothEngines(): {
+  timescale: () => TestDatabase;
+  pglite: () => DatabaseHandle;
+  engines: [name: string, db: () => Database][];
+} {
+  let timescale: TestDatabase | undefined;
+  let pglite: DatabaseHandle | undefined;
+  beforeAll(async () => {
+    [timescale, pglite] = await Promise.all([createTestDatabase(), createTestPglite()]);
+  });
+  afterAll(async () => {
+    await Promise.all([timescale?.drop(), pglite?.close()]);
+  });
+  const made = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("bothEngines: used before the file's beforeAll");
+    return value;
+  };
+  return {
+    timescale: () => made(timescale),
+    pglite: () => made(pglite),
+    engines: [
+      ["TimescaleDB", () => made(timescale).handle.db],
+      ["PGlite", () => made(pglite).db],
+    ],
+  };
+}
+
+/** A new account with one funnel, as the query tests start from. */
+export async function createShop(db: Database): Promise<{ accountId: string; funnelId: string }> {
+  const accountId = randomUUID();
+  const funnelId = randomUUID();
+  await db.insert(accounts).values({ id: accountId, name: "Shop" });
+  await db.insert(funnels).values({ id: funnelId, accountId, name: "Checkout" });
+  return { accountId, funnelId };
 }
 
 /**

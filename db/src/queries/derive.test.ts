@@ -2,11 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
 import { storedEvent } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { describe, expect, it } from "vitest";
+import { type Database, queryRows } from "../client";
 import { rebuildRollups } from "../rollups/run";
-import { accounts, funnels } from "../schema";
-import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { bothEngines, createShop } from "../testing";
 import { BACKLOG_LANES, deriveAll, derivedThrough, deriveLane, LANE_LOCK_NAMESPACE } from "./derive";
 import { writeBatch } from "./events";
 import { withdrawConsent } from "./privacy";
@@ -21,24 +20,7 @@ const CHROME =
 const day = Date.UTC(2026, 4, 10, 12, 0, 0);
 const step = randomUUID();
 
-let timescale: TestDatabase;
-let pglite: DatabaseHandle;
-
-beforeAll(async () => {
-  [timescale, pglite] = await Promise.all([createTestDatabase(), createTestPglite()]);
-});
-
-afterAll(async () => {
-  await Promise.all([timescale?.drop(), pglite?.close()]);
-});
-
-async function shop(db: Database): Promise<{ accountId: string; funnelId: string }> {
-  const accountId = randomUUID();
-  const funnelId = randomUUID();
-  await db.insert(accounts).values({ id: accountId, name: "Shop" });
-  await db.insert(funnels).values({ id: funnelId, accountId, name: "Checkout" });
-  return { accountId, funnelId };
-}
+const both = bothEngines();
 
 /** A visit: a page view, an entry to the step, a purchase, in one session. */
 function visit(funnelId: string, visitorId = randomUUID(), minute = 0): AcceptedEvent[] {
@@ -113,13 +95,10 @@ async function rollupSnapshot(db: Database): Promise<Record<string, string[]>> {
   return snapshot;
 }
 
-describe.each([
-  ["TimescaleDB", () => timescale.handle.db],
-  ["PGlite", () => pglite.db],
-])("the deriver on %s", (_, database) => {
+describe.each(both.engines)("the deriver on %s", (_, database) => {
   it("stores events without rollup work; the deriver derives them once, as a rebuild does", async () => {
     const db = database();
-    const { accountId, funnelId } = await shop(db);
+    const { accountId, funnelId } = await createShop(db);
     const events = Array.from({ length: 12 }, (_, i) => visit(funnelId, randomUUID(), i * 7)).flat();
     const before = await rollupRows(db);
     expect(await derivedThrough(db, accountId)).toBeNull();
@@ -154,7 +133,7 @@ describe.each([
 
   it("derives the events a consent withdrawal anonymised while they waited, under the new ids", async () => {
     const db = database();
-    const { accountId, funnelId } = await shop(db);
+    const { accountId, funnelId } = await createShop(db);
     const visitor = randomUUID();
     await write(db, accountId, visit(funnelId, visitor));
     await withdrawConsent(db, accountId, visitor);
@@ -170,8 +149,8 @@ describe.each([
 
 describe("lanes", () => {
   it("lets one transaction derive a lane at a time; another is told at once", async () => {
-    const db = timescale.handle.db;
-    const { accountId, funnelId } = await shop(db);
+    const db = both.timescale().handle.db;
+    const { accountId, funnelId } = await createShop(db);
     await write(db, accountId, visit(funnelId));
     const [lane] = await queryRows<{ lane: number }>(
       db,

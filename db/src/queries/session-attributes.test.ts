@@ -2,11 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { AcceptedEvent } from "@funnel/events";
 import { storedEvent, USER_AGENTS } from "@funnel/fixtures";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { describe, expect, it } from "vitest";
+import { type Database, queryRows } from "../client";
 import { rebuildRollups } from "../rollups/run";
-import { accounts, funnels } from "../schema";
-import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
+import { bothEngines, createShop } from "../testing";
 import { deriveAll } from "./derive";
 import { writeBatch } from "./events";
 import { journeyTotals } from "./journey";
@@ -21,24 +20,7 @@ import { journeyTotals } from "./journey";
 const day = Date.UTC(2026, 4, 12, 9, 0, 0);
 const step = randomUUID();
 
-let timescale: TestDatabase;
-let pglite: DatabaseHandle;
-
-beforeAll(async () => {
-  [timescale, pglite] = await Promise.all([createTestDatabase(), createTestPglite()]);
-});
-
-afterAll(async () => {
-  await Promise.all([timescale?.drop(), pglite?.close()]);
-});
-
-async function shop(db: Database): Promise<{ accountId: string; funnelId: string }> {
-  const accountId = randomUUID();
-  const funnelId = randomUUID();
-  await db.insert(accounts).values({ id: accountId, name: "Shop" });
-  await db.insert(funnels).values({ id: funnelId, accountId, name: "Checkout" });
-  return { accountId, funnelId };
-}
+const { engines } = bothEngines();
 
 /** Writes the events and derives them, as one batch of the deriver would. */
 async function writeAndDerive(db: Database, accountId: string, events: AcceptedEvent[]): Promise<void> {
@@ -140,13 +122,10 @@ async function expectRebuildEqual(db: Database, accountId: string): Promise<void
   expect(await accountRollups(db, accountId)).toEqual(derived);
 }
 
-describe.each([
-  ["TimescaleDB", () => timescale.handle.db],
-  ["PGlite", () => pglite.db],
-])("session attributes on %s", (_, database) => {
+describe.each(engines)("session attributes on %s", (_, database) => {
   it("take device and browser from the first event with a user agent, whichever is derived first", async () => {
     const db = database();
-    const { accountId, funnelId } = await shop(db);
+    const { accountId, funnelId } = await createShop(db);
     const s = session(funnelId);
 
     // The server sends the entry: no user agent yet, so nothing is known of the device.
@@ -182,7 +161,7 @@ describe.each([
 
   it("count a session none of whose events carried a user agent, as a human's of unknown device", async () => {
     const db = database();
-    const { accountId, funnelId } = await shop(db);
+    const { accountId, funnelId } = await createShop(db);
     const s = session(funnelId);
     await writeAndDerive(db, accountId, [s.entry(0), s.purchase(1)]);
     expect(await countedEvents(db, accountId)).toBe(2);
@@ -200,7 +179,7 @@ describe.each([
 
   it("leave out a whole session with a bot's event, derived with or before its other events", async () => {
     const db = database();
-    const { accountId, funnelId } = await shop(db);
+    const { accountId, funnelId } = await createShop(db);
     const human = session(funnelId);
     const together = session(funnelId);
     const botFirst = session(funnelId);
