@@ -12,15 +12,14 @@ ALTER TABLE "agg_sessions" ADD COLUMN "agent_event_id" uuid;
 -- docs/metrics.md: sessions that had any bot event left out whole (agg_bot_sessions), and each
 -- session's device and browser taken from its first event that carried a user agent (agent_at),
 -- `unknown` when none did. The deriver applies the same rules batch by batch (rollups.ts).
--- Without the rollups kept from counted events alone: they are defined once, in
--- db/src/rollups/registry.ts, which keeps them up batch by batch and rebuilds them (rebuildRollups,
--- db/src/rollups/run.ts, which calls funnel_rebuild_rollups() after them).
+-- Without the rollups defined once in db/src/rollups/registry.ts (those of counted events alone,
+-- and the daily sums of step visits and conversions), which keeps them up batch by batch and
+-- rebuilds them (rebuildRollups, db/src/rollups/run.ts, around funnel_rebuild_rollups()).
 CREATE OR REPLACE FUNCTION funnel_rebuild_base_rollups() RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
-  TRUNCATE agg_sessions, agg_step_events, agg_step_visits, agg_step_times_daily, agg_step_segments_daily,
-    agg_conversions, agg_products_daily, agg_bot_sessions;
+  TRUNCATE agg_sessions, agg_step_events, agg_step_visits, agg_conversions, agg_products_daily, agg_bot_sessions;
 
   -- A session with any event from a known bot counts nowhere, whichever event came first.
   INSERT INTO agg_bot_sessions
@@ -94,21 +93,6 @@ BEGIN
   JOIN agg_sessions ss USING (funnel_id, session_id, visitor_id)
   WHERE kind = 'entry';
 
-  INSERT INTO agg_step_times_daily
-  SELECT account_id, funnel_id, step_id, date_bin('1 day', entry_at, timestamptz '1970-01-01 00:00:00+00'),
-    count(*), sum(duration_ms)
-  FROM agg_step_visits
-  WHERE exit_at IS NOT NULL
-  GROUP BY 1, 2, 3, 4;
-
-  INSERT INTO agg_step_segments_daily
-  SELECT v.account_id, v.funnel_id, v.step_id, date_bin('1 day', v.entry_at, timestamptz '1970-01-01 00:00:00+00'),
-    d.dimension, d.value, count(*), count(*) FILTER (WHERE v.exit_outcome IN ('bounce', 'close'))
-  FROM agg_step_visits v
-  CROSS JOIN LATERAL (VALUES ('source', v.source), ('device', v.device_type::text), ('browser', v.browser::text))
-    AS d(dimension, value)
-  GROUP BY 1, 2, 3, 4, 5, 6;
-
   INSERT INTO agg_conversions
   SELECT c.account_id, c.funnel_id, c.event_id, c.session_id, c.visitor_id, c.created_at,
     c.event_type, c.conversion_type, c.value_cents, c.order_id,
@@ -142,3 +126,37 @@ BEGIN
   GROUP BY funnel_id, bucket, id;
 END;
 $$;
+--> statement-breakpoint
+-- funnel_rebuild_conversions_daily() of migration 0021 without agg_conversions_daily (registry.ts):
+-- each conversion's source, from its session.
+CREATE OR REPLACE FUNCTION funnel_rebuild_conversion_sources() RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  UPDATE agg_conversions c
+  SET source = CASE WHEN c.kind = 'conversion' THEN coalesce((
+    SELECT coalesce(s.utm_source, s.referrer_host) FROM agg_sessions s
+    WHERE s.funnel_id = c.funnel_id AND s.session_id = c.session_id AND s.visitor_id = c.visitor_id
+  ), 'direct') END
+  WHERE c.source IS DISTINCT FROM CASE WHEN c.kind = 'conversion' THEN coalesce((
+    SELECT coalesce(s.utm_source, s.referrer_host) FROM agg_sessions s
+    WHERE s.funnel_id = c.funnel_id AND s.session_id = c.session_id AND s.visitor_id = c.visitor_id
+  ), 'direct') END;
+END;
+$$;
+--> statement-breakpoint
+CREATE OR REPLACE FUNCTION funnel_rebuild_rollups() RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+  PERFORM funnel_rebuild_base_rollups();
+  PERFORM funnel_rebuild_refunds();
+  PERFORM funnel_rebuild_conversion_sources();
+  PERFORM funnel_rebuild_converting_sessions();
+  PERFORM funnel_rebuild_day_links();
+  PERFORM funnel_rebuild_converter_links();
+  PERFORM funnel_rebuild_segment_links();
+END;
+$$;
+--> statement-breakpoint
+DROP FUNCTION funnel_rebuild_conversions_daily();

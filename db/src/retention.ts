@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "./client";
 import { RETENTION_MONTHS, storageKind } from "./partitions";
-import { EVENT_ROLLUPS } from "./rollups/registry";
+import { EVENT_ROLLUPS, FACT_ROLLUPS } from "./rollups/registry";
 
 /**
  * Retention (CONTRACT.md "Operations"): events older than RETENTION_MONTHS are dropped as whole
@@ -35,10 +35,8 @@ export const BUCKETED: [table: string, width: string][] = [
   ...EVENT_ROLLUPS.flatMap((r): [string, string][] =>
     "bucketWidth" in r.retention ? [[r.table, r.retention.bucketWidth]] : [],
   ),
-  ["agg_step_times_daily", "1 day"],
-  ["agg_step_segments_daily", "1 day"],
+  ...FACT_ROLLUPS.map((r): [string, string] => [r.table, r.retention.bucketWidth]),
   ["agg_products_daily", "1 day"],
-  ["agg_conversions_daily", "1 day"],
   ["agg_active_days", "1 day"],
   ["agg_day_links", "1 day"],
   ["agg_step_converted", "1 day"],

@@ -1,8 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { EVENT_ROLLUPS } from "../rollups/registry";
-import { keepUp } from "../rollups/run";
-import { NO_STEP } from "../schema";
+import { keepUp, keepUpAllFacts, logFactRows, stageFactChanges } from "../rollups/run";
 import { IS_CONVERSION, linkActiveDays, type VisitorKey } from "./day-links";
 import { SharedRows } from "./shared-rows";
 import { lockKeys } from "./unit-locks";
@@ -96,19 +95,21 @@ export const BATCH_STEPS: readonly BatchStep[] = [
   { name: "sessions", run: deriveSessionAttributes },
   { name: "step events", run: (b) => insertStepEvents(b.tx) },
   { name: "conversions", run: (b) => insertConversions(b.tx, b.shared) },
-  { name: "orders", run: (b) => deriveOrders(b.tx, b.shared) },
+  { name: "orders", run: (b) => deriveOrders(b.tx) },
   { name: "step visits", run: deriveStepVisits },
   {
     name: "days seen",
     run: (b) => linkActiveDays(b.tx, staged, b.converting, b.restepped, b.revisited, b.shared),
   },
   { name: "shared rows", run: (b) => b.shared.write(b.tx) },
+  { name: "fact rollups", run: (b) => keepUpAllFacts(b.tx) },
   { name: "hot counts", run: (b) => keepUpEventRollups(b, true) },
 ];
 
 /** The rollups of a batch of new, counted events (in STAGED; their keys in `events`), step by step. */
 export async function writeRollups(tx: Database, events: RollupEvent[]): Promise<void> {
   if (events.length === 0) return;
+  await stageFactChanges(tx);
   const batch = newBatch(tx, events);
   for (const step of BATCH_STEPS) {
     try {
@@ -173,7 +174,7 @@ async function deriveSessionAttributes(batch: Batch): Promise<void> {
 }
 
 async function deriveStepVisits(batch: Batch): Promise<void> {
-  const { restepped, revisited } = await deriveSessions(batch.tx, sortedValues(batch.touched), batch.shared);
+  const { restepped, revisited } = await deriveSessions(batch.tx, sortedValues(batch.touched));
   for (const [key, v] of restepped) batch.restepped.set(key, v);
   for (const [key, v] of revisited) batch.revisited.set(key, v);
 }
@@ -328,7 +329,7 @@ const ORDER_LOCK_NAMESPACE = 0x46554e52;
  * earlier committed, so the last one counts the refunds against everything stored. Orders are
  * locked before sessions and units in every write, so the locks are always taken in one order.
  */
-async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
+async function deriveOrders(tx: Database): Promise<void> {
   const orders = await queryRows<{ account_id: string; funnel_id: string; order_id: string }>(
     tx,
     sql`select distinct account_id, funnel_id, order_id from ${staged}
@@ -342,16 +343,8 @@ async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
     orders.map((o) => `${o.account_id}|${o.funnel_id}|${o.order_id}`),
   );
   for (const chunk of chunks(orders)) {
-    const changed = await queryRows<{
-      account_id: string;
-      funnel_id: string;
-      at: Date | string;
-      kind: string;
-      value_cents: number;
-      new_kind: string;
-      counted: number;
-    }>(
-      tx,
+    // Each refund whose count changed is logged as a fact change (old and new version).
+    await tx.execute(
       sql`with k as (
           select * from unnest(${sql.param(chunk.map((o) => o.account_id))}::text[]::uuid[],
             ${sql.param(chunk.map((o) => o.funnel_id))}::text[]::uuid[],
@@ -359,7 +352,7 @@ async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
         ),
         refunds as (
           select r.account_id, r.funnel_id, r.event_id, r.order_id, r.at, r.kind, r.value_cents, r.held_reason,
-            coalesce(r.asked_cents, r.value_cents, 0) as asked
+            r.conversion_type, r.step_id, r.source, coalesce(r.asked_cents, r.value_cents, 0) as asked
           from k join agg_conversions r on r.account_id = k.account_id and r.funnel_id = k.funnel_id
             and r.order_id = k.order_id
           where r.order_id is not null and r.kind in ('refund', ${REFUND_HELD})
@@ -394,19 +387,17 @@ async function deriveOrders(tx: Database, shared: SharedRows): Promise<void> {
           set kind = ch.new_kind, value_cents = ch.counted, asked_cents = ch.asked, held_reason = ch.new_reason
           from changed ch
           where t.account_id = ch.account_id and t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
-        )
-        select account_id, funnel_id, at, kind, value_cents, new_kind, counted from changed
-        order by funnel_id, event_id`,
+        ),
+        logged_old as (${logFactRows("agg_conversions", -1, sql`changed`)}),
+        logged_new as (${logFactRows(
+          "agg_conversions",
+          1,
+          sql`(select account_id, funnel_id, at, new_kind as kind, conversion_type, counted as value_cents, step_id,
+              source
+            from changed) n`,
+        )})
+        select count(*) from changed`,
     );
-    for (const c of changed) {
-      const day = {
-        accountId: c.account_id,
-        funnelId: c.funnel_id,
-        bucket: floorTo(new Date(c.at), DAY_MS).toISOString(),
-      };
-      if (c.kind === "refund") shared.addRefund(day, Number(c.value_cents), -1);
-      if (c.new_kind === "refund") shared.addRefund(day, Number(c.counted), 1);
-    }
   }
 }
 
@@ -444,7 +435,6 @@ interface SegmentedVisit {
 async function deriveSessions(
   tx: Database,
   keys: SessionKey[],
-  shared: SharedRows,
 ): Promise<{ restepped: Map<string, VisitorKey>; revisited: Map<string, VisitorKey> }> {
   const restepped = new Map<string, VisitorKey>();
   const revisited = new Map<string, VisitorKey>();
@@ -458,17 +448,24 @@ async function deriveSessions(
     const k = sql`unnest(${sql.param(chunk.map((x) => x.accountId))}::text[]::uuid[],
       ${sql.param(chunk.map((x) => x.funnelId))}::text[]::uuid[],
       ${sql.param(chunk.map((x) => x.sessionId))}::text[]) as k(account_id, funnel_id, session_id)`;
+    // Each visit deleted and written is logged as a fact change: the fact rollups add them up.
     const removed = await queryRows<RemovedVisit>(
       tx,
-      sql`delete from agg_step_visits v using ${k}
-        where v.account_id = k.account_id and v.funnel_id = k.funnel_id and v.session_id = k.session_id
-        returning v.account_id, v.funnel_id, v.visitor_id, v.step_id, v.entry_at, v.duration_ms, v.exit_outcome,
-          v.source, v.device_type, v.browser`,
+      sql`with removed as (
+          delete from agg_step_visits v using ${k}
+          where v.account_id = k.account_id and v.funnel_id = k.funnel_id and v.session_id = k.session_id
+          returning v.*
+        ),
+        logged as (${logFactRows("agg_step_visits", -1, sql`removed`)})
+        select account_id, funnel_id, visitor_id, step_id, entry_at, duration_ms, exit_outcome, source, device_type,
+          browser
+        from removed`,
     );
     const added = (
       await queryRows<RemovedVisit>(
         tx,
-        sql`insert into agg_step_visits (account_id, funnel_id, session_id, visitor_id, step_id, entry_event_id, entry_at,
+        sql`with added as (
+          insert into agg_step_visits (account_id, funnel_id, session_id, visitor_id, step_id, entry_event_id, entry_at,
             exit_at, exit_outcome, duration_ms, source, device_type, browser)
           select o.account_id, o.funnel_id, o.session_id, o.visitor_id, o.step_id, o.event_id, o.at,
             case when o.next_kind = 'exit' then o.next_at end,
@@ -486,8 +483,12 @@ async function deriveSessions(
             and ss.session_id = o.session_id and ss.visitor_id = o.visitor_id
           where o.kind = 'entry'
           order by o.funnel_id, o.session_id, o.event_id
-          returning account_id, funnel_id, visitor_id, step_id, entry_at, duration_ms, exit_outcome, source,
-            device_type, browser`,
+          returning *
+        ),
+        logged as (${logFactRows("agg_step_visits", 1, sql`added`)})
+        select account_id, funnel_id, visitor_id, step_id, entry_at, duration_ms, exit_outcome, source, device_type,
+          browser
+        from added`,
       )
     ).map(segmented);
     const gone = removed.map(segmented);
@@ -495,9 +496,7 @@ async function deriveSessions(
     // Most visits are derived again unchanged; only a new visit or a session's new segment counts.
     for (const v of visitorsWithNewSegments(gone, added))
       revisited.set(`${v.funnelId}|${v.visitorId}|${v.accountId}`, v);
-    countStepTimeChanges(shared, gone, added);
-    countSegmentChanges(shared, gone, added);
-    for (const v of await attributeConversions(tx, k, shared))
+    for (const v of await attributeConversions(tx, k))
       restepped.set(`${v.funnelId}|${v.visitorId}|${v.accountId}`, v);
   }
   return { restepped, revisited };
@@ -560,72 +559,19 @@ interface RemovedVisit {
   browser: string;
 }
 
-const DROPPED_OUTCOMES = new Set(["bounce", "close"]);
-
-/**
- * Keeps agg_step_segments_daily equal to the visits per segment, like countStepTimeChanges: what
- * the derivation removed is taken off, what it wrote is added.
- */
-function countSegmentChanges(shared: SharedRows, removed: SegmentedVisit[], added: SegmentedVisit[]): void {
-  const change = (v: SegmentedVisit, sign: number) => {
-    const day = floorTo(v.entryAt, DAY_MS).toISOString();
-    const dropped = v.exitOutcome !== null && DROPPED_OUTCOMES.has(v.exitOutcome) ? sign : 0;
-    for (const [dimension, value] of [
-      ["source", v.source],
-      ["device", v.deviceType],
-      ["browser", v.browser],
-    ] as const) {
-      shared.addSegment(
-        { accountId: v.accountId, funnelId: v.funnelId, stepId: v.stepId, day, dimension, value },
-        sign,
-        dropped,
-      );
-    }
-  };
-  for (const v of removed) change(v, -1);
-  for (const v of added) change(v, 1);
-}
-
-/**
- * Keeps agg_step_times_daily equal to the exited visits: what the derivation removed is taken off,
- * what it wrote is added.
- */
-function countStepTimeChanges(shared: SharedRows, removed: SegmentedVisit[], added: SegmentedVisit[]): void {
-  const change = (v: SegmentedVisit, sign: number) => {
-    if (v.durationMs === null) return;
-    shared.addStepTime(
-      {
-        accountId: v.accountId,
-        funnelId: v.funnelId,
-        stepId: v.stepId,
-        day: floorTo(v.entryAt, DAY_MS).toISOString(),
-      },
-      sign,
-      sign * v.durationMs,
-    );
-  };
-  for (const v of removed) change(v, -1);
-  for (const v of added) change(v, 1);
-}
-
 /**
  * Sets each conversion's step (its session's latest step entry at or before it, ties: the larger
  * event id) and source (its session's, direct when it has none), and keeps agg_conversions_daily
  * equal to them: a conversion is counted there once both are set (source not null), and moved when
  * either changes. `sessions` is the SQL of the (account_id, funnel_id, session_id) keys derived again.
  */
-async function attributeConversions(tx: Database, sessions: SQL, shared: SharedRows): Promise<VisitorKey[]> {
+async function attributeConversions(tx: Database, sessions: SQL): Promise<VisitorKey[]> {
   const changed = await queryRows<{
     account_id: string;
     funnel_id: string;
     visitor_id: string;
-    at: Date | string;
-    conversion_type: string | null;
-    value_cents: number | null;
     step_id: string | null;
-    source: string | null;
     new_step_id: string | null;
-    new_source: string;
   }>(
     tx,
     sql`with c as (
@@ -650,29 +596,23 @@ async function attributeConversions(tx: Database, sessions: SQL, shared: SharedR
         update agg_conversions t set step_id = ch.new_step_id, source = ch.new_source
         from changed ch
         where t.account_id = ch.account_id and t.funnel_id = ch.funnel_id and t.event_id = ch.event_id
-      )
-      select account_id, funnel_id, visitor_id, at, conversion_type, value_cents, step_id, source, new_step_id, new_source
-      from changed`,
+      ),
+      logged_old as (${logFactRows(
+        "agg_conversions",
+        -1,
+        sql`(select account_id, funnel_id, at, 'conversion' as kind, conversion_type, value_cents, step_id, source
+          from changed) o`,
+      )}),
+      logged_new as (${logFactRows(
+        "agg_conversions",
+        1,
+        sql`(select account_id, funnel_id, at, 'conversion' as kind, conversion_type, value_cents,
+            new_step_id as step_id, new_source as source
+          from changed) n`,
+      )})
+      select account_id, funnel_id, visitor_id, step_id, new_step_id from changed`,
   );
-  const restepped: VisitorKey[] = [];
-  const count = (c: (typeof changed)[number], stepId: string | null, source: string, sign: number) =>
-    shared.addConversion(
-      {
-        accountId: c.account_id,
-        funnelId: c.funnel_id,
-        bucket: floorTo(new Date(c.at), DAY_MS).toISOString(),
-        conversionType: c.conversion_type ?? "",
-        stepId: stepId ?? NO_STEP,
-        source,
-      },
-      c.value_cents === null ? null : Number(c.value_cents),
-      sign,
-    );
-  for (const c of changed) {
-    if (c.new_step_id !== c.step_id)
-      restepped.push({ accountId: c.account_id, funnelId: c.funnel_id, visitorId: c.visitor_id });
-    if (c.source !== null) count(c, c.step_id, c.source, -1);
-    count(c, c.new_step_id, c.new_source, 1);
-  }
-  return restepped;
+  return changed
+    .filter((c) => c.new_step_id !== c.step_id)
+    .map((c) => ({ accountId: c.account_id, funnelId: c.funnel_id, visitorId: c.visitor_id }));
 }

@@ -1,6 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "../client";
-import { NO_STEP } from "../schema";
 import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest";
 
 /**
@@ -16,58 +15,9 @@ import { chunks, sortedValues, type UnnestColumn, unnestInsert } from "./unnest"
  * for that moment only. One order of tables and keys for every write: no deadlock between them.
  */
 export class SharedRows {
-  private readonly segments = new Map<string, SegmentChange>();
-  private readonly stepTimes = new Map<string, StepTimeChange>();
-  private readonly conversions = new Map<string, ConversionChange>();
   private readonly orderSources = new Map<string, OrderSource>();
   private readonly convertedDays = new Map<string, ConvertedDayChange>();
   private readonly dayLinks = new Map<string, DayLinkChange>();
-
-  /** Visits (and drops) of a step per day and segment value, taken off (-1) or added (+1). */
-  addSegment(c: Omit<SegmentChange, "visits" | "drops">, visits: number, drops: number): void {
-    const key = [c.funnelId, c.stepId, c.day, c.dimension, c.value].join("|");
-    const row = this.segments.get(key) ?? { ...c, visits: 0, drops: 0 };
-    row.visits += visits;
-    row.drops += drops;
-    this.segments.set(key, row);
-  }
-
-  /** Exited visits of a step per day and their total time. */
-  addStepTime(c: Omit<StepTimeChange, "visits" | "totalMs">, visits: number, totalMs: number): void {
-    const key = [c.funnelId, c.stepId, c.day].join("|");
-    const row = this.stepTimes.get(key) ?? { ...c, visits: 0, totalMs: 0 };
-    row.visits += visits;
-    row.totalMs += totalMs;
-    this.stepTimes.set(key, row);
-  }
-
-  /** A conversion counted on (sign 1) or taken off (-1) its day, type, step and source. */
-  addConversion(c: Omit<ConversionChange, Figures | "kind">, value: number | null, sign: number): void {
-    this.addDaily({ ...c, kind: "conversion" }, value, sign);
-  }
-
-  /** A refund's counted value (refunds counted against their order) added to or taken off its day. */
-  addRefund(c: { accountId: string; funnelId: string; bucket: string }, value: number, sign: number): void {
-    this.addDaily({ ...c, kind: "refund", conversionType: "", stepId: NO_STEP, source: "" }, value, sign);
-  }
-
-  private addDaily(c: Omit<ConversionChange, Figures>, value: number | null, sign: number): void {
-    const key = [c.funnelId, c.bucket, c.kind, c.conversionType, c.stepId, c.source].join("|");
-    const row = this.conversions.get(key) ?? {
-      ...c,
-      conversions: 0,
-      valueCents: 0,
-      valued: 0,
-      orders: 0,
-      orderCents: 0,
-    };
-    row.conversions += sign;
-    row.valueCents += sign * (value ?? 0);
-    row.valued += value === null ? 0 : sign;
-    row.orders += value !== null && value > 0 ? sign : 0;
-    row.orderCents += value !== null && value > 0 ? sign * value : 0;
-    this.conversions.set(key, row);
-  }
 
   /** A conversion with products stored by this write (a row of agg_conversions). */
   addOrderSource(accountId: string, funnelId: string, eventId: string): void {
@@ -93,21 +43,6 @@ export class SharedRows {
   /** Writes what was added, table by table in a fixed order, rows in key order. */
   async write(tx: Database): Promise<void> {
     await writeOrderSources(tx, sortedValues(this.orderSources));
-    await writeConversions(
-      tx,
-      sortedValues(this.conversions).filter(
-        (r) =>
-          r.conversions !== 0 || r.valueCents !== 0 || r.valued !== 0 || r.orders !== 0 || r.orderCents !== 0,
-      ),
-    );
-    await writeSegments(
-      tx,
-      sortedValues(this.segments).filter((c) => c.visits !== 0 || c.drops !== 0),
-    );
-    await writeStepTimes(
-      tx,
-      sortedValues(this.stepTimes).filter((c) => c.visits !== 0 || c.totalMs !== 0),
-    );
     await writeConvertedDays(
       tx,
       sortedValues(this.convertedDays).filter((c) => c.visitors !== 0),
@@ -123,44 +58,6 @@ interface OrderSource {
   accountId: string;
   funnelId: string;
   eventId: string;
-}
-
-interface SegmentChange {
-  accountId: string;
-  funnelId: string;
-  stepId: string;
-  day: string;
-  dimension: string;
-  value: string;
-  visits: number;
-  drops: number;
-}
-
-interface StepTimeChange {
-  accountId: string;
-  funnelId: string;
-  stepId: string;
-  day: string;
-  visits: number;
-  totalMs: number;
-}
-
-type Figures = "conversions" | "valueCents" | "valued" | "orders" | "orderCents";
-
-interface ConversionChange {
-  accountId: string;
-  funnelId: string;
-  bucket: string;
-  /** `conversion` or `refund` (counted refunds only). */
-  kind: string;
-  conversionType: string;
-  stepId: string;
-  source: string;
-  conversions: number;
-  valueCents: number;
-  valued: number;
-  orders: number;
-  orderCents: number;
 }
 
 interface ConvertedDayChange {
@@ -235,62 +132,6 @@ async function writeOrderSources(tx: Database, keys: OrderSource[]): Promise<voi
         name_at = case when ${NEWER_NAME} then excluded.name_at else agg_products_daily.name_at end,
         name_event_id = case when ${NEWER_NAME} then excluded.name_event_id else agg_products_daily.name_event_id end`,
   );
-}
-
-/** Adds the changes to agg_conversions_daily; a row left at no conversions goes. */
-async function writeConversions(tx: Database, rows: ConversionChange[]): Promise<void> {
-  await addUp(tx, "agg_conversions_daily", rows, {
-    keys: (r) => [
-      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
-      ["bucket", "timestamptz", r.map((c) => c.bucket)],
-      ["kind", "text", r.map((c) => c.kind)],
-      ["conversion_type", "text", r.map((c) => c.conversionType)],
-      ["step_id", "uuid", r.map((c) => c.stepId)],
-      ["source", "text", r.map((c) => c.source)],
-    ],
-    figures: (r) => [
-      ["conversions", "int8", r.map((c) => String(c.conversions))],
-      ["value_cents", "int8", r.map((c) => String(c.valueCents))],
-      ["valued", "int8", r.map((c) => String(c.valued))],
-      ["orders", "int8", r.map((c) => String(c.orders))],
-      ["order_cents", "int8", r.map((c) => String(c.orderCents))],
-    ],
-    goneAtZero: "conversions",
-  });
-}
-
-/** agg_step_segments_daily: visits per segment; a row left at no visits goes. */
-async function writeSegments(tx: Database, rows: SegmentChange[]): Promise<void> {
-  await addUp(tx, "agg_step_segments_daily", rows, {
-    keys: (r) => [
-      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
-      ["step_id", "uuid", r.map((c) => c.stepId)],
-      ["bucket", "timestamptz", r.map((c) => c.day)],
-      ["dimension", "text", r.map((c) => c.dimension)],
-      ["value", "text", r.map((c) => c.value)],
-    ],
-    figures: (r) => [
-      ["visits", "int8", r.map((c) => String(c.visits))],
-      ["drops", "int8", r.map((c) => String(c.drops))],
-    ],
-    goneAtZero: "visits",
-  });
-}
-
-/** agg_step_times_daily: exited visits and their time; a day whose visits all went keeps no row. */
-async function writeStepTimes(tx: Database, rows: StepTimeChange[]): Promise<void> {
-  await addUp(tx, "agg_step_times_daily", rows, {
-    keys: (r) => [
-      ["funnel_id", "uuid", r.map((c) => c.funnelId)],
-      ["step_id", "uuid", r.map((c) => c.stepId)],
-      ["bucket", "timestamptz", r.map((c) => c.day)],
-    ],
-    figures: (r) => [
-      ["visits", "int8", r.map((c) => String(c.visits))],
-      ["total_ms", "int8", r.map((c) => String(c.totalMs))],
-    ],
-    goneAtZero: "visits",
-  });
 }
 
 /** agg_step_converted_days: converted visitors per step and days; a row left at none goes. */

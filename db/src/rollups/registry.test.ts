@@ -1,16 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { validateEvents } from "@funnel/events/validate";
 import { generateTraffic, springSale } from "@funnel/fixtures";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Database, type DatabaseHandle, queryRows } from "../client";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type Database, queryRows } from "../client";
 import { deriveAll } from "../queries/derive";
 import { writeBatch } from "../queries/events";
 import { accounts, funnelSteps, funnels } from "../schema";
-import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing";
-import { EVENT_ROLLUPS } from "./registry";
-import { keepUpSql, rebuild, rebuildSql } from "./run";
+import { bothEngines } from "../testing";
+import { EVENT_ROLLUPS, FACT_ROLLUPS } from "./registry";
+import { keepUpFactsSql, keepUpSql, rebuild, rebuildFacts, rebuildFactsSql, rebuildSql } from "./run";
 
 /**
  * Every registered rollup, kept up batch by batch by the deriver from generated traffic written in
@@ -19,17 +19,12 @@ import { keepUpSql, rebuild, rebuildSql } from "./run";
  * drift from the schema.
  */
 
-let timescale: TestDatabase;
-let pglite: DatabaseHandle;
+const both = bothEngines();
+const { engines } = both;
 
 beforeAll(async () => {
-  [timescale, pglite] = await Promise.all([createTestDatabase(), createTestPglite()]);
-  for (const db of [timescale.handle.db, pglite.db]) await fill(db);
+  for (const [, db] of engines) await fill(db());
 }, 300_000);
-
-afterAll(async () => {
-  await Promise.all([timescale?.drop(), pglite?.close()]);
-});
 
 /** Two weeks of a funnel's traffic (bots, retries, server-side events), written in shuffled batches and derived. */
 async function fill(db: Database): Promise<void> {
@@ -81,17 +76,39 @@ async function rowsOf(db: Database, table: string): Promise<string[]> {
   return rows.map((r) => r.j).sort();
 }
 
-describe.each([
-  ["TimescaleDB", () => timescale.handle.db],
-  ["PGlite", () => pglite.db],
-])("the registered rollups on %s", (_, database) => {
-  it.each(EVENT_ROLLUPS.map((r) => [r.table, r] as const))(
+/** Every registered rollup: its table, key, columns and the SQL it runs, with how to rebuild it. */
+const REGISTERED = [
+  ...EVENT_ROLLUPS.map((r) => ({
+    table: r.table,
+    key: r.key,
+    keyOf: r.keyOf,
+    written: ["account_id", ...r.key, ...Object.keys(r.measures)],
+    dated: "column" in r.retention ? r.retention.column : "bucket",
+    rebuild: (db: Database) => rebuild(db, r),
+    sql: {
+      keepUp: keepUpSql(r, sql.raw("(select * from staged_events where not is_bot) as e")),
+      rebuild: rebuildSql(r, sql.raw("$account")),
+    },
+  })),
+  ...FACT_ROLLUPS.map((r) => ({
+    table: r.table,
+    key: r.key,
+    keyOf: r.keyOf,
+    written: ["account_id", ...r.key, ...Object.keys(r.measures)],
+    dated: "bucket",
+    rebuild: (db: Database) => rebuildFacts(db, r),
+    sql: { keepUp: keepUpFactsSql(r), rebuild: rebuildFactsSql(r, sql.raw("$account")) },
+  })),
+];
+
+describe.each(engines)("the registered rollups on %s", (_, database) => {
+  it.each(REGISTERED.map((r) => [r.table, r] as const))(
     "%s: kept up batch by batch as rebuilt",
     async (_, rollup) => {
       const db = database();
       const kept = await rowsOf(db, rollup.table);
       expect(kept.length).toBeGreaterThan(0);
-      await rebuild(db, rollup);
+      await rollup.rebuild(db);
       expect(await rowsOf(db, rollup.table)).toEqual(kept);
     },
   );
@@ -99,17 +116,14 @@ describe.each([
 
 describe("the registry", () => {
   // The SQL each definition makes, in review as a diff whenever a definition or run.ts changes.
-  it.each(EVENT_ROLLUPS.map((r) => [r.table, r] as const))("%s: the SQL it runs", (_, rollup) => {
+  it.each(REGISTERED.map((r) => [r.table, r] as const))("%s: the SQL it runs", (_, rollup) => {
     const dialect = new PgDialect();
-    const text = (q: ReturnType<typeof keepUpSql>) => dialect.sqlToQuery(q).sql.replace(/\s+/g, " ").trim();
-    expect({
-      keepUp: text(keepUpSql(rollup, sql.raw("(select * from staged_events where not is_bot) as e"))),
-      rebuild: text(rebuildSql(rollup, sql.raw("$account"))),
-    }).toMatchSnapshot();
+    const text = (q: SQL) => dialect.sqlToQuery(q).sql.replace(/\s+/g, " ").trim();
+    expect({ keepUp: text(rollup.sql.keepUp), rebuild: text(rollup.sql.rebuild) }).toMatchSnapshot();
   });
 
-  it.each(EVENT_ROLLUPS.map((r) => [r.table, r] as const))("%s matches its table", async (_, rollup) => {
-    const db = timescale.handle.db;
+  it.each(REGISTERED.map((r) => [r.table, r] as const))("%s matches its table", async (_, rollup) => {
+    const db = both.timescale().handle.db;
     const key = await queryRows<{ column: string }>(
       db,
       sql`select a.attname as column
@@ -123,9 +137,7 @@ describe("the registry", () => {
       sql`select column_name as column from information_schema.columns where table_name = ${rollup.table}`,
     );
     const names = new Set(columns.map((c) => c.column));
-    const written = ["account_id", ...rollup.key, ...Object.keys(rollup.measures)];
-    const dated = "column" in rollup.retention ? [rollup.retention.column] : ["bucket"];
-    for (const column of [...written, ...dated]) expect(names, column).toContain(column);
+    for (const column of [...rollup.written, rollup.dated]) expect(names, column).toContain(column);
     expect(Object.keys(rollup.keyOf).sort()).toEqual(rollup.key.filter((k) => k !== "funnel_id").sort());
   });
 });

@@ -155,3 +155,115 @@ export const EVENT_ROLLUPS: readonly EventRollup[] = [
   eventCounts("agg_event_counts_daily", "1 day"),
   stepPaths,
 ];
+
+/**
+ * The facts some rollups are sums of: rows the deriver writes again, whole, for every session (step
+ * visits) or order (conversions and refunds) a batch touches. Each statement that changes a fact row
+ * logs the row's old version with sign -1 and its new one with +1 in the fact's changes table (a
+ * temporary table of these columns); the fact rollups add up the logged rows at the end of the
+ * batch, and a rebuild sums the fact table itself (every row with sign 1).
+ */
+export const FACTS = {
+  agg_step_visits: {
+    changes: "changed_step_visits",
+    columns: {
+      account_id: "uuid",
+      funnel_id: "uuid",
+      step_id: "uuid",
+      entry_at: "timestamptz",
+      exit_outcome: "text",
+      duration_ms: "bigint",
+      source: "text",
+      device_type: "text",
+      browser: "text",
+    },
+  },
+  agg_conversions: {
+    changes: "changed_conversions",
+    columns: {
+      account_id: "uuid",
+      funnel_id: "uuid",
+      at: "timestamptz",
+      kind: "text",
+      conversion_type: "text",
+      value_cents: "bigint",
+      step_id: "uuid",
+      source: "text",
+    },
+  },
+} as const;
+
+export type Fact = keyof typeof FACTS;
+
+/** A rollup that sums rows of a fact (`f`, with its `sign`): kept up from the logged changes. */
+export interface FactRollup {
+  table: string;
+  fact: Fact;
+  key: readonly string[];
+  /** The value of each key column from a fact row `f` (and `d`, when `each` adds one); `funnel_id` is the row's. */
+  keyOf: Readonly<Record<string, string>>;
+  /** Signed sums over the group's rows `f`. */
+  measures: Readonly<Record<string, string>>;
+  /** Which fact rows count (SQL over `f`). */
+  where?: string;
+  /** A set-returning join after the fact (`cross join lateral ... as d(...)`): each row counts once per its rows. */
+  each?: string;
+  /** The measure whose 0 means no row: a row the changes leave at 0 goes, as a rebuild keeps none. */
+  goneAtZero: string;
+  retention: { bucketWidth: BucketWidth };
+}
+
+const dayOf = (column: string) => `date_bin('1 day', ${column}, timestamptz '1970-01-01 00:00:00+00')`;
+
+/** Every rollup summed from facts, written last in a batch (every batch adds to this day's rows). */
+export const FACT_ROLLUPS: readonly FactRollup[] = [
+  {
+    // Exited step visits per step and UTC day of their entry: count and total time.
+    table: "agg_step_times_daily",
+    fact: "agg_step_visits",
+    key: ["funnel_id", "step_id", "bucket"],
+    keyOf: { step_id: "f.step_id", bucket: dayOf("f.entry_at") },
+    measures: { visits: "sum(f.sign)", total_ms: "sum(f.sign * f.duration_ms)" },
+    where: "f.duration_ms is not null",
+    goneAtZero: "visits",
+    retention: { bucketWidth: "1 day" },
+  },
+  {
+    // Step visits per step, UTC day of their entry and segment of their session; those dropped off.
+    table: "agg_step_segments_daily",
+    fact: "agg_step_visits",
+    key: ["funnel_id", "step_id", "bucket", "dimension", "value"],
+    keyOf: { step_id: "f.step_id", bucket: dayOf("f.entry_at"), dimension: "d.dimension", value: "d.value" },
+    measures: {
+      visits: "sum(f.sign)",
+      drops: "coalesce(sum(f.sign) filter (where f.exit_outcome in ('bounce', 'close')), 0)",
+    },
+    each: "cross join lateral (values ('source', f.source), ('device', f.device_type::text), ('browser', f.browser::text)) as d(dimension, value)",
+    goneAtZero: "visits",
+    retention: { bucketWidth: "1 day" },
+  },
+  {
+    // Counted conversions (once their step and source are set) and counted refunds per UTC day,
+    // type, step and source: counts, values, those with a value, and orders (a value above 0).
+    table: "agg_conversions_daily",
+    fact: "agg_conversions",
+    key: ["funnel_id", "bucket", "kind", "conversion_type", "step_id", "source"],
+    keyOf: {
+      bucket: dayOf("f.at"),
+      kind: "f.kind",
+      conversion_type: "coalesce(f.conversion_type, '')",
+      step_id: `coalesce(f.step_id, '${NO_STEP}'::uuid)`,
+      source: "coalesce(f.source, '')",
+    },
+    measures: {
+      conversions: "sum(f.sign)",
+      value_cents: "coalesce(sum(f.sign * f.value_cents), 0)",
+      valued: "coalesce(sum(f.sign) filter (where f.value_cents is not null), 0)",
+      orders: "coalesce(sum(f.sign) filter (where f.value_cents > 0), 0)",
+      order_cents: "coalesce(sum(f.sign * f.value_cents) filter (where f.value_cents > 0), 0)",
+    },
+    where: "(f.kind = 'conversion' and f.source is not null) or f.kind = 'refund'",
+    goneAtZero: "conversions",
+    retention: { bucketWidth: "1 day" },
+  },
+];

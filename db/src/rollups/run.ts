@@ -1,7 +1,15 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Database, queryRows } from "../client";
 import { countedEvent } from "../queries/bot-sessions";
-import { EVENT_ROLLUPS, type EventRollup, type Merge } from "./registry";
+import {
+  EVENT_ROLLUPS,
+  type EventRollup,
+  FACT_ROLLUPS,
+  FACTS,
+  type Fact,
+  type FactRollup,
+  type Merge,
+} from "./registry";
 
 /**
  * The SQL of a registered rollup (registry.ts): one select computes its rows from a set of counted
@@ -70,12 +78,101 @@ export async function rebuild(db: Database, rollup: EventRollup): Promise<void> 
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Rollups summed from facts
+
 /**
- * Every rollup made again from the stored events: the registry's first, then the rest by the SQL
- * function funnel_rebuild_rollups() (migrations), some of whose rollups read the registry's daily
- * session and step buckets. Tests compare it with what the deriver kept up batch by batch.
+ * Creates the facts' changes tables on this connection when they are not there yet (temporary,
+ * emptied at every commit or rollback): the statements that rewrite fact rows log into them.
+ */
+export async function stageFactChanges(tx: Database): Promise<void> {
+  for (const fact of Object.values(FACTS)) {
+    const columns = Object.entries(fact.columns).map(([name, type]) => `${name} ${type}`);
+    await tx.execute(
+      sql.raw(
+        `create temporary table if not exists ${fact.changes} (sign int2 not null, ${columns.join(", ")}) on commit delete rows`,
+      ),
+    );
+  }
+}
+
+/**
+ * Logs fact rows into the fact's changes table: `rows` is a query (or CTE name) with the fact's
+ * columns, each row counted with `sign` (-1: an old version, +1: a new one).
+ */
+export function logFactRows(fact: Fact, sign: 1 | -1, rows: SQL): SQL {
+  const names = Object.keys(FACTS[fact].columns).join(", ");
+  return sql`insert into ${sql.raw(FACTS[fact].changes)} (sign, ${sql.raw(names)})
+    select ${sign}, ${sql.raw(names)} from ${rows}`;
+}
+
+/** The fact rollup's rows from `source` (fact rows with their `sign`, aliased `f`). */
+function factRowsOf(rollup: FactRollup, source: SQL): SQL {
+  const keys = rollup.key.map((k) => (k === "funnel_id" ? "f.funnel_id" : rollup.keyOf[k]));
+  const groups = keys.map((_, i) => i + 2);
+  return sql`select f.account_id, ${sql.raw([...keys, ...Object.values(rollup.measures)].join(", "))}
+    from ${source} ${sql.raw(rollup.each ?? "")}
+    ${rollup.where === undefined ? sql`` : sql`where ${sql.raw(rollup.where)}`}
+    group by 1, ${sql.raw(groups.join(", "))}
+    order by ${sql.raw(groups.join(", "))}`;
+}
+
+function factColumns(rollup: FactRollup): SQL {
+  return sql.raw(["account_id", ...rollup.key, ...Object.keys(rollup.measures)].join(", "));
+}
+
+/** The upsert that adds the batch's logged changes to the stored rows. */
+export function keepUpFactsSql(rollup: FactRollup): SQL {
+  const sums = Object.keys(rollup.measures).map((c) => `${c} = t.${c} + excluded.${c}`);
+  return sql`insert into ${sql.identifier(rollup.table)} as t (${factColumns(rollup)})
+    ${factRowsOf(rollup, sql`${sql.raw(FACTS[rollup.fact].changes)} f`)}
+    on conflict (${sql.raw(rollup.key.join(", "))}) do update set ${sql.raw(sums.join(", "))}`;
+}
+
+/** Adds the logged changes to the stored rows, and deletes the rows they left at 0. */
+export async function keepUpFacts(tx: Database, rollup: FactRollup): Promise<void> {
+  await tx.execute(keepUpFactsSql(rollup));
+  const matches = ["account_id", ...rollup.key].map((k) => `t.${k} = d.${k}`).join(" and ");
+  const aliased = ["account_id", ...rollup.key, ...Object.keys(rollup.measures)];
+  await tx.execute(
+    sql`delete from ${sql.identifier(rollup.table)} t
+      using (${factRowsOf(rollup, sql`${sql.raw(FACTS[rollup.fact].changes)} f`)}) as d(${sql.raw(aliased.join(", "))})
+      where ${sql.raw(matches)} and t.${sql.raw(rollup.goneAtZero)} = 0`,
+  );
+}
+
+/** The fact rollups kept up from the batch's logged changes, and the changes then emptied. */
+export async function keepUpAllFacts(tx: Database): Promise<void> {
+  for (const rollup of FACT_ROLLUPS) await keepUpFacts(tx, rollup);
+  for (const fact of Object.values(FACTS)) await tx.execute(sql.raw(`delete from ${fact.changes}`));
+}
+
+/** The fact rollup's rows of one account's facts, as a rebuild inserts them. */
+export function rebuildFactsSql(rollup: FactRollup, accountId: SQL): SQL {
+  return sql`insert into ${sql.identifier(rollup.table)} (${factColumns(rollup)})
+    ${factRowsOf(rollup, sql`(select 1 as sign, * from ${sql.identifier(rollup.fact)} where account_id = ${accountId}) f`)}`;
+}
+
+/** The fact rollup made again from the facts, account by account. */
+export async function rebuildFacts(db: Database, rollup: FactRollup): Promise<void> {
+  const owners = await queryRows<{ id: string }>(db, sql`select id from accounts order by id`);
+  await db.transaction(async (txDb) => {
+    const tx = txDb as unknown as Database;
+    for (const { id } of owners) {
+      await tx.execute(sql`delete from ${sql.identifier(rollup.table)} where account_id = ${id}::uuid`);
+      await tx.execute(rebuildFactsSql(rollup, sql`${id}::uuid`));
+    }
+  });
+}
+
+/**
+ * Every rollup made again from the stored events: the registry's event rollups first, then the
+ * rest by the SQL function funnel_rebuild_rollups() (migrations: the facts, day links and the like;
+ * some read the registry's daily session and step buckets), then the registry's fact rollups from
+ * the facts it made. Tests compare it with what the deriver kept up batch by batch.
  */
 export async function rebuildRollups(db: Database): Promise<void> {
   for (const rollup of EVENT_ROLLUPS) await rebuild(db, rollup);
   await db.execute(sql`select funnel_rebuild_rollups()`);
+  for (const rollup of FACT_ROLLUPS) await rebuildFacts(db, rollup);
 }
