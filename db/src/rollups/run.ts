@@ -17,20 +17,56 @@ import {
  * and a rebuild (the rows of all of an account's stored events).
  */
 
-/** The rollup's rows from the events of `source` (a relation aliased `e`): account, key columns, measures. */
-function rowsOf(rollup: EventRollup, source: SQL): SQL {
-  const keys = rollup.key.map((k) => (k === "funnel_id" ? "e.funnel_id" : rollup.keyOf[k]));
-  const measures = Object.values(rollup.measures).map((m) => m.of);
-  const groups = keys.map((_, i) => i + 2);
-  return sql`select e.account_id, ${sql.raw([...keys, ...measures].join(", "))}
-    from ${source}
-    ${rollup.where === undefined ? sql`` : sql`where ${sql.raw(rollup.where)}`}
-    group by 1, ${sql.raw(groups.join(", "))}
-    order by ${sql.raw(groups.join(", "))}`;
+/** What a rollup's rows are made of, whichever kind: the key columns' values and the aggregates. */
+interface Grouping {
+  key: readonly string[];
+  keyOf: Readonly<Record<string, string>>;
+  measures: readonly string[];
+  where?: string | undefined;
+  each?: string | undefined;
 }
 
-function columns(rollup: EventRollup): SQL {
-  return sql.raw(["account_id", ...rollup.key, ...Object.keys(rollup.measures)].join(", "));
+/**
+ * The rows of a grouping from `source` (a relation aliased `alias`): its account, the key columns
+ * and the aggregates, grouped by them and in key order (the order rows are written and locked in).
+ */
+function grouped(g: Grouping, alias: "e" | "f", source: SQL): SQL {
+  const keys = g.key.map((k) => (k === "funnel_id" ? `${alias}.funnel_id` : g.keyOf[k]));
+  const groups = keys.map((_, i) => i + 2).join(", ");
+  return sql`select ${sql.raw(alias)}.account_id, ${sql.raw([...keys, ...g.measures].join(", "))}
+    from ${source} ${sql.raw(g.each ?? "")}
+    ${g.where === undefined ? sql`` : sql`where ${sql.raw(g.where)}`}
+    group by 1, ${sql.raw(groups)}
+    order by ${sql.raw(groups)}`;
+}
+
+/** The columns a rollup's rows are written to: its account, key and measures. */
+function columnsOf(rollup: { key: readonly string[]; measures: object }): string[] {
+  return ["account_id", ...rollup.key, ...Object.keys(rollup.measures)];
+}
+
+/** The rollup's rows from the events of `source` (a relation aliased `e`). */
+function rowsOf(rollup: EventRollup, source: SQL): SQL {
+  return grouped({ ...rollup, measures: Object.values(rollup.measures).map((m) => m.of) }, "e", source);
+}
+
+function columns(rollup: EventRollup | FactRollup): SQL {
+  return sql.raw(columnsOf(rollup).join(", "));
+}
+
+/**
+ * Makes a rollup's table again account by account, in one transaction (each statement names the
+ * account whose rows it reads and writes): `insert` gives the statement for one account's rows.
+ */
+async function rebuildTable(db: Database, table: string, insert: (accountId: SQL) => SQL): Promise<void> {
+  const owners = await queryRows<{ id: string }>(db, sql`select id from accounts order by id`);
+  await db.transaction(async (txDb) => {
+    const tx = txDb as unknown as Database;
+    for (const { id } of owners) {
+      await tx.execute(sql`delete from ${sql.identifier(table)} where account_id = ${id}::uuid`);
+      await tx.execute(insert(sql`${id}::uuid`));
+    }
+  });
 }
 
 const MERGE: Record<Merge, (column: string) => string> = {
@@ -63,19 +99,9 @@ export function rebuildSql(rollup: EventRollup, accountId: SQL): SQL {
     ${rowsOf(rollup, sql`(select * from analytics_events e where e.account_id = ${accountId} and ${countedEvent("e")}) e`)}`;
 }
 
-/**
- * The rollup made again from every stored, counted event, account by account (each statement
- * names the account whose rows it reads and writes).
- */
+/** The rollup made again from every stored, counted event. */
 export async function rebuild(db: Database, rollup: EventRollup): Promise<void> {
-  const owners = await queryRows<{ id: string }>(db, sql`select id from accounts order by id`);
-  await db.transaction(async (txDb) => {
-    const tx = txDb as unknown as Database;
-    for (const { id } of owners) {
-      await tx.execute(sql`delete from ${sql.identifier(rollup.table)} where account_id = ${id}::uuid`);
-      await tx.execute(rebuildSql(rollup, sql`${id}::uuid`));
-    }
-  });
+  await rebuildTable(db, rollup.table, (accountId) => rebuildSql(rollup, accountId));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,23 +134,13 @@ export function logFactRows(fact: Fact, sign: 1 | -1, rows: SQL): SQL {
 
 /** The fact rollup's rows from `source` (fact rows with their `sign`, aliased `f`). */
 function factRowsOf(rollup: FactRollup, source: SQL): SQL {
-  const keys = rollup.key.map((k) => (k === "funnel_id" ? "f.funnel_id" : rollup.keyOf[k]));
-  const groups = keys.map((_, i) => i + 2);
-  return sql`select f.account_id, ${sql.raw([...keys, ...Object.values(rollup.measures)].join(", "))}
-    from ${source} ${sql.raw(rollup.each ?? "")}
-    ${rollup.where === undefined ? sql`` : sql`where ${sql.raw(rollup.where)}`}
-    group by 1, ${sql.raw(groups.join(", "))}
-    order by ${sql.raw(groups.join(", "))}`;
-}
-
-function factColumns(rollup: FactRollup): SQL {
-  return sql.raw(["account_id", ...rollup.key, ...Object.keys(rollup.measures)].join(", "));
+  return grouped({ ...rollup, measures: Object.values(rollup.measures) }, "f", source);
 }
 
 /** The upsert that adds the batch's logged changes to the stored rows. */
 export function keepUpFactsSql(rollup: FactRollup): SQL {
   const sums = Object.keys(rollup.measures).map((c) => `${c} = t.${c} + excluded.${c}`);
-  return sql`insert into ${sql.identifier(rollup.table)} as t (${factColumns(rollup)})
+  return sql`insert into ${sql.identifier(rollup.table)} as t (${columns(rollup)})
     ${factRowsOf(rollup, sql`${sql.raw(FACTS[rollup.fact].changes)} f`)}
     on conflict (${sql.raw(rollup.key.join(", "))}) do update set ${sql.raw(sums.join(", "))}`;
 }
@@ -133,7 +149,7 @@ export function keepUpFactsSql(rollup: FactRollup): SQL {
 export async function keepUpFacts(tx: Database, rollup: FactRollup): Promise<void> {
   await tx.execute(keepUpFactsSql(rollup));
   const matches = ["account_id", ...rollup.key].map((k) => `t.${k} = d.${k}`).join(" and ");
-  const aliased = ["account_id", ...rollup.key, ...Object.keys(rollup.measures)];
+  const aliased = columnsOf(rollup);
   await tx.execute(
     sql`delete from ${sql.identifier(rollup.table)} t
       using (${factRowsOf(rollup, sql`${sql.raw(FACTS[rollup.fact].changes)} f`)}) as d(${sql.raw(aliased.join(", "))})
@@ -149,20 +165,13 @@ export async function keepUpAllFacts(tx: Database): Promise<void> {
 
 /** The fact rollup's rows of one account's facts, as a rebuild inserts them. */
 export function rebuildFactsSql(rollup: FactRollup, accountId: SQL): SQL {
-  return sql`insert into ${sql.identifier(rollup.table)} (${factColumns(rollup)})
+  return sql`insert into ${sql.identifier(rollup.table)} (${columns(rollup)})
     ${factRowsOf(rollup, sql`(select 1 as sign, * from ${sql.identifier(rollup.fact)} where account_id = ${accountId}) f`)}`;
 }
 
-/** The fact rollup made again from the facts, account by account. */
+/** The fact rollup made again from the facts. */
 export async function rebuildFacts(db: Database, rollup: FactRollup): Promise<void> {
-  const owners = await queryRows<{ id: string }>(db, sql`select id from accounts order by id`);
-  await db.transaction(async (txDb) => {
-    const tx = txDb as unknown as Database;
-    for (const { id } of owners) {
-      await tx.execute(sql`delete from ${sql.identifier(rollup.table)} where account_id = ${id}::uuid`);
-      await tx.execute(rebuildFactsSql(rollup, sql`${id}::uuid`));
-    }
-  });
+  await rebuildTable(db, rollup.table, (accountId) => rebuildFactsSql(rollup, accountId));
 }
 
 /**
