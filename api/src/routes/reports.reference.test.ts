@@ -66,6 +66,7 @@ function traffic(): TrackEvent[] {
       to: new Date("2026-04-10T00:00:00Z"),
       visitors: 700,
       seed: 4100 + i,
+      serverSent: true,
     }),
   );
 }

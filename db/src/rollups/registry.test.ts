@@ -46,6 +46,7 @@ async function fill(db: Database): Promise<void> {
     to: new Date("2026-03-15T00:00:00Z"),
     visitors: 300,
     seed: 9,
+    serverSent: true,
   });
   const { accepted } = validateEvents(traffic, {
     context: { receivedAt: new Date("2026-03-16T00:00:00Z") },
