@@ -61,13 +61,11 @@ interface SessionKey {
 const floorTo = (time: Date, ms: number) => new Date(Math.floor(time.getTime() / ms) * ms);
 
 /**
- * What a batch's steps hand on to each other: the batch's new, counted events (their rows are in
- * STAGED; `events` holds the keys of their sessions and visitors), and what the steps find to
- * derive again.
+ * What a batch's steps hand on to each other (the batch's new, counted events are in STAGED): the
+ * sessions and visitors its events touch, and what the steps find to derive again.
  */
 interface Batch {
   tx: Database;
-  events: RollupEvent[];
   /** Sessions whose step visits and conversion steps are derived again; keyed by funnel first (the order rows are locked in). */
   touched: Map<string, SessionKey>;
   /** Visitors whose conversion days in steps may change (agg_step_converted). */
@@ -90,7 +88,7 @@ interface BatchStep {
  * adds to (this quarter hour's counts, this day's) come last, so their locks are held only until
  * the commit.
  */
-export const BATCH_STEPS: readonly BatchStep[] = [
+const BATCH_STEPS: readonly BatchStep[] = [
   { name: "event rollups", run: (b) => keepUpEventRollups(b, false) },
   { name: "sessions", run: deriveSessionAttributes },
   { name: "step events", run: (b) => insertStepEvents(b.tx) },
@@ -124,7 +122,6 @@ export async function writeRollups(tx: Database, events: RollupEvent[]): Promise
 function newBatch(tx: Database, events: RollupEvent[]): Batch {
   const batch: Batch = {
     tx,
-    events,
     touched: new Map(),
     converting: new Map(),
     restepped: new Map(),
