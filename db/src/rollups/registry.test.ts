@@ -17,6 +17,12 @@ import { keepUpFactsSql, keepUpSql, rebuild, rebuildFacts, rebuildFactsSql, rebu
  * shuffled batches, equals the same definition rebuilt from the stored events; and every definition
  * matches its table (key = primary key, every column it writes exists), so the registry cannot
  * drift from the schema.
+ *
+ * Both sides here use the definition's own select, so this proves the batch-by-batch upkeep (the
+ * merges, the signed changes, the rows left at 0), not the definition. The figures themselves are
+ * checked against computations of their own from the raw events: the counts, buckets and spans in
+ * db/src/queries/events.test.ts, and every report built on them by the reference suite
+ * (api/src/routes/reports.reference.test.ts, test/reference/).
  */
 
 const both = bothEngines();
